@@ -1,0 +1,67 @@
+// BatchingClassifier: gathers classification requests from many callers into engine batches
+// (up to max_batch images, waiting at most max_wait for a batch to fill), so that images of
+// different studies share one forward pass. Owns one worker thread, joined on destruction
+// after the queued requests are served. Thread-safe: submit() from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "evax/inference/engine.h"
+
+namespace evax::inference {
+
+struct BatchingOptions {
+  int max_batch = 8;
+  std::chrono::milliseconds max_wait{10};
+};
+
+class BatchingClassifier {
+ public:
+  using Outcome = std::expected<ImageResult, std::string>;
+
+  // `engine` must outlive this object.
+  BatchingClassifier(const Engine& engine, BatchingOptions options);
+  ~BatchingClassifier();
+  BatchingClassifier(const BatchingClassifier&) = delete;
+  BatchingClassifier& operator=(const BatchingClassifier&) = delete;
+
+  // Queues one image. A request the engine could never serve (bad image, unknown class) is
+  // answered at once; otherwise the future is fulfilled when its batch has run.
+  std::future<Outcome> submit(ClassifyRequest request);
+
+  struct Stats {
+    std::uint64_t batches = 0;
+    std::uint64_t images = 0;
+    int largest_batch = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Pending {
+    ClassifyRequest request;
+    std::promise<Outcome> promise;
+    std::chrono::steady_clock::time_point queued_at;
+  };
+
+  void run();
+  void serve(std::deque<Pending>& batch);
+
+  const Engine& engine_;
+  const BatchingOptions options_;
+  mutable std::mutex mutex_;  // guards queue_, stopping_, stats_
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread worker_;  // started last in the constructor, joined in the destructor
+};
+
+}  // namespace evax::inference

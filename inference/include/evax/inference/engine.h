@@ -1,0 +1,118 @@
+// Engine: an EVA-X classifier ready to run, loaded from a published checkpoint or the demo
+// weights. It takes 8-bit grey images and returns probabilities in the head's label order,
+// optionally with Grad-CAM maps. LibTorch stays behind this header.
+// Thread-safe: classify() may be called from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "evax/inference/grey_image.h"
+#include "evax/inference/task.h"
+
+namespace evax::inference {
+
+class EvaXModel;
+
+enum class DeviceChoice { cpu, cuda, automatic };
+enum class Precision { fp32, bf16, fp16 };
+
+std::optional<DeviceChoice> parse_device(std::string_view name);   // cpu | cuda | auto
+std::optional<Precision> parse_precision(std::string_view name);   // fp32 | bf16 | fp16
+std::string_view precision_name(Precision precision);
+
+struct EngineOptions {
+  std::string checkpoint;            // a file path, or "demo:tiny" / "demo:small" / "demo:base"
+  std::optional<Task> task;          // default: the task whose label count matches the head
+                                     // (demo weights: cxr14)
+  std::optional<int> input_size;     // default: the checkpoint's training resolution
+                                     // (pos_embed grid x 16; 480 for a COVIDx demo)
+  DeviceChoice device = DeviceChoice::automatic;
+  Precision precision = Precision::fp32;  // bf16 / fp16 need CUDA
+  bool legacy_pos_embed_resampling = false;  // EVA-02 / mmseg bicubic without antialias
+};
+
+struct ModelInfo {
+  std::string name;               // "EVA-X-S"
+  std::string size;               // "tiny", "small", "base" or "custom"
+  Task task = Task::cxr14;
+  std::string checkpoint;         // as given in the options
+  std::string checkpoint_format;  // "pytorch-zip", "safetensors" or "demo"
+  bool demo = false;              // deterministic, untrained weights
+  int input_size = 224;
+  int embed_dim = 0, depth = 0, num_heads = 0, num_classes = 0;
+  int rope_reference_grid = 14;
+  std::string device;             // "cpu", "cuda:0"
+  Precision precision = Precision::fp32;
+  std::vector<std::string> labels;
+  std::vector<std::string> notes;  // what loading inferred or adapted
+};
+
+// Where the model's square input came from: the image was resized to resized_width x
+// resized_height, then the crop_size square at (crop_left, crop_top) was taken.
+struct CropGeometry {
+  int image_width = 0, image_height = 0;
+  int resized_width = 0, resized_height = 0;
+  int crop_left = 0, crop_top = 0, crop_size = 0;
+};
+
+struct CamMap {
+  int grid_side = 0;
+  std::vector<float> raw;         // grid_side^2, row-major, before ReLU
+  std::vector<float> normalised;  // after ReLU and min-max scaling to [0, 1] (all 0 if flat)
+};
+
+struct Finding {
+  std::string label;
+  double probability = 0.0;
+  std::optional<CamMap> cam;
+};
+
+struct ImageResult {
+  std::vector<Finding> findings;  // head order; empty for the features task
+  std::vector<float> features;    // fc_norm(mean of patch tokens), for the features task
+  CropGeometry geometry;
+};
+
+struct ClassifyRequest {
+  GreyImage image;
+  std::vector<int> cam_classes;   // head indices to explain; empty: no Grad-CAM
+};
+
+class Engine {
+ public:
+  // Loads and prepares the model; a bad checkpoint, option or device is an error value.
+  static std::expected<std::unique_ptr<Engine>, std::string> create(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const ModelInfo& info() const;
+
+  // One batch: every image is preprocessed, run through the model together, and explained for
+  // its cam_classes. An invalid image or a runtime failure is an error value for the batch.
+  std::expected<std::vector<ImageResult>, std::string> classify(const std::vector<ClassifyRequest>& requests) const;
+
+  // Runs one batch of each size up to `max_batch` so the first real request pays no warm-up.
+  void warm_up(int max_batch) const;
+
+ private:
+  friend const EvaXModel& model_of(const Engine& engine);  // for the in-module benchmark
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The normalised map bilinearly upsampled to the whole original image (as in the paper's
+// recipe, align_corners=False) and scaled to 0..255; pixels outside the crop are 0.
+std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& geometry);
+
+// Process-wide: LibTorch's intra-op CPU threads (0 leaves LibTorch's default).
+void set_cpu_threads(int threads);
+int cpu_threads();
+
+}  // namespace evax::inference

@@ -1,0 +1,152 @@
+#include "evax/inference/benchmark.h"
+
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+
+#include "evax_model.h"
+#include "pickle_reader.h"  // CheckpointError
+
+namespace evax::inference {
+namespace {
+
+std::string_view mode_name(BenchmarkMode mode) {
+  switch (mode) {
+    case BenchmarkMode::forward: return "forward";
+    case BenchmarkMode::gradcam: return "gradcam";
+    case BenchmarkMode::classify: return "classify";
+  }
+  return "forward";
+}
+
+double percentile(std::vector<double> values, double fraction) {
+  std::sort(values.begin(), values.end());
+  const double position = fraction * static_cast<double>(values.size() - 1);
+  const auto low = static_cast<std::size_t>(position);
+  const auto high = std::min(low + 1, values.size() - 1);
+  return values[low] + (values[high] - values[low]) * (position - static_cast<double>(low));
+}
+
+std::string json_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      out += buffer;
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<BenchmarkMode> parse_benchmark_mode(std::string_view name) {
+  for (auto mode : {BenchmarkMode::forward, BenchmarkMode::gradcam, BenchmarkMode::classify})
+    if (mode_name(mode) == name) return mode;
+  return std::nullopt;
+}
+
+std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions& options) {
+  if (options.batch < 1 || options.iterations < 1 || options.warmup < 0)
+    return std::unexpected(std::string("batch and iterations must be at least 1, warmup at least 0"));
+  set_cpu_threads(options.cpu_threads);
+
+  EngineOptions engine_options;
+  engine_options.checkpoint = options.checkpoint;
+  engine_options.input_size = options.input_size;
+  engine_options.device = options.device;
+  engine_options.precision = options.precision;
+  auto engine = Engine::create(engine_options);
+  if (!engine) return std::unexpected(engine.error());
+
+  BenchmarkReport report;
+  report.options = options;
+  report.model = (*engine)->info();
+  report.torch_version = TORCH_VERSION;
+  report.cpu_threads = at::get_num_threads();
+
+  try {
+    const EvaXModel& model = model_of(**engine);
+    const bool cuda = model.options().device.is_cuda();
+    const at::Tensor input = at::randn({options.batch, 3, options.input_size, options.input_size},
+                                       at::TensorOptions().dtype(model.options().dtype))
+                                 .to(model.options().device);
+    std::vector<int> all_classes(static_cast<std::size_t>(std::max(1, report.model.num_classes)));
+    std::iota(all_classes.begin(), all_classes.end(), 0);
+
+    std::vector<ClassifyRequest> requests;
+    if (options.mode == BenchmarkMode::classify) {
+      // A portrait radiograph-sized image, so resizing costs what it costs in service.
+      GreyImage image{1024, 1280, std::vector<std::uint8_t>(1024 * 1280)};
+      for (std::size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = static_cast<std::uint8_t>((i * 2654435761u) >> 24);
+      requests.assign(static_cast<std::size_t>(options.batch), ClassifyRequest{image, {}});
+    }
+
+    auto run_once = [&] {
+      switch (options.mode) {
+        case BenchmarkMode::forward: {
+          c10::InferenceMode inference;
+          const at::Tensor pooled = model.pooled(model.forward_tokens(input));
+          if (model.spec().num_classes > 0) (void)model.logits(pooled);
+          break;
+        }
+        case BenchmarkMode::gradcam:
+          (void)model.grad_cam(input, all_classes);
+          break;
+        case BenchmarkMode::classify:
+          if (auto result = (*engine)->classify(requests); !result) throw CheckpointError(result.error());
+          break;
+      }
+      if (cuda) torch::cuda::synchronize();
+    };
+
+    for (int i = 0; i < options.warmup; ++i) run_once();
+    for (int i = 0; i < options.iterations; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      run_once();
+      report.milliseconds.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+  } catch (const CheckpointError& e) {
+    return std::unexpected(std::string(e.what()));
+  } catch (const c10::Error& e) {
+    return std::unexpected("LibTorch: " + std::string(e.what_without_backtrace()));
+  }
+
+  report.median_ms = percentile(report.milliseconds, 0.5);
+  report.p10_ms = percentile(report.milliseconds, 0.1);
+  report.p90_ms = percentile(report.milliseconds, 0.9);
+  report.mean_ms = std::accumulate(report.milliseconds.begin(), report.milliseconds.end(), 0.0) /
+                   static_cast<double>(report.milliseconds.size());
+  report.images_per_second = options.batch * 1000.0 / report.median_ms;
+  return report;
+}
+
+std::string to_json(const BenchmarkReport& r) {
+  char numbers[512];
+  std::snprintf(numbers, sizeof numbers,
+                "\"median_ms\": %.4f, \"p10_ms\": %.4f, \"p90_ms\": %.4f, \"mean_ms\": %.4f, \"images_per_second\": %.2f",
+                r.median_ms, r.p10_ms, r.p90_ms, r.mean_ms, r.images_per_second);
+  std::string json = "{\"engine\": \"evax-node C++ (LibTorch " + r.torch_version + ")\"";
+  json += ", \"model\": \"" + json_escape(r.model.name) + "\", \"checkpoint\": \"" + json_escape(r.options.checkpoint) + "\"";
+  json += ", \"demo\": " + std::string(r.model.demo ? "true" : "false");
+  json += ", \"mode\": \"" + std::string(mode_name(r.options.mode)) + "\"";
+  json += ", \"device\": \"" + r.model.device + "\", \"precision\": \"" + std::string(precision_name(r.options.precision)) + "\"";
+  json += ", \"batch\": " + std::to_string(r.options.batch) + ", \"input_size\": " + std::to_string(r.options.input_size);
+  json += ", \"cpu_threads\": " + std::to_string(r.cpu_threads);
+  json += ", \"warmup\": " + std::to_string(r.options.warmup) + ", \"iterations\": " + std::to_string(r.options.iterations);
+  json += ", " + std::string(numbers) + "}";
+  return json;
+}
+
+}  // namespace evax::inference

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the node's build, tests and benchmarks need.
+# Idempotent: packages already present are left alone, so it is safe to rerun.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # engine: LibTorch 1.13 with OpenBLAS (without libopenblas0-pthread LibTorch
+  # silently falls back to reference BLAS and runs 6-10x slower)
+  libtorch-dev libopenblas0-pthread
+  # DICOM, web, storage, formatting, images, JSON
+  libdcmtk-dev dcmtk libpoco-dev libsqlite3-dev libfmt-dev libpng-dev nlohmann-json3-dev
+  # tests: GoogleTest; python3-torch builds the checkpoint fixtures and runs the
+  # timm baseline; pydicom and Pillow check produced files and preprocessing
+  libgtest-dev python3 python3-torch python3-numpy python3-pil python3-pydicom
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -q
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
