@@ -9,11 +9,14 @@ packages=(
   # engine: LibTorch 1.13 with OpenBLAS (without libopenblas0-pthread LibTorch
   # silently falls back to reference BLAS and runs 6-10x slower)
   libtorch-dev libopenblas0-pthread
-  # DICOM, web, storage, formatting, images, JSON
-  libdcmtk-dev dcmtk libpoco-dev libsqlite3-dev libfmt-dev libpng-dev nlohmann-json3-dev
+  # DICOM, web, storage, formatting, JSON; OpenCV reads and writes PNG images
+  libdcmtk-dev dcmtk libpoco-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev
+  libopencv-imgcodecs-dev libopencv-imgproc-dev
   # tests: GoogleTest; python3-torch builds the checkpoint fixtures and runs the
   # timm baseline; pydicom and Pillow check produced files and preprocessing
   libgtest-dev python3 python3-torch python3-numpy python3-pil python3-pydicom
+  # the Python timm baseline of the CPU benchmark (timm itself imports torchvision)
+  python3-torchvision
 )
 
 missing=()

@@ -49,12 +49,49 @@ std::string json_escape(const std::string& text) {
   return out;
 }
 
+template <class T>
+bool assign(const std::optional<T>& parsed, T& target) {
+  if (parsed) target = *parsed;
+  return parsed.has_value();
+}
+
 }  // namespace
 
 std::optional<BenchmarkMode> parse_benchmark_mode(std::string_view name) {
   for (auto mode : {BenchmarkMode::forward, BenchmarkMode::gradcam, BenchmarkMode::classify})
     if (mode_name(mode) == name) return mode;
   return std::nullopt;
+}
+
+std::expected<BenchmarkOptions, std::string> parse_benchmark_args(const std::vector<std::string>& args) {
+  BenchmarkOptions options;
+  for (std::size_t i = 0; i < args.size(); i += 2) {
+    const std::string& flag = args[i];
+    if (i + 1 >= args.size()) return std::unexpected(flag + " needs a value");
+    const std::string& value = args[i + 1];
+    auto number = [&](int& target) -> bool {
+      try {
+        std::size_t used = 0;
+        target = std::stoi(value, &used);
+        return used == value.size();
+      } catch (const std::exception&) {
+        return false;
+      }
+    };
+    bool ok = true;
+    if (flag == "--checkpoint") options.checkpoint = value;
+    else if (flag == "--batch") ok = number(options.batch);
+    else if (flag == "--input-size") ok = number(options.input_size);
+    else if (flag == "--warmup") ok = number(options.warmup);
+    else if (flag == "--iterations") ok = number(options.iterations);
+    else if (flag == "--threads") ok = number(options.cpu_threads);
+    else if (flag == "--mode") ok = assign(parse_benchmark_mode(value), options.mode);
+    else if (flag == "--device") ok = assign(parse_device(value), options.device);
+    else if (flag == "--dtype") ok = assign(parse_precision(value), options.precision);
+    else return std::unexpected("unknown option " + flag);
+    if (!ok) return std::unexpected("bad value '" + value + "' for " + flag);
+  }
+  return options;
 }
 
 std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions& options) {

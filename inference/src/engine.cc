@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -37,6 +38,8 @@ std::string_view precision_name(Precision precision) {
   }
   return "fp32";
 }
+
+std::string libtorch_version() { return TORCH_VERSION; }
 
 void set_cpu_threads(int threads) {
   if (threads > 0) at::set_num_threads(threads);

@@ -43,4 +43,11 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
 std::string to_json(const BenchmarkReport& report);
 std::optional<BenchmarkMode> parse_benchmark_mode(std::string_view name);
 
+// Command-line flags (--checkpoint, --mode, --batch, --input-size, --device, --dtype, --warmup,
+// --iterations, --threads), shared by every front end of the benchmark.
+std::expected<BenchmarkOptions, std::string> parse_benchmark_args(const std::vector<std::string>& args);
+inline constexpr const char* kBenchmarkUsage =
+    "[--checkpoint FILE|demo:SIZE] [--mode forward|gradcam|classify] [--batch N] [--input-size N]\n"
+    "    [--device cpu|cuda|auto] [--dtype fp32|bf16|fp16] [--warmup N] [--iterations N] [--threads N]";
+
 }  // namespace evax::inference

@@ -111,6 +111,9 @@ class Engine {
 // recipe, align_corners=False) and scaled to 0..255; pixels outside the crop are 0.
 std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& geometry);
 
+// "1.13.0" or "2.11.0+cu130": the LibTorch this engine was built against.
+std::string libtorch_version();
+
 // Process-wide: LibTorch's intra-op CPU threads (0 leaves LibTorch's default).
 void set_cpu_threads(int threads);
 int cpu_threads();

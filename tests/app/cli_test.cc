@@ -1,0 +1,211 @@
+// The `evax-node` command line as a user runs it: the real binary, real files, JSON parsed.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+#include "../dicom_node/synthetic_dicom.h"
+
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+struct CommandResult {
+  int status = -1;
+  std::string out, err;
+};
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("evax_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  CommandResult run(const std::string& arguments) {
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    const std::string command = std::string(EVAX_NODE_BINARY) + " " + arguments + " 2>" + err_path;
+    CommandResult result;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    std::array<char, 4096> buffer{};
+    for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) result.out.append(buffer.data(), n);
+    const int raw = ::pclose(pipe);
+    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    std::ifstream err(err_path);
+    result.err.assign(std::istreambuf_iterator<char>(err), {});
+    return result;
+  }
+
+  // A deterministic 8-bit grey test picture (a smooth pattern with some structure).
+  static cv::Mat pattern(int width, int height) {
+    cv::Mat image(height, width, CV_8UC1);
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x)
+        image.at<std::uint8_t>(y, x) = static_cast<std::uint8_t>(128 + 100 * std::sin(x * 0.05) * std::cos(y * 0.03));
+    return image;
+  }
+  std::string write_png(const std::string& name, const cv::Mat& image) {
+    const std::string path = (dir_ / name).string();
+    cv::imwrite(path, image);
+    return path;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(Cli, InferOnAPngPrintsTheContractJsonWithDemoWarning) {
+  const std::string png = write_png("chest.png", pattern(300, 360));
+  const CommandResult r = run("infer --checkpoint demo:tiny --device cpu " + png);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json doc = json::parse(r.out);
+  const json& model = doc["model"];
+  EXPECT_EQ(model["name"], "EVA-X-Ti");
+  EXPECT_EQ(model["size"], "tiny");
+  EXPECT_EQ(model["task"], "cxr14");
+  EXPECT_EQ(model["checkpoint"], "demo:tiny");
+  EXPECT_TRUE(model["sha256"].is_null());
+  EXPECT_EQ(model["input_size"], 224);
+  EXPECT_EQ(model["demo"], true);
+  EXPECT_NE(model["warning"].get<std::string>().find("UNTRAINED"), std::string::npos);
+  EXPECT_NE(r.err.find("UNTRAINED"), std::string::npos);
+
+  ASSERT_EQ(doc["results"].size(), 1u);
+  const json& result = doc["results"][0];
+  EXPECT_EQ(result["file"], png);
+  ASSERT_EQ(result["findings"].size(), 14u);
+  EXPECT_EQ(result["findings"][0]["label"], "Atelectasis");
+  EXPECT_EQ(result["findings"][13]["label"], "Hernia");
+  for (const auto& finding : result["findings"]) {
+    EXPECT_GT(finding["probability"].get<double>(), 0.0);
+    EXPECT_LT(finding["probability"].get<double>(), 1.0);
+    EXPECT_FALSE(finding.contains("cam"));
+  }
+}
+
+TEST_F(Cli, DicomAndPngOfTheSamePixelsGiveTheSameProbabilities) {
+  const cv::Mat image = pattern(200, 240);
+  const std::string png = write_png("same.png", image);
+  evax::testing::SyntheticImage dicom{.width = 200, .height = 240, .bits_stored = 8};
+  dicom.values.assign(image.begin<std::uint8_t>(), image.end<std::uint8_t>());
+  const std::string dcm = (dir_ / "same.dcm").string();
+  evax::testing::write_synthetic_dicom(dcm, dicom);
+
+  const CommandResult r = run("infer --checkpoint demo:tiny --device cpu " + png + " " + dcm);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json doc = json::parse(r.out);
+  ASSERT_EQ(doc["results"].size(), 2u);
+  EXPECT_EQ(doc["results"][0]["format"], "png");
+  EXPECT_EQ(doc["results"][1]["format"], "dicom");
+  EXPECT_EQ(doc["results"][1]["grey_mapping"], "as stored");
+  for (int c = 0; c < 14; ++c)
+    EXPECT_DOUBLE_EQ(doc["results"][0]["findings"][c]["probability"].get<double>(),
+                     doc["results"][1]["findings"][c]["probability"].get<double>());
+}
+
+TEST_F(Cli, CamAddsMapsAndWritesOverlayImages) {
+  const std::string png = write_png("cam.png", pattern(256, 300));
+  const std::string out_dir = (dir_ / "maps").string();
+  const CommandResult r = run("infer --checkpoint demo:tiny --device cpu --cam-classes Cardiomegaly,7 --cam-dir " + out_dir + " " + png);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json findings = json::parse(r.out)["results"][0]["findings"];
+  for (int c : {1, 7}) {
+    const json& cam = findings[c]["cam"];
+    EXPECT_EQ(cam["grid_side"], 14);
+    ASSERT_EQ(cam["map"].size(), 14u);
+    EXPECT_EQ(cam["map"][0].size(), 14u);
+    const cv::Mat overlay = cv::imread(cam["png"].get<std::string>(), cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(overlay.empty());
+    EXPECT_EQ(overlay.cols, 256);  // the source resolution
+    EXPECT_EQ(overlay.rows, 300);
+    EXPECT_EQ(overlay.channels(), 3);
+  }
+  EXPECT_FALSE(findings[0].contains("cam"));
+}
+
+TEST_F(Cli, CheckpointFileIsIdentifiedBySha256) {
+  const CommandResult r = run("infer --checkpoint " + std::string(EVAX_TEST_DATA_DIR) + "/evax/minibase_ft.pth --device cpu " +
+                    write_png("x.png", pattern(64, 64)));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json model = json::parse(r.out)["model"];
+  EXPECT_EQ(model["sha256"], "534e159dd1b7b524fc3a582bca1dd7095aeb1b7582625487a1b85ba12c0bcdce");
+  EXPECT_EQ(model["demo"], false);
+  EXPECT_FALSE(model.contains("warning"));
+  EXPECT_EQ(model["size"], "custom");
+}
+
+TEST_F(Cli, UnreadableImagesAreReportedWhileTheOthersAreClassified) {
+  const std::string good = write_png("good.png", pattern(64, 64));
+  cv::Mat colour(32, 32, CV_8UC3, cv::Scalar(10, 20, 30));
+  const std::string rgb = write_png("colour.png", colour);
+  const std::string missing = (dir_ / "missing.dcm").string();
+  const CommandResult r = run("infer --checkpoint demo:tiny --device cpu " + rgb + " " + good + " " + missing);
+  EXPECT_EQ(r.status, 3);
+  const json results = json::parse(r.out)["results"];
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_NE(results[0]["error"].get<std::string>().find("3 channels"), std::string::npos);
+  EXPECT_EQ(results[1]["findings"].size(), 14u);
+  EXPECT_NE(results[2]["error"].get<std::string>().find("cannot open"), std::string::npos);
+  EXPECT_NE(r.err.find("colour.png"), std::string::npos);
+}
+
+TEST_F(Cli, HostileCheckpointIsRefusedWithTheGlobalNamed) {
+  fs::remove("/tmp/evax_fixture_pickle_executed");
+  const CommandResult r = run("infer --checkpoint " + std::string(EVAX_TEST_DATA_DIR) + "/evax/evil_reduce.pth " +
+                    write_png("x.png", pattern(32, 32)));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_NE(r.err.find("posix.system"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists("/tmp/evax_fixture_pickle_executed"));
+}
+
+TEST_F(Cli, UsageErrorsExitWithTwoAndSayWhatIsWrong) {
+  EXPECT_EQ(run("infer --checkpoint demo:tiny").status, 2);  // no image
+  const CommandResult bad_flag = run("infer --checkpoint demo:tiny --colour x.png");
+  EXPECT_EQ(bad_flag.status, 2);
+  EXPECT_NE(bad_flag.err.find("unknown option --colour"), std::string::npos);
+  const CommandResult bad_task = run("infer --checkpoint demo:tiny --task lungs x.png");
+  EXPECT_EQ(bad_task.status, 2);
+  EXPECT_NE(bad_task.err.find("cxr14|chexpert"), std::string::npos);
+  const CommandResult bad_cam = run("infer --checkpoint demo:tiny --cam-classes Lungs " + write_png("x.png", pattern(32, 32)));
+  EXPECT_EQ(bad_cam.status, 2);
+  EXPECT_NE(bad_cam.err.find("'Lungs'"), std::string::npos);
+  EXPECT_EQ(run("frobnicate").status, 2);
+}
+
+TEST_F(Cli, MissingCheckpointExitsWithOne) {
+  const CommandResult r = run("infer --checkpoint /nonexistent.pth " + write_png("x.png", pattern(32, 32)));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("cannot open checkpoint file /nonexistent.pth"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, VersionNamesTheLibraries) {
+  const CommandResult r = run("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("evax-node "), std::string::npos);
+  EXPECT_NE(r.out.find("LibTorch"), std::string::npos);
+  EXPECT_NE(r.out.find("DCMTK"), std::string::npos);
+}
+
+TEST_F(Cli, BenchmarkPrintsJsonTimings) {
+  const CommandResult r = run("benchmark --checkpoint demo:tiny --batch 2 --iterations 2 --warmup 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report["model"], "EVA-X-Ti");
+  EXPECT_EQ(report["batch"], 2);
+  EXPECT_EQ(report["device"], "cpu");
+  EXPECT_GT(report["median_ms"].get<double>(), 0.0);
+  EXPECT_GT(report["images_per_second"].get<double>(), 0.0);
+  EXPECT_EQ(run("benchmark --batch zero").status, 2);
+}
+
+}  // namespace
