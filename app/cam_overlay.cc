@@ -8,19 +8,20 @@
 namespace evax::app {
 
 std::expected<void, std::string> write_cam_overlay(const std::string& path, const inference::GreyImage& image,
-                                                   const std::vector<std::uint8_t>& heat, const OverlayText& text) {
+                                                   const std::vector<std::uint8_t>& heat, const inference::ImageRect& analysed,
+                                                   const OverlayText& text) {
   if (!image.valid() || heat.size() != image.pixels.size()) return std::unexpected(std::string("heatmap does not fit its image"));
   const cv::Mat grey(image.height, image.width, CV_8UC1, const_cast<std::uint8_t*>(image.pixels.data()));
   const cv::Mat heat_map(image.height, image.width, CV_8UC1, const_cast<std::uint8_t*>(heat.data()));
 
-  cv::Mat grey_bgr, colour, blended;
+  cv::Mat grey_bgr, colour, mixed;
   cv::cvtColor(grey, grey_bgr, cv::COLOR_GRAY2BGR);
   cv::applyColorMap(heat_map, colour, cv::COLORMAP_JET);
-  cv::addWeighted(grey_bgr, 0.55, colour, 0.45, 0.0, blended);
-  // Outside the analysed crop render_cam leaves 0: show the plain X-ray there.
-  cv::Mat outside;
-  cv::compare(heat_map, 0, outside, cv::CMP_EQ);
-  grey_bgr.copyTo(blended, outside);
+  cv::addWeighted(grey_bgr, 0.55, colour, 0.45, 0.0, mixed);
+  cv::Mat blended = grey_bgr.clone();
+  const cv::Rect crop = cv::Rect(analysed.left, analysed.top, analysed.right - analysed.left, analysed.bottom - analysed.top) &
+                        cv::Rect(0, 0, image.width, image.height);
+  mixed(crop).copyTo(blended(crop));
 
   const double scale = std::max(0.4, image.width / 1400.0);
   const int line = static_cast<int>(28 * scale);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "evax/inference/engine.h"
 #include "evax/inference/grey_image.h"
 
 namespace evax::app {
@@ -17,8 +18,10 @@ struct OverlayText {
   bool demo = false;
 };
 
-// `heat` is render_cam's output: one byte per image pixel, 0 outside the crop.
+// `heat` is render_cam's output (one byte per image pixel); it is blended over `analysed`,
+// the part of the image the model saw, and the rest stays plain grey.
 std::expected<void, std::string> write_cam_overlay(const std::string& path, const inference::GreyImage& image,
-                                                   const std::vector<std::uint8_t>& heat, const OverlayText& text);
+                                                   const std::vector<std::uint8_t>& heat, const inference::ImageRect& analysed,
+                                                   const OverlayText& text);
 
 }  // namespace evax::app

@@ -220,7 +220,7 @@ int run_infer(const std::vector<std::string>& args, std::ostream& out, std::ostr
             char probability[16];
             std::snprintf(probability, sizeof probability, "%.3f", finding.probability);
             auto written = write_cam_overlay(png, input.image, inference::render_cam(*finding.cam, result.geometry),
-                                             {finding.label + " " + probability, info.demo});
+                                             inference::crop_in_image(result.geometry), {finding.label + " " + probability, info.demo});
             if (!written) {
               err << "evax-node infer: " << written.error() << "\n";
               return 1;

@@ -262,6 +262,15 @@ void Engine::warm_up(int max_batch) const {
   }
 }
 
+ImageRect crop_in_image(const CropGeometry& g) {
+  if (g.resized_width <= 0 || g.resized_height <= 0) return {};
+  const double sx = static_cast<double>(g.image_width) / g.resized_width;
+  const double sy = static_cast<double>(g.image_height) / g.resized_height;
+  return {static_cast<int>(std::lround(g.crop_left * sx)), static_cast<int>(std::lround(g.crop_top * sy)),
+          static_cast<int>(std::lround((g.crop_left + g.crop_size) * sx)),
+          static_cast<int>(std::lround((g.crop_top + g.crop_size) * sy))};
+}
+
 std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& g) {
   std::vector<std::uint8_t> out(static_cast<std::size_t>(g.image_width) * g.image_height, 0);
   const int side = cam.grid_side;

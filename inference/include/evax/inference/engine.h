@@ -60,6 +60,12 @@ struct CropGeometry {
   int crop_left = 0, crop_top = 0, crop_size = 0;
 };
 
+// The crop's rectangle in original image pixels (half-open: [left, right) x [top, bottom)).
+struct ImageRect {
+  int left = 0, top = 0, right = 0, bottom = 0;
+};
+ImageRect crop_in_image(const CropGeometry& geometry);
+
 struct CamMap {
   int grid_side = 0;
   std::vector<float> raw;         // grid_side^2, row-major, before ReLU
