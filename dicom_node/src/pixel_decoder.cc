@@ -4,10 +4,13 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmimgle/dcmimage.h>
+#include <dcmtk/dcmimgle/dipixel.h>
 
 #include <dcmtk/dcmdata/dcuid.h>
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 
 namespace evax::dicom_node {
 namespace {
@@ -16,6 +19,45 @@ std::string text_of(DcmDataset& dataset, const DcmTagKey& tag) {
   OFString value;
   if (dataset.findAndGetOFString(tag, value).good()) return value.c_str();
   return {};
+}
+
+// Modality values of the first frame as doubles (DCMTK keeps them in the narrowest type).
+std::vector<double> modality_values(const DicomImage& image) {
+  const DiPixel* pixels = image.getInterData();
+  std::vector<double> out;
+  if (pixels == nullptr) return out;
+  const std::size_t count = static_cast<std::size_t>(image.getWidth()) * image.getHeight();
+  auto copy = [&](const auto* data) { out.assign(data, data + count); };
+  switch (pixels->getRepresentation()) {
+    case EPR_Uint8: copy(static_cast<const Uint8*>(pixels->getData())); break;
+    case EPR_Sint8: copy(static_cast<const Sint8*>(pixels->getData())); break;
+    case EPR_Uint16: copy(static_cast<const Uint16*>(pixels->getData())); break;
+    case EPR_Sint16: copy(static_cast<const Sint16*>(pixels->getData())); break;
+    case EPR_Uint32: copy(static_cast<const Uint32*>(pixels->getData())); break;
+    case EPR_Sint32: copy(static_cast<const Sint32*>(pixels->getData())); break;
+  }
+  return out;
+}
+
+// PixelPaddingValue (and PixelPaddingRangeLimit) in modality units, when the image has them
+// and a plain rescale maps stored to modality values.
+std::optional<std::pair<double, double>> padding_range(DcmDataset& dataset) {
+  Sint32 stored = 0, limit = 0;
+  Uint16 unsigned_value = 0, unsigned_limit = 0;
+  Sint16 signed_value = 0, signed_limit = 0;
+  if (dataset.findAndGetUint16(DCM_PixelPaddingValue, unsigned_value).good()) stored = unsigned_value;
+  else if (dataset.findAndGetSint16(DCM_PixelPaddingValue, signed_value).good()) stored = signed_value;
+  else return std::nullopt;
+  limit = stored;
+  if (dataset.findAndGetUint16(DCM_PixelPaddingRangeLimit, unsigned_limit).good()) limit = unsigned_limit;
+  else if (dataset.findAndGetSint16(DCM_PixelPaddingRangeLimit, signed_limit).good()) limit = signed_limit;
+  if (dataset.tagExists(DCM_ModalityLUTSequence)) return std::nullopt;  // not a linear mapping
+  // DCMTK zeroes the output when a tag is absent: keep the defaults unless it is there.
+  Float64 slope = 1.0, intercept = 0.0, value = 0.0;
+  if (dataset.findAndGetFloat64(DCM_RescaleSlope, value).good()) slope = value;
+  if (dataset.findAndGetFloat64(DCM_RescaleIntercept, value).good()) intercept = value;
+  const double a = slope * stored + intercept, b = slope * limit + intercept;
+  return std::make_pair(std::min(a, b), std::max(a, b));
 }
 
 }  // namespace
@@ -45,12 +87,35 @@ std::expected<DecodedPixels, std::string> decode_dicom_file(const std::string& p
   out.frames = static_cast<int>(image.getNumberOfFrames());
 
   const bool stored_8_bit = image.getDepth() <= 8;
+  std::optional<std::pair<double, double>> padding_window;
+  // Padding (the collimated-out border some detectors mark) must not stretch a min-max window,
+  // and is shown black whatever the mapping.
+  const auto padding = padding_range(dataset);
+  std::vector<bool> is_padding;
+  if (padding) {
+    const std::vector<double> values = modality_values(image);
+    is_padding.resize(values.size());
+    double low = 0, high = -1;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      is_padding[i] = values[i] >= padding->first && values[i] <= padding->second;
+      if (is_padding[i]) continue;
+      if (high < low) low = high = values[i];
+      low = std::min(low, values[i]);
+      high = std::max(high, values[i]);
+    }
+    padding_window = high >= low ? std::optional(std::make_pair(low, high)) : std::nullopt;
+  }
+
   if (image.getVoiLutCount() > 0 && image.setVoiLut(0)) {
     out.grey_mapping = "VOI LUT";
   } else if (image.getWindowCount() > 0 && image.setWindow(0)) {
     out.grey_mapping = "window";
   } else if (stored_8_bit && image.setNoVoiTransformation()) {
     out.grey_mapping = "as stored";
+  } else if (padding_window && image.setWindow((padding_window->first + padding_window->second) / 2 + 0.5,
+                                               padding_window->second - padding_window->first + 1)) {
+    // DICOM's linear window with these values maps the lowest value to 0, the highest to 255.
+    out.grey_mapping = "min-max (padding excluded)";
   } else if (image.setMinMaxWindow(0)) {
     out.grey_mapping = "min-max";
   } else {
@@ -62,6 +127,8 @@ std::expected<DecodedPixels, std::string> decode_dicom_file(const std::string& p
   if (rendered == nullptr) return std::unexpected("cannot render the pixels of " + path);
   const auto* bytes = static_cast<const std::uint8_t*>(rendered);
   out.pixels.assign(bytes, bytes + static_cast<std::size_t>(out.width) * out.height);
+  for (std::size_t i = 0; i < is_padding.size() && i < out.pixels.size(); ++i)
+    if (is_padding[i]) out.pixels[i] = 0;
   return out;
 }
 

@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <numeric>
 
-#include "evax_model.h"
+#include "engine_internal.h"
 #include "pickle_reader.h"  // CheckpointError
 
 namespace evax::inference {
@@ -104,6 +104,7 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
   engine_options.input_size = options.input_size;
   engine_options.device = options.device;
   engine_options.precision = options.precision;
+  engine_options.cuda_graph_batches = {options.batch};
   auto engine = Engine::create(engine_options);
   if (!engine) return std::unexpected(engine.error());
 
@@ -114,7 +115,7 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
   report.cpu_threads = at::get_num_threads();
 
   try {
-    const EvaXModel& model = model_of(**engine);
+    const EvaXModel& model = EngineInternals::model(**engine);
     const bool cuda = model.options().device.is_cuda();
     const at::Tensor input = at::randn({options.batch, 3, options.input_size, options.input_size},
                                        at::TensorOptions().dtype(model.options().dtype))
@@ -132,12 +133,9 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
 
     auto run_once = [&] {
       switch (options.mode) {
-        case BenchmarkMode::forward: {
-          c10::InferenceMode inference;
-          const at::Tensor pooled = model.pooled(model.forward_tokens(input));
-          if (model.spec().num_classes > 0) (void)model.logits(pooled);
+        case BenchmarkMode::forward:
+          (void)EngineInternals::forward_head(**engine, input);
           break;
-        }
         case BenchmarkMode::gradcam:
           (void)model.grad_cam(input, all_classes);
           break;

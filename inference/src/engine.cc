@@ -7,8 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <set>
 
+#include "cuda_graph_forward.h"
+#include "engine_internal.h"
 #include "evax_checkpoint.h"
 #include "evax_model.h"
 #include "pickle_reader.h"  // CheckpointError
@@ -50,6 +54,22 @@ int cpu_threads() { return at::get_num_threads(); }
 struct Engine::Impl {
   ModelInfo info;
   std::unique_ptr<EvaXModel> model;
+  // Captured forwards by batch size; each replay is serialised by the graph's own mutex.
+  struct Graph {
+    std::unique_ptr<CudaGraphForward> forward;
+    std::unique_ptr<std::mutex> replay;
+  };
+  std::map<std::int64_t, Graph> graphs;
+
+  at::Tensor forward_head(const at::Tensor& images) const {
+    c10::InferenceMode inference;
+    if (auto it = graphs.find(images.size(0)); it != graphs.end()) {
+      std::lock_guard lock(*it->second.replay);
+      return it->second.forward->run(images);
+    }
+    const at::Tensor pooled = model->pooled(model->forward_tokens(images));
+    return info.task == Task::features || info.num_classes == 0 ? pooled : model->logits(pooled);
+  }
 
   std::vector<double> activate(const at::Tensor& logits_row) const;
   std::vector<float> to_vector(const at::Tensor& t) const {
@@ -116,7 +136,11 @@ std::vector<double> Engine::Impl::activate(const at::Tensor& logits_row) const {
   return {probabilities.data_ptr<double>(), probabilities.data_ptr<double>() + probabilities.numel()};
 }
 
-const EvaXModel& model_of(const Engine& engine) { return *engine.impl_->model; }
+const EvaXModel& EngineInternals::model(const Engine& engine) { return *engine.impl_->model; }
+
+at::Tensor EngineInternals::forward_head(const Engine& engine, const at::Tensor& images) {
+  return engine.impl_->forward_head(images);
+}
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
@@ -169,6 +193,20 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineO
                            std::to_string(impl->model->grid_side()) +
                            (model_options.antialiased_pos_embed ? " (bicubic, antialiased as timm)" : " (bicubic, legacy)"));
     }
+    if (model_options.device.is_cuda()) {
+      if (!CudaGraphForward::available()) {
+        info.notes.push_back("CUDA graphs not built in: every batch runs eagerly");
+      }
+      for (int batch : options.cuda_graph_batches) {
+        if (!CudaGraphForward::available() || batch < 1 || impl->graphs.count(batch)) continue;
+        try {
+          impl->graphs[batch] = {std::make_unique<CudaGraphForward>(*impl->model, batch), std::make_unique<std::mutex>()};
+          info.notes.push_back("batch " + std::to_string(batch) + " runs as a captured CUDA graph");
+        } catch (const std::exception& e) {
+          info.notes.push_back("CUDA graph capture for batch " + std::to_string(batch) + " failed, running eagerly: " + e.what());
+        }
+      }
+    }
     return std::unique_ptr<Engine>(new Engine(std::move(impl)));
   } catch (const CheckpointError& e) {
     return std::unexpected(std::string(e.what()));
@@ -214,13 +252,10 @@ std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std:
     };
 
     if (!plain.empty()) {
-      c10::InferenceMode inference;
-      const at::Tensor pooled = model.pooled(model.forward_tokens(batch_of(plain)));
-      if (info.task == Task::features) {
-        for (std::size_t j = 0; j < plain.size(); ++j) results[plain[j]].features = impl_->to_vector(pooled[j]);
-      } else {
-        const at::Tensor logits = model.logits(pooled).to(at::kFloat).cpu();
-        for (std::size_t j = 0; j < plain.size(); ++j) fill_findings(results[plain[j]], logits[j]);
+      const at::Tensor output = impl_->forward_head(batch_of(plain)).to(at::kFloat).cpu();
+      for (std::size_t j = 0; j < plain.size(); ++j) {
+        if (info.task == Task::features) results[plain[j]].features = impl_->to_vector(output[j]);
+        else fill_findings(results[plain[j]], output[j]);
       }
     }
 

@@ -2,6 +2,7 @@
 
 #include <torch/version.h>
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
@@ -88,6 +89,12 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
   if (options_.device.is_cpu() && options_.dtype != at::kFloat)
     throw CheckpointError("bf16 and fp16 need a CUDA device; on CPU the engine runs float32");
   use_onednn_ = options_.device.is_cpu() && at::hasMKLDNN();
+  if (options_.device.is_cuda() && options_.dtype == at::kFloat) {
+    // fp32 means fp32: LibTorch lets cuDNN use TF32 by default, ~1e-3 relative per layer.
+    // (Process-wide; a CUDA fp32 engine is the only LibTorch user in the node.)
+    at::globalContext().setFloat32MatmulPrecision("highest");
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
 
   const at::TensorOptions target = at::TensorOptions().device(options_.device).dtype(options_.dtype);
   auto to_target = [&](const at::Tensor& t) { return t.to(target).contiguous(); };

@@ -75,10 +75,6 @@ class EvaXModel {
   Linear head_;
 };
 
-class Engine;
-// The model an engine runs (for the in-module benchmark, which times it on ready tensors).
-const EvaXModel& model_of(const Engine& engine);
-
 // pos_embed (1, 1 + G*G, D) resampled to (1, 1 + S*S, D), the cls entry kept, bicubic with
 // align_corners=False; antialiased as timm does, or without antialias (EVA-02 / mmseg).
 at::Tensor resample_pos_embed(const at::Tensor& pos_embed, int new_side, bool antialias);

@@ -84,6 +84,21 @@ TEST_F(PixelDecoder, WithoutVoiTheStoredRangeIsStretched) {
   EXPECT_NEAR(at(d, 5, 5), 255.0 * 800 / 3000, 1.0);
 }
 
+TEST_F(PixelDecoder, PaddingIsLeftOutOfTheWindowAndShownBlack) {
+  // A collimated image: a border of padding value 4095 around values 1000..2000.
+  SyntheticImage image;
+  image.padding = 4095;
+  image.values.assign(static_cast<std::size_t>(image.width) * image.height, 4095);
+  for (int y = 8; y < 40; ++y)
+    for (int x = 8; x < 56; ++x) image.values[static_cast<std::size_t>(y) * image.width + x] = static_cast<std::uint16_t>(1000 + (x - 8) * 1000 / 47);
+  const DecodedPixels d = decode(image);
+  EXPECT_EQ(d.grey_mapping, "min-max (padding excluded)");
+  EXPECT_EQ(at(d, 0, 0), 0);     // padding: black, not white
+  EXPECT_EQ(at(d, 8, 20), 0);    // the lowest real value
+  EXPECT_EQ(at(d, 55, 20), 255); // the highest real value
+  EXPECT_NEAR(at(d, 31, 20), 255.0 * 489 / 1000, 1.5);
+}
+
 TEST_F(PixelDecoder, Monochrome1IsInvertedSoDenseIsBright) {
   SyntheticImage image;
   image.photometric = "MONOCHROME1";

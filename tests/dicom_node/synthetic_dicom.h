@@ -22,6 +22,7 @@ struct SyntheticImage {
   std::optional<std::pair<double, double>> window;     // centre, width
   std::optional<std::pair<double, double>> rescale;    // slope, intercept
   std::vector<std::uint16_t> voi_lut;    // LUT data for stored values 0..n-1 (16-bit entries)
+  std::optional<std::uint16_t> padding;  // PixelPaddingValue
   bool omit_pixel_data = false;
 };
 
@@ -65,6 +66,7 @@ inline void write_synthetic_dicom(const std::string& path, const SyntheticImage&
     d->putAndInsertString(DCM_RescaleIntercept, std::to_string(s.rescale->second).c_str());
     d->putAndInsertString(DCM_RescaleType, "US");
   }
+  if (s.padding) d->putAndInsertUint16(DCM_PixelPaddingValue, *s.padding);
   if (!s.voi_lut.empty()) {
     DcmItem* item = nullptr;
     d->findOrCreateSequenceItem(DCM_VOILUTSequence, item, -2);

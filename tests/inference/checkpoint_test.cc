@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "deterministic_weights.h"
 #include "evax_checkpoint.h"
@@ -38,22 +39,23 @@ void expect_deterministic(const EvaXWeights& loaded, at::ScalarType stored = at:
 }
 
 void write_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors) {
-  std::string header = "{", data;
+  std::ostringstream header;
+  std::string data;
+  header << "{";
   for (const auto& [name, tensor] : tensors) {
     const at::Tensor t = tensor.contiguous();
-    std::string shape;
-    for (auto extent : t.sizes()) shape += (shape.empty() ? "" : ",") + std::to_string(extent);
+    header << (data.empty() && header.tellp() == 1 ? "" : ",") << "\"" << name << "\":{\"dtype\":\"F32\",\"shape\":[";
+    for (std::int64_t d = 0; d < t.dim(); ++d) header << (d ? "," : "") << t.size(d);
     const auto begin = data.size();
     data.append(static_cast<const char*>(t.data_ptr()), t.numel() * sizeof(float));
-    header += (header.size() > 1 ? "," : "") + ("\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + shape +
-                                                "],\"data_offsets\":[" + std::to_string(begin) + "," +
-                                                std::to_string(data.size()) + "]}");
+    header << "],\"data_offsets\":[" << begin << "," << data.size() << "]}";
   }
-  header += "}";
+  header << "}";
+  const std::string text = header.str();
   std::ofstream out(path, std::ios::binary);
-  const std::uint64_t length = header.size();
+  const std::uint64_t length = text.size();
   out.write(reinterpret_cast<const char*>(&length), 8);
-  out << header << data;
+  out << text << data;
 }
 
 TEST(Checkpoint, PublishedFineTuneLayoutLoadsToTheDeterministicTinyWeights) {

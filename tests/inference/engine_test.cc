@@ -1,6 +1,9 @@
 // The public engine: from grey images to probabilities in label order, options and errors.
 #include "evax/inference/engine.h"
 
+#include <torch/cuda.h>
+
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -132,6 +135,24 @@ TEST(Engine, GradCamMapsComeWithTheRequestedFindingsOnly) {
   const at::Tensor expected = reference("tiny_logits224").to(at::kDouble).sigmoid();
   EXPECT_NEAR(explained[5].probability, expected[0][5].item<double>(), 1e-5);
   EXPECT_NEAR((*results)[1].findings[5].probability, expected[1][5].item<double>(), 1e-5);
+}
+
+TEST(Engine, CudaGraphReplayGivesTheEagerProbabilities) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this run";
+  auto graphed = Engine::create({.checkpoint = "demo:small", .device = DeviceChoice::cuda, .cuda_graph_batches = {1, 2}});
+  auto eager = Engine::create({.checkpoint = "demo:small", .device = DeviceChoice::cuda, .cuda_graph_batches = {}});
+  ASSERT_TRUE(graphed && eager);
+  const auto& notes = (*graphed)->info().notes;
+  EXPECT_TRUE(std::any_of(notes.begin(), notes.end(), [](const std::string& n) { return n.find("CUDA graph") != std::string::npos; }));
+  for (std::size_t batch : {1u, 2u, 3u}) {  // 3 has no graph and runs eagerly
+    std::vector<ClassifyRequest> requests(batch, ClassifyRequest{oracle_image("image1_u8"), {}});
+    requests.back().image = oracle_image("image2_u8");
+    auto a = (*graphed)->classify(requests);
+    auto b = (*eager)->classify(requests);
+    ASSERT_TRUE(a && b);
+    for (std::size_t i = 0; i < batch; ++i)
+      for (int c = 0; c < 14; ++c) EXPECT_NEAR((*a)[i].findings[c].probability, (*b)[i].findings[c].probability, 1e-6);
+  }
 }
 
 TEST(RenderCam, UpsamplesOverTheCropAndLeavesTheRestBlack) {

@@ -1,7 +1,8 @@
 // Decodes the pixels of a greyscale DICOM image to the 8-bit grey picture the engine takes:
 // Modality LUT, then the first VOI LUT or the first window when present, else a min-max
 // window over the stored values (8-bit data without VOI is used as stored); MONOCHROME1 is
-// inverted so that bright means dense everywhere. Stateless; thread-safe once DicomCodecs
+// inverted so that bright means dense everywhere. Pixels marked by PixelPaddingValue (and
+// PixelPaddingRangeLimit) are left out of the min-max window and come out black. Stateless; thread-safe once DicomCodecs
 // has been created.
 #pragma once
 
@@ -17,7 +18,8 @@ struct DecodedPixels {
   int height = 0;
   std::vector<std::uint8_t> pixels;  // row-major, 0 = black
   std::string photometric;           // MONOCHROME1 or MONOCHROME2
-  std::string grey_mapping;          // "VOI LUT", "window", "min-max" or "as stored"
+  std::string grey_mapping;          // "VOI LUT", "window", "min-max", "min-max (padding
+                                     // excluded)" or "as stored"
   int frames = 1;                    // only the first frame is decoded
 };
 

@@ -16,7 +16,7 @@
 
 namespace evax::inference {
 
-class EvaXModel;
+struct EngineInternals;  // the module's own benchmark reaches past this interface
 
 enum class DeviceChoice { cpu, cuda, automatic };
 enum class Precision { fp32, bf16, fp16 };
@@ -34,6 +34,9 @@ struct EngineOptions {
   DeviceChoice device = DeviceChoice::automatic;
   Precision precision = Precision::fp32;  // bf16 / fp16 need CUDA
   bool legacy_pos_embed_resampling = false;  // EVA-02 / mmseg bicubic without antialias
+  // On CUDA, batch sizes whose plain forward is captured as a CUDA graph at start-up (batch 1
+  // is launch-bound without one). Ignored on CPU; a capture that fails falls back to eager.
+  std::vector<int> cuda_graph_batches = {1};
 };
 
 struct ModelInfo {
@@ -107,7 +110,7 @@ class Engine {
   void warm_up(int max_batch) const;
 
  private:
-  friend const EvaXModel& model_of(const Engine& engine);  // for the in-module benchmark
+  friend struct EngineInternals;
   struct Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
