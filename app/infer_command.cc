@@ -65,8 +65,9 @@ std::expected<std::vector<int>, std::string> cam_classes(const CommandLine& cl, 
     std::optional<int> index;
     for (int c = 0; c < static_cast<int>(labels.size()); ++c)
       if (lower(labels[c]) == lower(item)) index = c;
-    if (!index && !item.empty() && std::all_of(item.begin(), item.end(), ::isdigit) && std::stoi(item) < static_cast<int>(labels.size()))
-      index = std::stoi(item);
+    const bool small_number = !item.empty() && item.size() <= 4 &&
+                              std::all_of(item.begin(), item.end(), [](unsigned char ch) { return std::isdigit(ch); });
+    if (!index && small_number && std::stoi(item) < static_cast<int>(labels.size())) index = std::stoi(item);
     if (!index) return std::unexpected("--cam-classes: '" + item + "' is neither a label nor an index of this head");
     classes.push_back(*index);
   }

@@ -12,6 +12,7 @@
 #include <numeric>
 
 #include "engine_internal.h"
+#include "error_boundary.h"
 #include "pickle_reader.h"  // CheckpointError
 
 namespace evax::inference {
@@ -104,7 +105,9 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
   engine_options.input_size = options.input_size;
   engine_options.device = options.device;
   engine_options.precision = options.precision;
-  engine_options.cuda_graph_batches = {options.batch};
+  // the forward mode times what the engine runs for that batch size, a CUDA graph included
+  engine_options.cuda_graph_batches = {};
+  if (options.mode == BenchmarkMode::forward) engine_options.cuda_graph_batches = {options.batch};
   auto engine = Engine::create(engine_options);
   if (!engine) return std::unexpected(engine.error());
 
@@ -114,7 +117,7 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
   report.torch_version = TORCH_VERSION;
   report.cpu_threads = at::get_num_threads();
 
-  try {
+  auto timed = error_boundary([&]() -> std::expected<bool, std::string> {
     const EvaXModel& model = EngineInternals::model(**engine);
     const bool cuda = model.options().device.is_cuda();
     const at::Tensor input = at::randn({options.batch, 3, options.input_size, options.input_size},
@@ -152,11 +155,9 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
       run_once();
       report.milliseconds.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
-  } catch (const CheckpointError& e) {
-    return std::unexpected(std::string(e.what()));
-  } catch (const c10::Error& e) {
-    return std::unexpected("LibTorch: " + std::string(e.what_without_backtrace()));
-  }
+    return true;
+  });
+  if (!timed) return std::unexpected(timed.error());
 
   report.median_ms = percentile(report.milliseconds, 0.5);
   report.p10_ms = percentile(report.milliseconds, 0.1);

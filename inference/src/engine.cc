@@ -13,6 +13,7 @@
 
 #include "cuda_graph_forward.h"
 #include "engine_internal.h"
+#include "error_boundary.h"
 #include "evax_checkpoint.h"
 #include "evax_model.h"
 #include "pickle_reader.h"  // CheckpointError
@@ -148,7 +149,7 @@ Engine::~Engine() = default;
 const ModelInfo& Engine::info() const { return impl_->info; }
 
 std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineOptions& options) {
-  try {
+  return error_boundary([&]() -> std::expected<std::unique_ptr<Engine>, std::string> {
     const bool demo = options.checkpoint.rfind("demo:", 0) == 0;
     EvaXWeights weights;
     if (demo) {
@@ -208,13 +209,7 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineO
       }
     }
     return std::unique_ptr<Engine>(new Engine(std::move(impl)));
-  } catch (const CheckpointError& e) {
-    return std::unexpected(std::string(e.what()));
-  } catch (const c10::Error& e) {
-    return std::unexpected("LibTorch: " + std::string(e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return std::unexpected(std::string(e.what()));
-  }
+  });
 }
 
 std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std::vector<ClassifyRequest>& requests) const {
@@ -222,7 +217,7 @@ std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std:
   const EvaXModel& model = *impl_->model;
   std::vector<ImageResult> results(requests.size());
   if (requests.empty()) return results;
-  try {
+  return error_boundary([&]() -> std::expected<std::vector<ImageResult>, std::string> {
     std::vector<std::size_t> plain, explained;
     std::set<int> cam_classes;
     std::vector<at::Tensor> inputs;
@@ -279,13 +274,7 @@ std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std:
       }
     }
     return results;
-  } catch (const CheckpointError& e) {
-    return std::unexpected(std::string(e.what()));
-  } catch (const c10::Error& e) {
-    return std::unexpected("LibTorch: " + std::string(e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return std::unexpected(std::string(e.what()));
-  }
+  });
 }
 
 void Engine::warm_up(int max_batch) const {

@@ -370,11 +370,10 @@ PickleRef Interpreter::run() {
         push(text_value(Kind::inert, cls->text));
         break;
       }
-      case 'b': {                                         // BUILD
-        auto state = pop();
+      case 'b':                                           // BUILD
+        pop();  // the state; build() decides whether the target may take one
         build(top());
         break;
-      }
       case 'Q': push(persistent_load(pop())); break;      // BINPERSID
       case 'h': memo_get(byte()); break;                  // BINGET
       case 'j': memo_get(little_endian(4)); break;        // LONG_BINGET

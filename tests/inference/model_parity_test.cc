@@ -15,6 +15,7 @@ using testing::reference;
 
 struct SizeCase {
   const char* size;
+  friend void PrintTo(const SizeCase& c, std::ostream* os) { *os << c.size; }
 };
 
 class ModelParity : public ::testing::TestWithParam<SizeCase> {
