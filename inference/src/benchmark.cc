@@ -12,8 +12,7 @@
 #include <numeric>
 
 #include "engine_internal.h"
-#include "error_boundary.h"
-#include "pickle_reader.h"  // CheckpointError
+#include "engine_error.h"
 
 namespace evax::inference {
 namespace {
@@ -143,7 +142,7 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
           (void)model.grad_cam(input, all_classes);
           break;
         case BenchmarkMode::classify:
-          if (auto result = (*engine)->classify(requests); !result) throw CheckpointError(result.error());
+          if (auto result = (*engine)->classify(requests); !result) throw EngineError(result.error());
           break;
       }
       if (cuda) torch::cuda::synchronize();

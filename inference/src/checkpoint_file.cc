@@ -15,10 +15,10 @@ namespace {
 
 std::string read_whole_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw CheckpointError("cannot open checkpoint file " + path);
+  if (!in) throw EngineError("cannot open checkpoint file " + path);
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  if (in.bad()) throw CheckpointError("cannot read checkpoint file " + path);
+  if (in.bad()) throw EngineError("cannot read checkpoint file " + path);
   return std::move(buffer).str();
 }
 
@@ -36,10 +36,10 @@ at::Tensor materialise(const TensorRef& ref, caffe2::serialize::PyTorchStreamRea
   auto found = storages.find(ref.storage.key);
   if (found == storages.end()) {
     const std::string record = "data/" + ref.storage.key;
-    if (!archive.hasRecord(record)) throw CheckpointError("checkpoint archive lacks the tensor record " + record);
+    if (!archive.hasRecord(record)) throw EngineError("checkpoint archive lacks the tensor record " + record);
     auto [data, size] = archive.getRecord(record);
     const std::size_t needed = static_cast<std::size_t>(ref.storage.numel) * c10::elementSize(ref.storage.dtype);
-    if (size < needed) throw CheckpointError("checkpoint tensor record " + record + " is shorter than its storage");
+    if (size < needed) throw EngineError("checkpoint tensor record " + record + " is shorter than its storage");
     at::Tensor storage = at::empty({ref.storage.numel}, ref.storage.dtype);
     if (needed > 0) std::memcpy(storage.data_ptr(), data.get(), needed);
     found = storages.emplace(ref.storage.key, storage).first;
@@ -48,13 +48,13 @@ at::Tensor materialise(const TensorRef& ref, caffe2::serialize::PyTorchStreamRea
   std::int64_t last = ref.offset;
   bool empty = false;
   for (std::size_t d = 0; d < ref.sizes.size(); ++d) {
-    if (ref.sizes[d] < 0 || ref.strides[d] < 0) throw CheckpointError("checkpoint tensor has a negative size or stride");
+    if (ref.sizes[d] < 0 || ref.strides[d] < 0) throw EngineError("checkpoint tensor has a negative size or stride");
     if (ref.sizes[d] == 0) empty = true;
     else last += (ref.sizes[d] - 1) * ref.strides[d];
   }
   if (empty) return at::empty(ref.sizes, ref.storage.dtype);
   if (ref.offset < 0 || last >= ref.storage.numel)
-    throw CheckpointError("checkpoint tensor reaches past the end of its storage " + ref.storage.key);
+    throw EngineError("checkpoint tensor reaches past the end of its storage " + ref.storage.key);
   return found->second.as_strided(ref.sizes, ref.strides, ref.offset).clone();
 }
 
@@ -69,16 +69,16 @@ NamedTensors read_zip(const std::string& path, const std::vector<std::string>& w
   try {
     archive = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
   } catch (const c10::Error& e) {
-    throw CheckpointError("checkpoint " + path + " is a damaged or truncated PyTorch archive: " +
+    throw EngineError("checkpoint " + path + " is a damaged or truncated PyTorch archive: " +
                           e.what_without_backtrace());
   }
   NamedTensors out;
   out.format = "pytorch-zip";
   try {
-    if (!archive->hasRecord("data.pkl")) throw CheckpointError("checkpoint archive " + path + " has no data.pkl");
+    if (!archive->hasRecord("data.pkl")) throw EngineError("checkpoint archive " + path + " has no data.pkl");
     auto [data, size] = archive->getRecord("data.pkl");
     const PickleRef root = read_restricted_pickle(std::string_view(static_cast<const char*>(data.get()), size));
-    if (!root->is(PickleValue::Kind::dict)) throw CheckpointError("checkpoint " + path + " does not hold a dict");
+    if (!root->is(PickleValue::Kind::dict)) throw EngineError("checkpoint " + path + " does not hold a dict");
 
     PickleRef state = root;
     for (const auto& wrapper : wrappers) {
@@ -88,7 +88,7 @@ NamedTensors read_zip(const std::string& path, const std::vector<std::string>& w
         break;
       }
     }
-    if (!holds_tensors(*state)) throw CheckpointError("checkpoint " + path + " holds no tensors where weights were expected");
+    if (!holds_tensors(*state)) throw EngineError("checkpoint " + path + " holds no tensors where weights were expected");
 
     std::map<std::string, at::Tensor> storages;
     for (const auto& [key, value] : state->entries) {
@@ -96,7 +96,7 @@ NamedTensors read_zip(const std::string& path, const std::vector<std::string>& w
       out.tensors.emplace_back(key->text, materialise(value->tensor, *archive, storages));
     }
   } catch (const c10::Error& e) {
-    throw CheckpointError("checkpoint " + path + " is damaged: " + e.what_without_backtrace());
+    throw EngineError("checkpoint " + path + " is damaged: " + e.what_without_backtrace());
   }
   return out;
 }
@@ -105,7 +105,7 @@ NamedTensors read_zip(const std::string& path, const std::vector<std::string>& w
 
 NamedTensors read_checkpoint_file(const std::string& path, const std::vector<std::string>& wrappers) {
   std::ifstream probe(path, std::ios::binary);
-  if (!probe) throw CheckpointError("cannot open checkpoint file " + path);
+  if (!probe) throw EngineError("cannot open checkpoint file " + path);
   std::string head(512, '\0');
   probe.read(head.data(), static_cast<std::streamsize>(head.size()));
   head.resize(static_cast<std::size_t>(probe.gcount()));
@@ -121,9 +121,9 @@ NamedTensors read_checkpoint_file(const std::string& path, const std::vector<std
       out.tensors = read_safetensors(bytes);
       return out;
     }
-    throw CheckpointError("checkpoint " + path + " looks like a safetensors file but its header is cut off (truncated?)");
+    throw EngineError("checkpoint " + path + " looks like a safetensors file but its header is cut off (truncated?)");
   }
-  throw CheckpointError("file " + path + " is not a checkpoint: neither a PyTorch zip archive nor safetensors" +
+  throw EngineError("file " + path + " is not a checkpoint: neither a PyTorch zip archive nor safetensors" +
                         describe_foreign(head));
 }
 

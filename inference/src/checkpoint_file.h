@@ -18,7 +18,7 @@ struct NamedTensors {
 
 // Reads `path`. For a zip checkpoint the state dict is the first of `wrappers` present at the
 // top level (or the top level itself when it holds tensors); non-tensor entries are skipped.
-// Throws CheckpointError with a message fit for the user.
+// Throws EngineError with a message fit for the user.
 NamedTensors read_checkpoint_file(const std::string& path, const std::vector<std::string>& wrappers);
 
 }  // namespace evax::inference

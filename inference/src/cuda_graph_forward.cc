@@ -2,7 +2,7 @@
 
 #include <c10/core/InferenceMode.h>
 
-#include "pickle_reader.h"  // CheckpointError
+#include "engine_error.h"  // EngineError
 
 #if EVAX_WITH_CUDA_GRAPHS
 #include <ATen/cuda/CUDAGraph.h>
@@ -34,7 +34,7 @@ struct CudaGraphForward::Impl {
 bool CudaGraphForward::available() { return true; }
 
 CudaGraphForward::CudaGraphForward(const EvaXModel& model, int batch) {
-  if (!model.options().device.is_cuda()) throw CheckpointError("CUDA graphs need a model on a CUDA device");
+  if (!model.options().device.is_cuda()) throw EngineError("CUDA graphs need a model on a CUDA device");
   c10::InferenceMode inference;
   const int side = model.options().input_size;
   at::Tensor input = at::zeros({batch, 3, side, side}, at::TensorOptions().device(model.options().device).dtype(model.options().dtype));
@@ -72,7 +72,7 @@ struct CudaGraphForward::Impl {};
 bool CudaGraphForward::available() { return false; }
 
 CudaGraphForward::CudaGraphForward(const EvaXModel&, int) {
-  throw CheckpointError("this build of the engine has no CUDA graph support");
+  throw EngineError("this build of the engine has no CUDA graph support");
 }
 
 at::Tensor CudaGraphForward::run(const at::Tensor&) { return {}; }

@@ -18,7 +18,7 @@ class CudaGraphForward {
   static bool available();
 
   // Captures `model` (which must live on CUDA and outlive this object) for `batch` images.
-  // Throws c10::Error or CheckpointError when capture is impossible.
+  // Throws c10::Error or EngineError when capture is impossible.
   CudaGraphForward(const EvaXModel& model, int batch);
   ~CudaGraphForward();
   CudaGraphForward(const CudaGraphForward&) = delete;

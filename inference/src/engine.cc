@@ -13,10 +13,9 @@
 
 #include "cuda_graph_forward.h"
 #include "engine_internal.h"
-#include "error_boundary.h"
+#include "engine_error.h"
 #include "evax_checkpoint.h"
 #include "evax_model.h"
-#include "pickle_reader.h"  // CheckpointError
 #include "preprocess.h"
 
 namespace evax::inference {
@@ -84,7 +83,7 @@ namespace {
 at::Device resolve_device(DeviceChoice choice) {
   const bool cuda = torch::cuda::is_available();
   if (choice == DeviceChoice::cuda && !cuda)
-    throw CheckpointError("--device cuda was asked for, but this LibTorch sees no CUDA device");
+    throw EngineError("--device cuda was asked for, but this LibTorch sees no CUDA device");
   return (choice == DeviceChoice::cuda || (choice == DeviceChoice::automatic && cuda)) ? at::Device(at::kCUDA, 0)
                                                                                        : at::Device(at::kCPU);
 }
@@ -102,14 +101,14 @@ Task choose_task(const EngineOptions& options, const ModelSpec& spec, bool demo)
   if (options.task) {
     const TaskInfo& wanted = task_info(*options.task);
     if (*options.task != Task::features && static_cast<int>(wanted.labels.size()) != spec.num_classes) {
-      throw CheckpointError("task " + std::string(wanted.name) + " needs a head of " + std::to_string(wanted.labels.size()) +
+      throw EngineError("task " + std::string(wanted.name) + " needs a head of " + std::to_string(wanted.labels.size()) +
                             " outputs, but the checkpoint's head has " + std::to_string(spec.num_classes));
     }
     return *options.task;
   }
   if (demo) return Task::cxr14;
   if (auto task = task_for_class_count(spec.num_classes)) return *task;
-  throw CheckpointError("the checkpoint's head has " + std::to_string(spec.num_classes) +
+  throw EngineError("the checkpoint's head has " + std::to_string(spec.num_classes) +
                         " outputs, which matches no EVA-X task (" + task_names() + ")");
 }
 

@@ -7,7 +7,7 @@
 
 #include "checkpoint_file.h"
 #include "deterministic_weights.h"
-#include "pickle_reader.h"  // CheckpointError
+#include "engine_error.h"  // EngineError
 
 namespace evax::inference {
 namespace {
@@ -86,7 +86,7 @@ double rope_reference_grid(const at::Tensor& cos_table, const at::Tensor& sin_ta
   const at::Tensor cos2d = cos_table.to(at::kDouble).reshape({-1, cos_table.size(-1)});
   const at::Tensor sin2d = sin_table.to(at::kDouble).reshape({-1, sin_table.size(-1)});
   if (cos2d.size(1) != 64 || cos2d.size(0) < 2 || !cos2d.sizes().equals(sin2d.sizes()))
-    throw CheckpointError("RoPE tables have an unexpected shape " + shape_text(cos_table.sizes().vec()));
+    throw EngineError("RoPE tables have an unexpected shape " + shape_text(cos_table.sizes().vec()));
   const double side = std::sqrt(static_cast<double>(cos2d.size(0)));
   const double angle = std::atan2(sin2d[1][62].item<double>(), cos2d[1][62].item<double>());
   return side * angle / std::pow(10000.0, -15.0 / 16.0);
@@ -100,7 +100,7 @@ int block_count(const std::map<std::string, at::Tensor>& tensors) {
     try {
       depth = std::max(depth, std::stoi(parts.at(1)) + 1);
     } catch (const std::exception&) {
-      throw CheckpointError("checkpoint key '" + key + "' has no block index");
+      throw EngineError("checkpoint key '" + key + "' has no block index");
     }
   }
   return depth;
@@ -108,20 +108,20 @@ int block_count(const std::map<std::string, at::Tensor>& tensors) {
 
 const at::Tensor& require(const std::map<std::string, at::Tensor>& tensors, const std::string& key, const char* why) {
   auto it = tensors.find(key);
-  if (it == tensors.end()) throw CheckpointError("checkpoint has no '" + key + "': " + why);
+  if (it == tensors.end()) throw EngineError("checkpoint has no '" + key + "': " + why);
   return it->second;
 }
 
 ModelSpec infer_spec(const std::map<std::string, at::Tensor>& tensors) {
   ModelSpec spec;
   const at::Tensor& cls = require(tensors, "cls_token", "not an EVA-X / ViT state dict");
-  if (cls.dim() != 3) throw CheckpointError("cls_token has shape " + shape_text(cls.sizes().vec()) + ", expected [1, 1, D]");
+  if (cls.dim() != 3) throw EngineError("cls_token has shape " + shape_text(cls.sizes().vec()) + ", expected [1, 1, D]");
   spec.embed_dim = static_cast<int>(cls.size(2));
   if (spec.embed_dim % 64 != 0)
-    throw CheckpointError("embedding width " + std::to_string(spec.embed_dim) + " is not a multiple of the 64-wide EVA-X heads");
+    throw EngineError("embedding width " + std::to_string(spec.embed_dim) + " is not a multiple of the 64-wide EVA-X heads");
   spec.num_heads = spec.embed_dim / 64;
   spec.depth = block_count(tensors);
-  if (spec.depth == 0) throw CheckpointError("checkpoint has no transformer blocks");
+  if (spec.depth == 0) throw EngineError("checkpoint has no transformer blocks");
   spec.fused_qkv = tensors.count("blocks.0.attn.qkv.weight") > 0;
   spec.scale_mlp = tensors.count("blocks.0.mlp.fc1_g.weight") > 0;
   const at::Tensor& fc2 = require(tensors, "blocks.0.mlp.fc2.weight", "cannot tell the MLP width");
@@ -133,7 +133,7 @@ ModelSpec infer_spec(const std::map<std::string, at::Tensor>& tensors) {
   const auto grid_tokens = pos.size(1) - 1;
   spec.pos_embed_grid = static_cast<int>(std::lround(std::sqrt(static_cast<double>(grid_tokens))));
   if (static_cast<std::int64_t>(spec.pos_embed_grid) * spec.pos_embed_grid != grid_tokens)
-    throw CheckpointError("pos_embed has " + std::to_string(grid_tokens) + " patch positions, not a square grid");
+    throw EngineError("pos_embed has " + std::to_string(grid_tokens) + " patch positions, not a square grid");
   return spec;
 }
 
@@ -164,7 +164,7 @@ void check_against_spec(const ModelSpec& spec, const std::map<std::string, at::T
   if (!unexpected.empty()) message += " unexpected tensors: " + list(unexpected) + ";";
   if (!wrong_shape.empty()) message += " wrong shapes: " + list(wrong_shape) + ";";
   message.pop_back();
-  throw CheckpointError(message);
+  throw EngineError(message);
 }
 
 }  // namespace
@@ -286,7 +286,7 @@ EvaXWeights demo_evax_weights(const std::string& size, int num_classes) {
   if (size == "tiny") spec.embed_dim = 192;
   else if (size == "small") spec.embed_dim = 384;
   else if (size == "base") spec.embed_dim = 768;
-  else throw CheckpointError("unknown demo model size '" + size + "' (tiny, small or base)");
+  else throw EngineError("unknown demo model size '" + size + "' (tiny, small or base)");
   spec.num_heads = spec.embed_dim / 64;
   spec.mlp_hidden = spec.embed_dim * 8 / 3;
   spec.num_classes = num_classes;

@@ -36,12 +36,12 @@ struct EvaXWeights {
   std::vector<std::string> notes;              // what the loader inferred or adapted, for the log
 };
 
-// Loads a checkpoint file; throws CheckpointError naming the problem (refused pickle global,
+// Loads a checkpoint file; throws EngineError naming the problem (refused pickle global,
 // damaged file, missing / unexpected tensors, wrong shapes).
 EvaXWeights load_evax_checkpoint(const std::string& path);
 
 // The deterministic demo model ("tiny", "small" or "base") with a head of `num_classes`
-// (0 = none). Throws CheckpointError for an unknown size.
+// (0 = none). Throws EngineError for an unknown size.
 EvaXWeights demo_evax_weights(const std::string& size, int num_classes);
 
 // The timm key names and shapes a model of `spec` has, in module order.

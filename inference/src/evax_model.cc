@@ -10,7 +10,7 @@
 
 #include <cmath>
 
-#include "pickle_reader.h"  // CheckpointError
+#include "engine_error.h"  // EngineError
 
 // at::scaled_dot_product_attention with an explicit scale exists from PyTorch 2.1 on.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
@@ -27,7 +27,7 @@ constexpr double kAttentionScale = 0.125;  // 1/sqrt(64); a power of two, so fol
 
 const at::Tensor& get(const EvaXWeights& weights, const std::string& name) {
   auto it = weights.tensors.find(name);
-  if (it == weights.tensors.end()) throw CheckpointError("weights lack '" + name + "'");
+  if (it == weights.tensors.end()) throw EngineError("weights lack '" + name + "'");
   return it->second;
 }
 
@@ -84,10 +84,10 @@ std::pair<at::Tensor, at::Tensor> rope_tables(int side, double reference_grid) {
 EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
     : spec_(weights.spec), options_(options) {
   if (options_.input_size <= 0 || options_.input_size % spec_.patch_size != 0)
-    throw CheckpointError("input size " + std::to_string(options_.input_size) + " is not a positive multiple of the patch size " +
+    throw EngineError("input size " + std::to_string(options_.input_size) + " is not a positive multiple of the patch size " +
                           std::to_string(spec_.patch_size));
   if (options_.device.is_cpu() && options_.dtype != at::kFloat)
-    throw CheckpointError("bf16 and fp16 need a CUDA device; on CPU the engine runs float32");
+    throw EngineError("bf16 and fp16 need a CUDA device; on CPU the engine runs float32");
   use_onednn_ = options_.device.is_cpu() && at::hasMKLDNN();
   if (options_.device.is_cuda() && options_.dtype == at::kFloat) {
     // fp32 means fp32: LibTorch lets cuDNN use TF32 by default, ~1e-3 relative per layer.
@@ -176,7 +176,7 @@ at::Tensor EvaXModel::apply_linear(const Linear& layer, const at::Tensor& x) con
 
 at::Tensor EvaXModel::embed(const at::Tensor& images) const {
   if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != options_.input_size || images.size(3) != options_.input_size)
-    throw CheckpointError("model input must be (B, 3, " + std::to_string(options_.input_size) + ", " +
+    throw EngineError("model input must be (B, 3, " + std::to_string(options_.input_size) + ", " +
                           std::to_string(options_.input_size) + ")");
   const at::Tensor x = images.to(patch_weight_.options());
   at::Tensor patches = at::conv2d(x, patch_weight_, patch_bias_, {spec_.patch_size, spec_.patch_size});
@@ -230,15 +230,15 @@ at::Tensor EvaXModel::pooled(const at::Tensor& tokens) const {
 }
 
 at::Tensor EvaXModel::logits(const at::Tensor& pooled_features) const {
-  if (spec_.num_classes == 0) throw CheckpointError("this model has no classification head (a MIM backbone)");
+  if (spec_.num_classes == 0) throw EngineError("this model has no classification head (a MIM backbone)");
   return apply_linear(head_, pooled_features);
 }
 
 EvaXModel::GradCam EvaXModel::grad_cam(const at::Tensor& images, const std::vector<int>& classes) const {
-  if (spec_.num_classes == 0) throw CheckpointError("Grad-CAM needs a classification head");
-  if (classes.empty()) throw CheckpointError("Grad-CAM needs at least one class");
+  if (spec_.num_classes == 0) throw EngineError("Grad-CAM needs a classification head");
+  if (classes.empty()) throw EngineError("Grad-CAM needs at least one class");
   for (int c : classes)
-    if (c < 0 || c >= spec_.num_classes) throw CheckpointError("Grad-CAM class index " + std::to_string(c) + " out of range");
+    if (c < 0 || c >= spec_.num_classes) throw EngineError("Grad-CAM class index " + std::to_string(c) + " out of range");
 
   // Tensors made under InferenceMode cannot enter autograd: this path runs in normal mode.
   c10::InferenceMode normal_mode(false);

@@ -61,7 +61,7 @@ class Interpreter {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw CheckpointError("checkpoint pickle: " + what + " (at byte " + std::to_string(pos_) + ")");
+    throw EngineError("checkpoint pickle: " + what + " (at byte " + std::to_string(pos_) + ")");
   }
   std::uint8_t byte() {
     if (pos_ >= bytes_.size()) fail("ends before its STOP opcode (truncated?)");
@@ -145,19 +145,19 @@ class Interpreter {
 };
 
 const Admitted& Interpreter::role_of(const PickleRef& callable) {
-  if (!callable->is(Kind::global)) throw CheckpointError("checkpoint pickle: calls something that is not an admitted global");
+  if (!callable->is(Kind::global)) throw EngineError("checkpoint pickle: calls something that is not an admitted global");
   return admitted_globals().find(callable->text)->second;
 }
 
 std::int64_t Interpreter::as_int(const PickleRef& value, const char* what) {
   if (value->is(Kind::integer)) return value->integer;
   if (value->is(Kind::boolean)) return value->boolean ? 1 : 0;
-  throw CheckpointError(std::string("checkpoint pickle: ") + what + " is not an integer");
+  throw EngineError(std::string("checkpoint pickle: ") + what + " is not an integer");
 }
 
 std::vector<std::int64_t> Interpreter::as_int_list(const PickleRef& value, const char* what) {
   if (!value->is(Kind::tuple) && !value->is(Kind::list))
-    throw CheckpointError(std::string("checkpoint pickle: ") + what + " is not a tuple");
+    throw EngineError(std::string("checkpoint pickle: ") + what + " is not a tuple");
   std::vector<std::int64_t> out;
   for (const auto& item : value->items) out.push_back(as_int(item, what));
   return out;

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,11 +13,9 @@
 
 #include <c10/core/ScalarType.h>
 
-namespace evax::inference {
+#include "engine_error.h"  // EngineError
 
-struct CheckpointError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+namespace evax::inference {
 
 struct PickleValue;
 using PickleRef = std::shared_ptr<PickleValue>;
@@ -55,7 +52,7 @@ struct PickleValue {
   PickleRef find(std::string_view key) const;
 };
 
-// Interprets `bytes` (a data.pkl record) and returns the root object. Throws CheckpointError.
+// Interprets `bytes` (a data.pkl record) and returns the root object. Throws EngineError.
 PickleRef read_restricted_pickle(std::string_view bytes);
 
 }  // namespace evax::inference

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "pickle_reader.h"  // CheckpointError
+#include "engine_error.h"  // EngineError
 
 namespace evax::inference {
 namespace {
@@ -123,7 +123,7 @@ CropGeometry evaluation_geometry(int width, int height, int input_size) {
 }
 
 at::Tensor preprocess(const GreyImage& image, int input_size, CropGeometry* geometry) {
-  if (!image.valid()) throw CheckpointError("image is empty or its pixel buffer does not match its size");
+  if (!image.valid()) throw EngineError("image is empty or its pixel buffer does not match its size");
   const CropGeometry g = evaluation_geometry(image.width, image.height, input_size);
   if (geometry) *geometry = g;
   const GreyImage resized = pil_resize_bicubic(image, g.resized_width, g.resized_height);

@@ -4,7 +4,7 @@
 #include <map>
 #include <memory>
 
-#include "pickle_reader.h"  // CheckpointError
+#include "engine_error.h"  // EngineError
 
 namespace evax::inference {
 namespace {
@@ -32,7 +32,7 @@ class JsonParser {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw CheckpointError("safetensors header: " + what + " (at byte " + std::to_string(pos_) + ")");
+    throw EngineError("safetensors header: " + what + " (at byte " + std::to_string(pos_) + ")");
   }
   void skip_space() {
     while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t'))
@@ -181,10 +181,10 @@ bool looks_like_safetensors(const std::string& bytes) {
 }
 
 std::vector<std::pair<std::string, at::Tensor>> read_safetensors(const std::string& bytes) {
-  if (!looks_like_safetensors(bytes)) throw CheckpointError("not a safetensors file (bad header length)");
+  if (!looks_like_safetensors(bytes)) throw EngineError("not a safetensors file (bad header length)");
   const std::uint64_t length = header_length(bytes);
   const Json header = JsonParser(std::string_view(bytes).substr(8, length)).parse_document();
-  if (header.kind != Json::Kind::object) throw CheckpointError("safetensors header is not a JSON object");
+  if (header.kind != Json::Kind::object) throw EngineError("safetensors header is not a JSON object");
   const std::uint64_t data_start = 8 + length;
   const std::uint64_t data_size = bytes.size() - data_start;
 
@@ -196,15 +196,15 @@ std::vector<std::pair<std::string, at::Tensor>> read_safetensors(const std::stri
     const Json* offsets = member(entry, "data_offsets");
     if (!dtype || !shape || !offsets || dtype->kind != Json::Kind::string || shape->kind != Json::Kind::array ||
         offsets->kind != Json::Kind::array || offsets->items.size() != 2)
-      throw CheckpointError("safetensors entry '" + name + "' lacks dtype, shape or data_offsets");
+      throw EngineError("safetensors entry '" + name + "' lacks dtype, shape or data_offsets");
     auto found = dtypes().find(dtype->text);
-    if (found == dtypes().end()) throw CheckpointError("safetensors entry '" + name + "' has unsupported dtype " + dtype->text);
+    if (found == dtypes().end()) throw EngineError("safetensors entry '" + name + "' has unsupported dtype " + dtype->text);
 
     std::vector<std::int64_t> sizes;
     std::uint64_t count = 1;
     for (const auto& extent : shape->items) {
       if (extent.kind != Json::Kind::number || extent.number < 0 || extent.number > 1e12)
-        throw CheckpointError("safetensors entry '" + name + "' has a bad shape");
+        throw EngineError("safetensors entry '" + name + "' has a bad shape");
       sizes.push_back(static_cast<std::int64_t>(extent.number));
       count *= static_cast<std::uint64_t>(extent.number);
     }
@@ -212,7 +212,7 @@ std::vector<std::pair<std::string, at::Tensor>> read_safetensors(const std::stri
     const auto end = static_cast<std::uint64_t>(offsets->items[1].number);
     const std::uint64_t expected = count * c10::elementSize(found->second);
     if (begin > end || end > data_size || end - begin != expected)
-      throw CheckpointError("safetensors entry '" + name + "' has data offsets outside the file or of the wrong size "
+      throw EngineError("safetensors entry '" + name + "' has data offsets outside the file or of the wrong size "
                             "(truncated file?)");
     at::Tensor tensor = at::empty(sizes, found->second);
     if (expected > 0) std::memcpy(tensor.data_ptr(), bytes.data() + data_start + begin, expected);

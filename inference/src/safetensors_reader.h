@@ -11,7 +11,7 @@
 namespace evax::inference {
 
 // `bytes` is the whole file. Returns the tensors in file order (CPU, dtype as stored).
-// Throws CheckpointError on any malformed header or out-of-range data offset.
+// Throws EngineError on any malformed header or out-of-range data offset.
 std::vector<std::pair<std::string, at::Tensor>> read_safetensors(const std::string& bytes);
 
 // Whether `bytes` starts like a safetensors file (a plausible header length, then '{').

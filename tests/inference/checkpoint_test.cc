@@ -23,7 +23,7 @@ using testing::reference;
 std::string load_error(const std::string& path) {
   try {
     load_evax_checkpoint(path);
-  } catch (const CheckpointError& e) {
+  } catch (const EngineError& e) {
     return e.what();
   }
   return "";

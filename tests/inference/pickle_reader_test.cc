@@ -13,7 +13,7 @@ using Kind = PickleValue::Kind;
 std::string error_of(const std::string& pickle) {
   try {
     read_restricted_pickle(pickle);
-  } catch (const CheckpointError& e) {
+  } catch (const EngineError& e) {
     return e.what();
   }
   return "";

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "pickle_reader.h"  // CheckpointError
+#include "engine_error.h"  // EngineError
 #include "safetensors_reader.h"
 
 namespace evax::inference {
@@ -18,7 +18,7 @@ std::string safetensors_bytes(const std::string& header, const std::string& data
 std::string error_of(const std::string& bytes) {
   try {
     read_safetensors(bytes);
-  } catch (const CheckpointError& e) {
+  } catch (const EngineError& e) {
     return e.what();
   }
   return "";
