@@ -10,6 +10,8 @@
 #include "evax/inference/benchmark.h"
 #include "evax/inference/engine.h"
 #include "infer_command.h"
+#include "serve_command.h"
+#include "status_command.h"
 
 namespace {
 
@@ -22,6 +24,12 @@ void print_help(std::ostream& out) {
       << "      classify DICOM or 8-bit grey PNG images; prints JSON to stdout\n"
       << "  evax-node benchmark " << evax::inference::kBenchmarkUsage << "\n"
       << "      time the engine on synthetic input; prints JSON\n"
+      << "  " << evax::app::kServeUsage << "\n"
+      << "      run the DICOM node until SIGTERM or SIGINT\n"
+      << "  " << evax::app::kCheckConfigUsage << "\n"
+      << "      validate a config file; each error names its key\n"
+      << "  " << evax::app::kStatusUsage << "\n"
+      << "      jobs, decisions and findings from the node's database, as JSON\n"
       << "  evax-node --version\n";
 }
 
@@ -55,6 +63,9 @@ int dispatch(const std::vector<std::string>& args) {
   }
   if (command == "infer") return evax::app::run_infer(rest, std::cout, std::cerr);
   if (command == "benchmark") return run_benchmark_command(rest);
+  if (command == "serve") return evax::app::run_serve(rest, std::cerr);
+  if (command == "check-config") return evax::app::run_check_config(rest, std::cout, std::cerr);
+  if (command == "status") return evax::app::run_status(rest, std::cout, std::cerr);
   std::cerr << "evax-node: unknown command '" << command << "'\n";
   print_help(std::cerr);
   return 2;

@@ -1,0 +1,125 @@
+#include "serve_command.h"
+
+#include <csignal>
+#include <pthread.h>
+
+#include "command_line.h"
+#include "evax/dicom_node/codecs.h"
+#include "evax/dicom_node/storage_scp.h"
+#include "evax/pipeline/analysis_workers.h"
+#include "evax/pipeline/ingest_handler.h"
+#include "evax/pipeline/retention_purger.h"
+#include "evax/pipeline/study_assembler.h"
+#include "evax/storage/instance_store.h"
+#include "evax/storage/job_store.h"
+#include "node_settings.h"
+
+namespace evax::app {
+namespace {
+
+std::expected<config::NodeConfig, std::vector<config::ConfigError>> load_and_check(const std::string& path) {
+  auto loaded = config::load_config_file(path);
+  if (!loaded) return loaded;
+  auto errors = check_model_settings(*loaded);
+  if (!errors.empty()) return std::unexpected(errors);
+  return loaded;
+}
+
+// The node proper, from a validated config to a clean stop.
+int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
+  logging::Logger log(logging::parse_level(config.logging.level).value_or(logging::Level::info),
+                      config.logging.format == "json" ? logging::Logger::Format::json : logging::Logger::Format::text);
+  try {
+    dicom_node::configure_dcmtk_globals();
+    dicom_node::DicomCodecs codecs;
+    inference::set_cpu_threads(config.model.cpu_threads);
+
+    const storage::FileStore files(config.storage.data_dir);
+    storage::InstanceStore store(files, config.storage.min_free_mb * 1024 * 1024);
+    const auto sweep = store.sweep_at_startup();
+    const int requeued = storage::JobStore(files).requeue_running();
+    log.info("node", "startup-scan", "start-up scan done",
+             {{"data_dir", files.data_dir()}, {"temp_files_removed", std::to_string(sweep.temp_files)},
+              {"orphan_files_removed", std::to_string(sweep.orphan_files)}, {"jobs_requeued", std::to_string(requeued)}});
+
+    auto engine = inference::Engine::create(engine_options(config.model));
+    if (!engine) {
+      log.error("node", "model-load-failed", engine.error());
+      return 1;
+    }
+    const inference::ModelInfo& model = (*engine)->info();
+    log.info("node", "model-loaded", model.name + " " + std::string(inference::task_info(model.task).name),
+             {{"checkpoint", model.checkpoint}, {"device", model.device}, {"demo", model.demo ? "true" : "false"}});
+    if (model.demo) log.warn("node", "demo-model", "DEMO MODEL - UNTRAINED WEIGHTS: results carry no clinical meaning");
+    (*engine)->warm_up(config.model.max_batch);
+
+    inference::BatchingClassifier classifier(**engine, batching_options(config.model));
+    const pipeline::SteadyClock clock;
+    pipeline::AnalysisWorkers workers(files, classifier, model, analysis_settings(config), clock, log);
+    pipeline::StudyAssembler assembler(files, std::chrono::seconds(config.study.quiet_period_s), clock, log,
+                                       [&workers] { workers.wake(); });
+    pipeline::IngestHandler ingest(files, store, assembler, log);
+    pipeline::RetentionPurger purger(store, std::chrono::hours(config.storage.retention_hours),
+                                     std::chrono::seconds(config.storage.purge_interval_s), log);
+    workers.start();
+    assembler.start();
+    purger.start();
+    dicom_node::StorageScp scp(config.dicom, ingest, log);
+    log.info("node", "ready", "node ready", {{"ae_title", config.dicom.ae_title}, {"port", std::to_string(config.dicom.port)}});
+
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    log.info("node", "stopping", "stopping on a signal", {{"signal", std::to_string(signal_number)}});
+    // Stop taking new work first, then let the work in hand finish.
+    scp.stop();
+    assembler.stop();
+    workers.stop();
+    purger.stop();
+    log.info("node", "stopped", "node stopped cleanly");
+    return 0;
+  } catch (const std::exception& e) {
+    log.error("node", "startup-failed", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int run_serve(const std::vector<std::string>& args, std::ostream& err) {
+  auto parsed = parse_command_line(args, {"--config"}, {});
+  if (!parsed || !parsed->has("--config") || !parsed->positional.empty()) {
+    err << "evax-node serve: " << (parsed ? "--config FILE is required" : parsed.error()) << "\nusage: " << kServeUsage << "\n";
+    return 2;
+  }
+  auto config = load_and_check(parsed->values.at("--config"));
+  if (!config) {
+    for (const auto& e : config.error()) err << "evax-node serve: config: " << config::describe(e) << "\n";
+    return 2;
+  }
+  // Every thread the node starts inherits this mask, so only sigwait() sees the stop signals.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a peer closing its socket must not end the process
+  return serve(*config, stop_signals);
+}
+
+int run_check_config(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.size() != 1) {
+    err << "usage: " << kCheckConfigUsage << "\n";
+    return 2;
+  }
+  auto config = load_and_check(args[0]);
+  if (!config) {
+    for (const auto& e : config.error()) out << args[0] << ": " << config::describe(e) << "\n";
+    return 1;
+  }
+  out << args[0] << ": valid; AE " << config->dicom.ae_title << " on port " << config->dicom.port << ", data in "
+      << config->storage.data_dir << ", model " << config->model.classifier_checkpoint << ", "
+      << config->destinations.size() << " destination(s)\n";
+  return 0;
+}
+
+}  // namespace evax::app

@@ -1,0 +1,108 @@
+// NodeConfig: everything the node is told by its JSON configuration file, as plain values with
+// documented defaults. Parsing validates the whole file and reports every problem with its key
+// path; an object is only built from a config that passed. Plain values; thread-safe to share.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace evax::config {
+
+struct AllowedPeer {
+  std::string ae_title;  // calling AE title; empty = any
+  std::string host;      // IPv4/IPv6 address; empty = any
+};
+
+struct TlsSettings {
+  std::string certificate;                    // PEM
+  std::string private_key;                    // PEM, unencrypted
+  std::vector<std::string> trusted_certificates;  // PEM files of peers' CAs
+  bool require_peer_certificate = false;
+};
+
+struct DicomSettings {
+  std::string ae_title = "EVAX";
+  int port = 11112;
+  std::vector<AllowedPeer> allowed_peers;     // empty = accept any peer
+  int max_associations = 16;                  // concurrent associations; more are refused
+  int max_pending_associations = 32;          // connections still sending their request
+  int acse_timeout_s = 10;
+  int dimse_timeout_s = 60;
+  int max_pdu = 65536;
+  std::optional<TlsSettings> tls;
+};
+
+struct StorageSettings {
+  std::string data_dir = "evax-data";
+  std::int64_t min_free_mb = 1024;            // below this, stores are answered 0xA700
+  int retention_hours = 720;                  // received files kept this long once analysed; 0 = forever
+  int purge_interval_s = 3600;
+};
+
+struct StudySettings {
+  int quiet_period_s = 10;                    // a study is complete after this long without new instances
+  bool accept_empty_body_part = true;         // BodyPartExamined may be empty (else it must be CHEST)
+};
+
+struct ModelSettings {
+  std::string classifier_checkpoint = "demo:tiny";  // a file or demo:tiny|small|base
+  std::string classifier_task;                // empty = from the checkpoint's head
+  std::string device = "auto";                // cpu | cuda | auto
+  std::string precision = "fp32";             // fp32 | bf16 | fp16
+  int max_batch = 8;                          // images per forward pass, across studies
+  int max_batch_wait_ms = 20;
+  int cam_top_k = 3;                          // Grad-CAM maps for the k most probable findings
+  int cpu_threads = 0;                        // 0 = LibTorch's default
+};
+
+struct WorkerSettings {
+  int count = 2;
+  int max_attempts = 5;                       // then the job ends failed
+  int retry_initial_s = 5;                    // capped exponential backoff between attempts
+  int retry_max_s = 300;
+};
+
+struct HttpSettings {
+  int port = 8080;
+};
+
+struct LoggingSettings {
+  std::string level = "info";                 // trace | debug | info | warn | error
+  std::string format = "text";                // text | json
+};
+
+struct Destination {
+  std::string name;
+  std::string ae_title;
+  std::string host;
+  int port = 104;
+};
+
+struct NodeConfig {
+  DicomSettings dicom;
+  StorageSettings storage;
+  StudySettings study;
+  ModelSettings model;
+  WorkerSettings workers;
+  HttpSettings http;
+  LoggingSettings logging;
+  std::vector<Destination> destinations;
+};
+
+struct ConfigError {
+  std::string key_path;  // "dicom.allowed_peers[1].host", or "" for the file as a whole
+  std::string message;
+};
+
+using ConfigResult = std::expected<NodeConfig, std::vector<ConfigError>>;
+
+ConfigResult parse_config(const std::string& json_text);
+ConfigResult load_config_file(const std::string& path);
+
+// "dicom.port: must be an integer from 1 to 65535"
+std::string describe(const ConfigError& error);
+
+}  // namespace evax::config

@@ -1,0 +1,256 @@
+#include "evax/config/node_config.h"
+
+#include <arpa/inet.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace evax::config {
+namespace {
+
+using json = nlohmann::json;
+
+// Walks one JSON object: each read records the key as known and any problem with its path;
+// on destruction every key that was never read is reported, so a misspelt key is an error
+// rather than a silently ignored setting.
+class ObjectReader {
+ public:
+  ObjectReader(const json& value, std::string path, std::vector<ConfigError>& errors)
+      : value_(value), path_(std::move(path)), errors_(errors) {
+    if (!value_.is_object()) fail("", "must be an object");
+  }
+  ~ObjectReader() {
+    if (!value_.is_object()) return;
+    for (const auto& [key, unused] : value_.items())
+      if (!known_.count(key)) fail(key, "unknown key");
+  }
+  ObjectReader(const ObjectReader&) = delete;
+  ObjectReader& operator=(const ObjectReader&) = delete;
+
+  std::string child_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  void fail(const std::string& key, const std::string& message) {
+    errors_.push_back({key.empty() ? path_ : child_path(key), message});
+  }
+
+  const json* find(const char* key) {
+    known_.insert(key);
+    if (!value_.is_object()) return nullptr;
+    auto it = value_.find(key);
+    return it == value_.end() || it->is_null() ? nullptr : &*it;
+  }
+
+  void text(const char* key, std::string& target) {
+    if (const json* v = find(key)) {
+      if (v->is_string()) target = v->get<std::string>();
+      else fail(key, "must be a string");
+    }
+  }
+
+  void choice(const char* key, std::string& target, const std::vector<std::string>& choices) {
+    std::string value = target;
+    text(key, value);
+    for (const auto& c : choices)
+      if (c == value) {
+        target = value;
+        return;
+      }
+    std::string list;
+    for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+    fail(key, "must be one of " + list);
+  }
+
+  template <class Int>
+  void integer(const char* key, Int& target, std::int64_t low, std::int64_t high) {
+    if (const json* v = find(key)) {
+      if (v->is_number_integer() && v->get<std::int64_t>() >= low && v->get<std::int64_t>() <= high) {
+        target = static_cast<Int>(v->get<std::int64_t>());
+      } else {
+        fail(key, "must be an integer from " + std::to_string(low) + " to " + std::to_string(high));
+      }
+    }
+  }
+
+  void boolean(const char* key, bool& target) {
+    if (const json* v = find(key)) {
+      if (v->is_boolean()) target = v->get<bool>();
+      else fail(key, "must be true or false");
+    }
+  }
+
+  const json* array(const char* key) {
+    const json* v = find(key);
+    if (v && !v->is_array()) {
+      fail(key, "must be a list");
+      return nullptr;
+    }
+    return v;
+  }
+
+  std::vector<ConfigError>& errors() { return errors_; }
+
+ private:
+  const json& value_;
+  std::string path_;
+  std::vector<ConfigError>& errors_;
+  std::set<std::string> known_;
+};
+
+// PS3.5: up to 16 characters of the default repertoire, no backslash or control
+// characters, not only spaces.
+bool valid_ae_title(const std::string& ae) {
+  if (ae.empty() || ae.size() > 16 || ae.find_first_not_of(' ') == std::string::npos) return false;
+  for (unsigned char c : ae)
+    if (c < 0x20 || c >= 0x7f || c == '\\') return false;
+  return true;
+}
+
+bool valid_ip_address(const std::string& host) {
+  unsigned char buffer[16];
+  return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+}
+
+void read_dicom(ObjectReader& r, DicomSettings& d) {
+  r.text("ae_title", d.ae_title);
+  if (!valid_ae_title(d.ae_title)) r.fail("ae_title", "must be 1 to 16 printable characters without backslash");
+  r.integer("port", d.port, 1, 65535);
+  r.integer("max_associations", d.max_associations, 1, 1000);
+  r.integer("max_pending_associations", d.max_pending_associations, 1, 4096);
+  r.integer("acse_timeout_s", d.acse_timeout_s, 1, 3600);
+  r.integer("dimse_timeout_s", d.dimse_timeout_s, 1, 86400);
+  r.integer("max_pdu", d.max_pdu, 4096, 131072);
+  if (const json* peers = r.array("allowed_peers")) {
+    for (std::size_t i = 0; i < peers->size(); ++i) {
+      ObjectReader peer((*peers)[i], r.child_path("allowed_peers") + "[" + std::to_string(i) + "]", r.errors());
+      AllowedPeer p;
+      peer.text("ae_title", p.ae_title);
+      peer.text("host", p.host);
+      if (!p.ae_title.empty() && !valid_ae_title(p.ae_title)) peer.fail("ae_title", "must be 1 to 16 printable characters without backslash");
+      if (!p.host.empty() && !valid_ip_address(p.host)) peer.fail("host", "must be an IP address");
+      if (p.ae_title.empty() && p.host.empty()) peer.fail("", "needs an ae_title, a host or both");
+      d.allowed_peers.push_back(p);
+    }
+  }
+  if (const json* tls = r.find("tls")) {
+    ObjectReader t(*tls, r.child_path("tls"), r.errors());
+    TlsSettings s;
+    t.text("certificate", s.certificate);
+    t.text("private_key", s.private_key);
+    t.boolean("require_peer_certificate", s.require_peer_certificate);
+    if (const json* trusted = t.array("trusted_certificates")) {
+      for (const auto& item : *trusted) {
+        if (item.is_string()) s.trusted_certificates.push_back(item.get<std::string>());
+        else t.fail("trusted_certificates", "must be a list of file names");
+      }
+    }
+    if (s.certificate.empty()) t.fail("certificate", "is required with TLS");
+    if (s.private_key.empty()) t.fail("private_key", "is required with TLS");
+    if (s.require_peer_certificate && s.trusted_certificates.empty())
+      t.fail("trusted_certificates", "is required when require_peer_certificate is true");
+    d.tls = s;
+  }
+}
+
+void read_storage(ObjectReader& r, StorageSettings& s) {
+  r.text("data_dir", s.data_dir);
+  if (s.data_dir.empty()) r.fail("data_dir", "must not be empty");
+  r.integer("min_free_mb", s.min_free_mb, 0, std::int64_t{1} << 40);
+  r.integer("retention_hours", s.retention_hours, 0, 24 * 36500);
+  r.integer("purge_interval_s", s.purge_interval_s, 1, 86400 * 7);
+}
+
+void read_model(ObjectReader& r, ModelSettings& m) {
+  if (const json* classifier = r.find("classifier")) {
+    ObjectReader c(*classifier, r.child_path("classifier"), r.errors());
+    c.text("checkpoint", m.classifier_checkpoint);
+    c.text("task", m.classifier_task);
+    if (m.classifier_checkpoint.empty()) c.fail("checkpoint", "must name a file or demo:tiny|small|base");
+  }
+  r.choice("device", m.device, {"cpu", "cuda", "auto"});
+  r.choice("precision", m.precision, {"fp32", "bf16", "fp16"});
+  r.integer("max_batch", m.max_batch, 1, 1024);
+  r.integer("max_batch_wait_ms", m.max_batch_wait_ms, 0, 10000);
+  r.integer("cam_top_k", m.cam_top_k, 0, 14);
+  r.integer("cpu_threads", m.cpu_threads, 0, 1024);
+}
+
+void read_destinations(const json& list, const std::string& path, std::vector<ConfigError>& errors,
+                       std::vector<Destination>& out) {
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    ObjectReader r(list[i], path + "[" + std::to_string(i) + "]", errors);
+    Destination d;
+    r.text("name", d.name);
+    r.text("ae_title", d.ae_title);
+    r.text("host", d.host);
+    r.integer("port", d.port, 1, 65535);
+    if (d.name.empty()) r.fail("name", "is required");
+    else if (!names.insert(d.name).second) r.fail("name", "is used twice");
+    if (!valid_ae_title(d.ae_title)) r.fail("ae_title", "must be 1 to 16 printable characters without backslash");
+    if (d.host.empty()) r.fail("host", "is required");
+    out.push_back(d);
+  }
+}
+
+}  // namespace
+
+ConfigResult parse_config(const std::string& json_text) {
+  std::vector<ConfigError> errors;
+  json document;
+  try {
+    document = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    return std::unexpected(std::vector<ConfigError>{{"", std::string("not valid JSON: ") + e.what()}});
+  }
+  NodeConfig config;
+  {
+    ObjectReader root(document, "", errors);
+    auto section = [&](const char* key, auto&& read) {
+      if (const json* value = root.find(key)) {
+        ObjectReader r(*value, key, errors);
+        read(r);
+      }
+    };
+    section("dicom", [&](ObjectReader& r) { read_dicom(r, config.dicom); });
+    section("storage", [&](ObjectReader& r) { read_storage(r, config.storage); });
+    section("study", [&](ObjectReader& r) {
+      r.integer("quiet_period_s", config.study.quiet_period_s, 0, 86400);
+      r.boolean("accept_empty_body_part", config.study.accept_empty_body_part);
+    });
+    section("model", [&](ObjectReader& r) { read_model(r, config.model); });
+    section("workers", [&](ObjectReader& r) {
+      r.integer("count", config.workers.count, 1, 64);
+      r.integer("max_attempts", config.workers.max_attempts, 1, 100);
+      r.integer("retry_initial_s", config.workers.retry_initial_s, 0, 86400);
+      r.integer("retry_max_s", config.workers.retry_max_s, 0, 86400 * 7);
+    });
+    section("http", [&](ObjectReader& r) { r.integer("port", config.http.port, 1, 65535); });
+    section("logging", [&](ObjectReader& r) {
+      r.choice("level", config.logging.level, {"trace", "debug", "info", "warn", "error"});
+      r.choice("format", config.logging.format, {"text", "json"});
+    });
+    if (const json* destinations = root.array("destinations"))
+      read_destinations(*destinations, "destinations", errors, config.destinations);
+  }
+  if (config.workers.retry_max_s < config.workers.retry_initial_s)
+    errors.push_back({"workers.retry_max_s", "must not be less than workers.retry_initial_s"});
+  if (config.dicom.port == config.http.port) errors.push_back({"http.port", "must differ from dicom.port"});
+  if (!errors.empty()) return std::unexpected(errors);
+  return config;
+}
+
+ConfigResult load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::unexpected(std::vector<ConfigError>{{"", "cannot open config file " + path}});
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str());
+}
+
+std::string describe(const ConfigError& error) {
+  return error.key_path.empty() ? error.message : error.key_path + ": " + error.message;
+}
+
+}  // namespace evax::config

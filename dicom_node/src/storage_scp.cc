@@ -1,0 +1,323 @@
+#include "evax/dicom_node/storage_scp.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/assoc.h>
+#include <dcmtk/dcmnet/dcmtrans.h>
+#include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/dul.h>
+#include <dcmtk/dcmnet/dulstruc.h>
+#include <dcmtk/dcmtls/tlslayer.h>
+#include <dcmtk/oflog/oflog.h>
+#include <fcntl.h>
+
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "dataset_attributes.h"
+#include "evax/dicom_node/intake_rules.h"
+
+namespace evax::dicom_node {
+namespace {
+
+// Transfer syntaxes DCMTK decodes here, preferred first. JPEG 2000 is left out on purpose: a
+// PACS then falls back to one of these.
+const char* kStorageSyntaxes[] = {
+    UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax,
+    UID_DeflatedExplicitVRLittleEndianTransferSyntax, UID_JPEGProcess14SV1TransferSyntax,
+    UID_JPEGProcess14TransferSyntax, UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
+    UID_JPEGLSLosslessTransferSyntax, UID_JPEGLSLossyTransferSyntax, UID_RLELosslessTransferSyntax,
+    UID_BigEndianExplicitTransferSyntax,
+};
+const char* kVerificationSyntaxes[] = {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};
+const char* kStorageClasses[] = {UID_ComputedRadiographyImageStorage, UID_DigitalXRayImageStorageForPresentation,
+                                       UID_DigitalXRayImageStorageForProcessing};
+const char* kVerificationClass[] = {UID_VerificationSOPClass};
+
+std::string trimmed(const char* text) {
+  std::string out = text ? text : "";
+  const auto first = out.find_first_not_of(' ');
+  const auto last = out.find_last_not_of(' ');
+  return first == std::string::npos ? "" : out.substr(first, last - first + 1);
+}
+
+std::uint16_t dimse_status(StoreStatus status) {
+  switch (status) {
+    case StoreStatus::success: return STATUS_Success;
+    case StoreStatus::out_of_resources: return STATUS_STORE_Refused_OutOfResources;
+    case StoreStatus::cannot_understand: return STATUS_STORE_Error_CannotUnderstand;
+    case StoreStatus::processing_failure: return 0x0110;  // Processing failure
+  }
+  return 0x0110;
+}
+
+void remove_quietly(const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+}
+
+}  // namespace
+
+void configure_dcmtk_globals() {
+  OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
+  dcmDisableGethostbyaddr.set(OFTrue);
+}
+
+struct StorageScp::Impl {
+  config::DicomSettings settings;
+  StoreHandler& handler;
+  logging::Logger& log;
+  T_ASC_Network* network = nullptr;
+  std::unique_ptr<DcmTLSTransportLayer> tls;
+  std::vector<std::thread> threads;  // the accept-and-serve pool
+  std::atomic<bool> stopping{false};
+  std::atomic<int> active{0};
+  std::atomic<std::uint64_t> accepted{0}, refused{0}, instances{0}, bytes{0};
+  std::once_flag stopped;
+
+  Impl(const config::DicomSettings& s, StoreHandler& h, logging::Logger& l) : settings(s), handler(h), log(l) {}
+
+  void accept_loop();
+  void serve(T_ASC_Association* assoc);
+  bool admit(T_ASC_Association* assoc, const std::string& calling, const std::string& peer);
+  void handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id, T_DIMSE_C_StoreRQ& request,
+                    const storage::Provenance& from);
+  void reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result, T_ASC_RejectParametersSource source,
+              T_ASC_RejectParametersReason reason, const std::string& why, const std::string& calling, const std::string& peer);
+};
+
+// What the C-STORE callback needs to finish a store once the dataset is complete.
+struct StoreContext {
+  StoreHandler& handler;
+  std::atomic<std::uint64_t>& instances;
+  std::atomic<std::uint64_t>& bytes;
+  std::string temp_path;
+  bool had_space;
+  storage::Provenance from;
+  std::string why;  // for the log when the answer is not success
+};
+
+namespace {
+
+void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreRQ* request, char* /*file*/,
+                    DcmDataset** /*dataset*/, T_DIMSE_C_StoreRSP* response, DcmDataset** /*detail*/) {
+  if (progress->state != DIMSE_StoreEnd) return;
+  auto& ctx = *static_cast<StoreContext*>(data);
+  if (!ctx.had_space) {
+    response->DimseStatus = STATUS_STORE_Refused_OutOfResources;
+    ctx.why = "free space below the watermark";
+    return;
+  }
+  // The file holds meta header + dataset exactly as received. Values over 4 KiB stay on disk,
+  // so a huge or inflating dataset does not grow memory here.
+  DcmFileFormat file;
+  const OFCondition loaded = file.loadFile(ctx.temp_path.c_str(), EXS_Unknown, EGL_noChange, 4096);
+  auto refuse = [&](std::uint16_t status, std::string why) {
+    remove_quietly(ctx.temp_path);
+    response->DimseStatus = status;
+    ctx.why = std::move(why);
+  };
+  if (loaded.bad()) return refuse(STATUS_STORE_Error_CannotUnderstand, std::string("unparseable dataset: ") + loaded.text());
+  OFString syntax;
+  file.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, syntax);
+  auto attributes = read_instance_attributes(*file.getDataset(), syntax.c_str());
+  if (!attributes) return refuse(STATUS_STORE_Error_CannotUnderstand, attributes.error());
+  if (attributes->sop_class_uid != trimmed(request->AffectedSOPClassUID))
+    return refuse(STATUS_STORE_Error_DataSetDoesNotMatchSOPClass, "SOPClassUID differs from the C-STORE request");
+  if (attributes->sop_instance_uid != trimmed(request->AffectedSOPInstanceUID))
+    return refuse(STATUS_STORE_Error_CannotUnderstand, "SOPInstanceUID differs from the C-STORE request");
+
+  std::error_code ignored;
+  const auto size = std::filesystem::file_size(ctx.temp_path, ignored);
+  const StoreStatus status = ctx.handler.handle({ctx.temp_path, *attributes, ctx.from});
+  response->DimseStatus = dimse_status(status);
+  if (status == StoreStatus::success) {
+    ctx.instances++;
+    ctx.bytes += size;
+  } else {
+    ctx.why = "the store handler refused it";
+  }
+}
+
+}  // namespace
+
+StorageScp::StorageScp(const config::DicomSettings& settings, StoreHandler& handler, logging::Logger& log)
+    : impl_(std::make_unique<Impl>(settings, handler, log)) {
+  Impl& s = *impl_;
+  // Socket timeouts bound reads and writes inside a PDU (a peer stalled mid-PDU).
+  dcmSocketReceiveTimeout.set(settings.dimse_timeout_s);
+  dcmSocketSendTimeout.set(settings.dimse_timeout_s);
+  OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, settings.port, settings.acse_timeout_s, &s.network);
+  if (cond.bad()) throw std::runtime_error("cannot listen on DICOM port " + std::to_string(settings.port) + ": " + cond.text());
+
+  // Every pool thread waits in accept(); a non-blocking listen socket lets the ones that lose
+  // the race for a connection return (and try again) instead of blocking until the next one.
+  auto* key = reinterpret_cast<PRIVATE_NETWORKKEY*>(s.network->network);
+  const int fd = key->networkSpecific.TCP.listenSocket;
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+  if (settings.tls) {
+    s.tls = std::make_unique<DcmTLSTransportLayer>(NET_ACCEPTOR, nullptr, OFTrue);
+    auto check = [&](OFCondition c, const std::string& what) {
+      if (c.bad()) throw std::runtime_error("TLS: " + what + ": " + c.text());
+    };
+    check(s.tls->setTLSProfile(TSP_Profile_BCP195), "profile");
+    check(s.tls->activateCipherSuites(), "cipher suites");
+    check(s.tls->setPrivateKeyFile(settings.tls->private_key.c_str(), DCF_Filetype_PEM), "private key " + settings.tls->private_key);
+    check(s.tls->setCertificateFile(settings.tls->certificate.c_str(), DCF_Filetype_PEM), "certificate " + settings.tls->certificate);
+    if (!s.tls->checkPrivateKeyMatchesCertificate()) throw std::runtime_error("TLS: the private key does not match the certificate");
+    for (const auto& trusted : settings.tls->trusted_certificates)
+      check(s.tls->addTrustedCertificateFile(trusted.c_str(), DCF_Filetype_PEM), "trusted certificate " + trusted);
+    s.tls->setCertificateVerification(settings.tls->require_peer_certificate ? DCV_requireCertificate : DCV_ignoreCertificate);
+    check(ASC_setTransportLayer(s.network, s.tls.get(), 0), "transport layer");
+  }
+
+  const int pool = settings.max_associations + settings.max_pending_associations;
+  for (int i = 0; i < pool; ++i) s.threads.emplace_back([&s] { s.accept_loop(); });
+  log.info("scp", "listening", "DICOM listener started",
+           {{"ae_title", settings.ae_title}, {"port", std::to_string(settings.port)}, {"tls", settings.tls ? "on" : "off"},
+            {"max_associations", std::to_string(settings.max_associations)}});
+}
+
+StorageScp::~StorageScp() { stop(); }
+
+void StorageScp::stop() {
+  Impl& s = *impl_;
+  std::call_once(s.stopped, [&s] {
+    s.stopping = true;
+    for (auto& t : s.threads) t.join();
+    ASC_dropNetwork(&s.network);
+    s.log.info("scp", "stopped", "DICOM listener stopped");
+  });
+}
+
+StorageScp::Stats StorageScp::stats() const {
+  const Impl& s = *impl_;
+  return {s.accepted.load(), s.refused.load(), s.instances.load(), s.bytes.load(), s.active.load()};
+}
+
+void StorageScp::Impl::accept_loop() {
+  while (!stopping) {
+    T_ASC_Association* assoc = nullptr;
+    const OFCondition cond =
+        ASC_receiveAssociation(network, &assoc, settings.max_pdu, nullptr, nullptr, tls ? OFTrue : OFFalse, DUL_NOBLOCK, 1);
+    if (cond.good()) {
+      serve(assoc);
+    } else if (cond != DUL_NOASSOCIATIONREQUEST) {
+      // A lost accept race, a peer that never sent its request within the ACSE timeout, or a
+      // malformed request: drop it and listen again.
+      log.debug("scp", "association-request-failed", cond.text());
+      if (assoc) ASC_dropAssociation(assoc);
+    }
+    if (assoc) ASC_destroyAssociation(&assoc);
+  }
+}
+
+void StorageScp::Impl::reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result,
+                              T_ASC_RejectParametersSource source, T_ASC_RejectParametersReason reason, const std::string& why,
+                              const std::string& calling, const std::string& peer) {
+  T_ASC_RejectParameters parameters{result, source, reason};
+  ASC_rejectAssociation(assoc, &parameters);
+  refused++;
+  log.warn("scp", "association-refused", why, {{"calling_ae", calling}, {"peer", peer}, {"security", "true"}});
+}
+
+bool StorageScp::Impl::admit(T_ASC_Association* assoc, const std::string& calling, const std::string& peer) {
+  const std::string called = trimmed(assoc->params->DULparams.calledAPTitle);
+  if (called != settings.ae_title) {
+    reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED,
+           "called AE title '" + called + "' is not this node's", calling, peer);
+    return false;
+  }
+  if (!settings.allowed_peers.empty()) {
+    bool allowed = false;
+    for (const auto& p : settings.allowed_peers)
+      allowed = allowed || ((p.ae_title.empty() || p.ae_title == calling) && (p.host.empty() || p.host == peer));
+    if (!allowed) {
+      reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED,
+             "calling AE title and peer address are not on the allow-list", calling, peer);
+      return false;
+    }
+  }
+  if (active.fetch_add(1) >= settings.max_associations) {
+    active--;
+    reject(assoc, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+           ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED, "too many associations", calling, peer);
+    return false;
+  }
+  return true;
+}
+
+void StorageScp::Impl::serve(T_ASC_Association* assoc) {
+  const std::string calling = trimmed(assoc->params->DULparams.callingAPTitle);
+  std::string peer = trimmed(assoc->params->DULparams.callingPresentationAddress);
+  if (auto colon = peer.rfind(':'); colon != std::string::npos && peer.find(':') == colon) peer.resize(colon);
+  if (!admit(assoc, calling, peer)) return;
+
+  ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, kVerificationClass, 1, kVerificationSyntaxes, 2);
+  ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, kStorageClasses, 3, kStorageSyntaxes,
+                                                  static_cast<int>(std::size(kStorageSyntaxes)));
+  if (ASC_acknowledgeAssociation(assoc).bad()) {
+    active--;
+    return;
+  }
+  accepted++;
+  log.debug("scp", "association-accepted", "association accepted", {{"calling_ae", calling}, {"peer", peer}});
+
+  const storage::Provenance from{calling, peer};
+  for (;;) {
+    T_DIMSE_Message message;
+    T_ASC_PresentationContextID pres_id = 0;
+    const OFCondition cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, settings.dimse_timeout_s, &pres_id, &message, nullptr);
+    if (cond == DUL_PEERREQUESTEDRELEASE) {
+      ASC_acknowledgeRelease(assoc);
+      break;
+    }
+    if (cond.bad()) {
+      // Aborted by the peer, a DIMSE timeout, or garbage: end the association.
+      if (cond != DUL_PEERABORTEDASSOCIATION) {
+        log.info("scp", "association-aborted", cond.text(), {{"calling_ae", calling}, {"peer", peer}});
+        ASC_abortAssociation(assoc);
+      }
+      break;
+    }
+    if (message.CommandField == DIMSE_C_ECHO_RQ) {
+      DIMSE_sendEchoResponse(assoc, pres_id, &message.msg.CEchoRQ, STATUS_Success, nullptr);
+    } else if (message.CommandField == DIMSE_C_STORE_RQ) {
+      handle_store(assoc, pres_id, message.msg.CStoreRQ, from);
+    } else {
+      log.warn("scp", "unsupported-command", "only C-ECHO and C-STORE are served; aborting",
+               {{"calling_ae", calling}, {"command", std::to_string(message.CommandField)}});
+      ASC_abortAssociation(assoc);
+      break;
+    }
+  }
+  ASC_dropSCPAssociation(assoc);
+  active--;
+}
+
+void StorageScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                                    T_DIMSE_C_StoreRQ& request, const storage::Provenance& from) {
+  StoreContext ctx{handler, instances, bytes, "", handler.has_space(), from, ""};
+  ctx.temp_path = ctx.had_space ? handler.new_temp_path() : std::string(NULL_DEVICE_NAME);
+  const OFCondition cond = DIMSE_storeProvider(assoc, pres_id, &request, ctx.temp_path.c_str(), OFTrue, nullptr,
+                                               store_callback, &ctx, DIMSE_NONBLOCKING, settings.dimse_timeout_s);
+  if (cond.bad()) {
+    // The dataset never arrived whole (timeout, abort, write error): nothing is kept, and the
+    // association cannot go on in a known state.
+    if (ctx.had_space) remove_quietly(ctx.temp_path);
+    log.warn("scp", "store-failed", cond.text(), {{"calling_ae", from.calling_ae_title}, {"peer", from.peer_address}});
+    ASC_abortAssociation(assoc);
+    return;
+  }
+  if (!ctx.why.empty())
+    log.warn("scp", "store-refused", ctx.why, {{"calling_ae", from.calling_ae_title}, {"peer", from.peer_address}});
+}
+
+}  // namespace evax::dicom_node

@@ -1,0 +1,108 @@
+#include "evax/logging/logger.h"
+
+#include <chrono>
+#include <ctime>
+#include <iostream>
+
+namespace evax::logging {
+
+std::string iso_utc(std::chrono::system_clock::time_point now) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[80];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis));
+  return buffer;
+}
+
+namespace {
+
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+          out += buffer;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+// Text values with spaces or quotes are quoted so that a line stays one parseable record.
+void append_text_value(std::string& out, std::string_view value) {
+  if (!value.empty() && value.find_first_of(" \"=\n") == std::string_view::npos) {
+    out += value;
+    return;
+  }
+  append_json_string(out, value);
+}
+
+}  // namespace
+
+std::optional<Level> parse_level(std::string_view name) {
+  for (Level level : {Level::trace, Level::debug, Level::info, Level::warn, Level::error})
+    if (level_name(level) == name) return level;
+  return std::nullopt;
+}
+
+std::string_view level_name(Level level) {
+  switch (level) {
+    case Level::trace: return "trace";
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+Logger::Logger(Level level, Format format)
+    : Logger(level, format, [](const std::string& line) { std::cerr << line << std::flush; }) {}
+
+Logger::Logger(Level level, Format format, Sink sink) : level_(level), format_(format), sink_(std::move(sink)) {}
+
+void Logger::log(Level level, std::string_view component, std::string_view event, std::string_view message,
+                 const Fields& fields) {
+  if (!enabled(level)) return;
+  std::string line;
+  if (format_ == Format::json) {
+    line = "{\"time\":\"" + utc_now_iso() + "\",\"level\":\"" + std::string(level_name(level)) + "\",\"component\":";
+    append_json_string(line, component);
+    line += ",\"event\":";
+    append_json_string(line, event);
+    line += ",\"message\":";
+    append_json_string(line, message);
+    for (const auto& [key, value] : fields) {
+      line += ',';
+      append_json_string(line, key);
+      line += ':';
+      append_json_string(line, value);
+    }
+    line += "}\n";
+  } else {
+    line = utc_now_iso() + " " + std::string(level_name(level)) + " " + std::string(component) + " " + std::string(event) + ": " +
+           std::string(message);
+    for (const auto& [key, value] : fields) {
+      line += ' ' + key + '=';
+      append_text_value(line, value);
+    }
+    line += '\n';
+  }
+  std::lock_guard lock(mutex_);
+  sink_(line);
+}
+
+}  // namespace evax::logging

@@ -1,0 +1,30 @@
+// IngestHandler: what the SCP's StoreHandler means in the node: keep the file durably through
+// the InstanceStore, answer the C-STORE from the outcome, and tell the StudyAssembler that a
+// study received something new. Thread-safe (every association calls it).
+#pragma once
+
+#include "evax/dicom_node/store_handler.h"
+#include "evax/logging/logger.h"
+#include "evax/pipeline/study_assembler.h"
+#include "evax/storage/instance_store.h"
+
+namespace evax::pipeline {
+
+class IngestHandler final : public dicom_node::StoreHandler {
+ public:
+  // Everything passed in must outlive this object.
+  IngestHandler(const storage::FileStore& files, storage::InstanceStore& store, StudyAssembler& assembler, logging::Logger& log)
+      : files_(files), store_(store), assembler_(assembler), log_(log) {}
+
+  bool has_space() override;
+  std::string new_temp_path() override { return files_.new_temp_path(); }
+  dicom_node::StoreStatus handle(const dicom_node::ReceivedFile& file) override;
+
+ private:
+  const storage::FileStore& files_;
+  storage::InstanceStore& store_;
+  StudyAssembler& assembler_;
+  logging::Logger& log_;
+};
+
+}  // namespace evax::pipeline

@@ -1,0 +1,62 @@
+// StudyAssembler: turns received instances into analysis jobs. A study becomes (or extends) a
+// queued job once `quiet_period` has passed without a new instance; an instance arriving after
+// its study was analysed starts a new analysis that supersedes the earlier one.
+// Owns one thread, started by start() and joined by stop() / the destructor.
+// Thread-safe: note_arrival() from any association thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "evax/logging/logger.h"
+#include "evax/pipeline/clock.h"
+#include "evax/storage/file_store.h"
+
+namespace evax::storage {
+class JobStore;
+}
+
+namespace evax::pipeline {
+
+class StudyAssembler {
+ public:
+  // `files`, `clock` and `log` must outlive this object; `on_job_queued` is called (from the
+  // assembler's thread) after each job is queued.
+  StudyAssembler(const storage::FileStore& files, std::chrono::milliseconds quiet_period, const Clock& clock,
+                 logging::Logger& log, std::function<void()> on_job_queued);
+  ~StudyAssembler();
+  StudyAssembler(const StudyAssembler&) = delete;
+  StudyAssembler& operator=(const StudyAssembler&) = delete;
+
+  // Studies left waiting by a previous run count as having just received an instance.
+  void start();
+  void stop();
+
+  void note_arrival(std::int64_t study_id);
+
+  // One pass of the loop (the thread calls it; tests call it directly with a fake clock).
+  // Returns how many jobs were queued.
+  int queue_quiet_studies();
+
+ private:
+  void run();
+
+  std::unique_ptr<storage::JobStore> jobs_;
+  const std::chrono::milliseconds quiet_period_;
+  const Clock& clock_;
+  logging::Logger& log_;
+  std::function<void()> on_job_queued_;
+  std::mutex mutex_;  // guards last_arrival_ and stopping_
+  std::condition_variable wake_;
+  std::map<std::int64_t, Clock::time_point> last_arrival_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace evax::pipeline

@@ -1,0 +1,235 @@
+#include "evax/pipeline/analysis_workers.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <future>
+#include <numeric>
+
+#include "evax/dicom_node/pixel_decoder.h"
+#include "evax/logging/logger.h"
+#include "evax/storage/job_store.h"
+
+namespace evax::pipeline {
+namespace {
+
+using json = nlohmann::json;
+using storage::JobImage;
+using storage::JobState;
+
+struct Analysis {
+  JobState state = JobState::done;
+  std::string reason;
+  std::vector<JobImage> images;
+};
+
+// One image on its way to the model.
+struct Candidate {
+  std::size_t image_index;  // into Analysis::images
+  inference::GreyImage pixels;
+};
+
+std::vector<int> leading_findings(const inference::ImageResult& result, int k) {
+  std::vector<int> order(result.findings.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return result.findings[a].probability > result.findings[b].probability; });
+  order.resize(std::min<std::size_t>(order.size(), static_cast<std::size_t>(std::max(k, 0))));
+  return order;
+}
+
+}  // namespace
+
+AnalysisWorkers::AnalysisWorkers(const storage::FileStore& files, inference::BatchingClassifier& classifier,
+                                 const inference::ModelInfo& model, AnalysisSettings settings, const Clock& clock,
+                                 logging::Logger& log)
+    : files_(files), classifier_(classifier), model_(model), settings_(std::move(settings)), clock_(clock), log_(log) {}
+
+AnalysisWorkers::~AnalysisWorkers() { stop(); }
+
+void AnalysisWorkers::start() {
+  for (int i = 0; i < settings_.workers.count; ++i) threads_.emplace_back([this, i] { run(i); });
+}
+
+void AnalysisWorkers::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void AnalysisWorkers::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    ++wake_generation_;
+  }
+  wake_.notify_all();
+}
+
+std::chrono::seconds AnalysisWorkers::retry_delay(const config::WorkerSettings& settings, int attempt) {
+  std::int64_t delay = settings.retry_initial_s;
+  for (int i = 1; i < attempt && delay < settings.retry_max_s; ++i) delay *= 2;
+  return std::chrono::seconds(std::min<std::int64_t>(delay, settings.retry_max_s));
+}
+
+std::set<std::int64_t> AnalysisWorkers::jobs_held_back() {
+  std::lock_guard lock(mutex_);
+  std::set<std::int64_t> held;
+  const auto now = clock_.now();
+  for (auto it = retry_at_.begin(); it != retry_at_.end();) {
+    if (it->second > now) {
+      held.insert(it->first);
+      ++it;
+    } else {
+      it = retry_at_.erase(it);
+    }
+  }
+  return held;
+}
+
+void AnalysisWorkers::run(int index) {
+  std::unique_ptr<storage::JobStore> jobs;
+  while (!jobs) {
+    try {
+      jobs = std::make_unique<storage::JobStore>(files_);
+    } catch (const std::exception& e) {
+      log_.error("worker", "database-unavailable", e.what(), {{"worker", std::to_string(index)}});
+      std::unique_lock lock(mutex_);
+      if (wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+    }
+  }
+  for (;;) {
+    std::uint64_t seen_generation;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      seen_generation = wake_generation_;
+    }
+    std::optional<storage::Job> job;
+    try {
+      job = jobs->claim_next(jobs_held_back());
+    } catch (const std::exception& e) {
+      log_.error("worker", "claim-failed", e.what(), {{"worker", std::to_string(index)}});
+    }
+    if (job) {
+      process(*jobs, *job);
+      continue;
+    }
+    // Nothing to do: sleep until woken, or poll again for retries that came due.
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, std::chrono::milliseconds(500),
+                   [&] { return stopping_ || wake_generation_ != seen_generation; });
+  }
+}
+
+void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) {
+  const auto fields = [&] { return logging::Fields{{"job", std::to_string(job.id)}, {"attempt", std::to_string(job.attempts)}}; };
+  log_.info("worker", "job-started", "analysis started", fields());
+  std::string failure;
+  try {
+    Analysis analysis;
+    std::vector<Candidate> candidates;
+    for (const auto& instance : jobs.instances_for(job)) {
+      JobImage image{job.id, instance.id, instance.attributes.sop_instance_uid, "analysed", "", "", "", ""};
+      const auto intake = dicom_node::decide_intake(instance.attributes, settings_.intake);
+      if (!intake.analyse) {
+        image.decision = "skipped";
+        image.reason_code = intake.reason_code;
+        image.detail = intake.detail;
+      } else if (instance.file_path.empty()) {
+        image.decision = "failed";
+        image.reason_code = "file-purged";
+        image.detail = "the received file was purged before analysis";
+      } else if (auto decoded = dicom_node::decode_dicom_file(instance.file_path); !decoded) {
+        image.decision = "failed";
+        image.reason_code = "decode-failed";
+        image.detail = decoded.error();
+      } else {
+        candidates.push_back({analysis.images.size(), {decoded->width, decoded->height, std::move(decoded->pixels)}});
+      }
+      analysis.images.push_back(std::move(image));
+    }
+
+    if (candidates.empty()) {
+      const bool any_failed = std::any_of(analysis.images.begin(), analysis.images.end(),
+                                          [](const JobImage& i) { return i.decision == "failed"; });
+      analysis.state = any_failed ? JobState::failed : JobState::skipped;
+      analysis.reason = any_failed ? "no-decodable-image: no frontal chest image could be decoded"
+                                   : "no-analysable-image: no image passed the intake rules";
+      jobs.finish(job.id, analysis.state, analysis.reason, analysis.images);
+      log_.info("worker", analysis.state == JobState::failed ? "job-failed" : "job-skipped", analysis.reason, fields());
+      return;
+    }
+
+    // Classification of every image first (the batcher mixes them with other jobs' images),
+    // then Grad-CAM for each image's leading findings.
+    std::vector<std::future<inference::BatchingClassifier::Outcome>> pending;
+    for (auto& c : candidates) pending.push_back(classifier_.submit({c.pixels, {}}));
+    std::vector<inference::ImageResult> results;
+    for (auto& f : pending) {
+      auto outcome = f.get();
+      if (!outcome) throw std::runtime_error("inference failed: " + outcome.error());
+      results.push_back(std::move(*outcome));
+    }
+    if (settings_.cam_top_k > 0 && model_.task != inference::Task::features) {
+      pending.clear();
+      for (std::size_t i = 0; i < candidates.size(); ++i)
+        pending.push_back(classifier_.submit({std::move(candidates[i].pixels), leading_findings(results[i], settings_.cam_top_k)}));
+      for (std::size_t i = 0; i < pending.size(); ++i) {
+        auto outcome = pending[i].get();
+        if (!outcome) throw std::runtime_error("Grad-CAM failed: " + outcome.error());
+        for (std::size_t c = 0; c < outcome->findings.size(); ++c)
+          if (outcome->findings[c].cam) results[i].findings[c].cam = std::move(outcome->findings[c].cam);
+      }
+    }
+    jobs.mark_inferred(job.id);
+
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      JobImage& image = analysis.images[candidates[i].image_index];
+      json probabilities{{"model", model_.name}, {"task", std::string(inference::task_info(model_.task).name)},
+                         {"demo", model_.demo}, {"labels", json::array()}, {"probabilities", json::array()}};
+      json cams = json::array();
+      for (std::size_t c = 0; c < results[i].findings.size(); ++c) {
+        const auto& finding = results[i].findings[c];
+        probabilities["labels"].push_back(finding.label);
+        probabilities["probabilities"].push_back(finding.probability);
+        if (finding.cam)
+          cams.push_back({{"label", finding.label}, {"class_index", c}, {"grid_side", finding.cam->grid_side},
+                          {"map", finding.cam->normalised}});
+      }
+      if (model_.task == inference::Task::features) probabilities["features"] = results[i].features;
+      image.probabilities_json = probabilities.dump();
+      image.cams_json = cams.dump();
+    }
+    jobs.finish(job.id, JobState::done, "", analysis.images);
+    log_.info("worker", "job-done", "analysis done", {{"job", std::to_string(job.id)}, {"images", std::to_string(candidates.size())}});
+    return;
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+
+  // A failed attempt: retry later, or give up after max_attempts.
+  try {
+    if (job.attempts >= settings_.workers.max_attempts) {
+      jobs.finish(job.id, JobState::failed, "failed after " + std::to_string(job.attempts) + " attempts: " + failure, {});
+      log_.error("worker", "job-failed", failure, fields());
+      return;
+    }
+    const auto delay = retry_delay(settings_.workers, job.attempts);
+    {
+      std::lock_guard lock(mutex_);
+      retry_at_[job.id] = clock_.now() + delay;
+    }
+    const auto wall = std::chrono::system_clock::now() + delay;
+    jobs.retry_later(job.id, failure, logging::iso_utc(wall));
+    log_.warn("worker", "job-retry", failure, {{"job", std::to_string(job.id)}, {"retry_in_s", std::to_string(delay.count())}});
+  } catch (const std::exception& e) {
+    // The database itself failed: the job stays running and is requeued at the next start.
+    log_.error("worker", "job-bookkeeping-failed", e.what(), fields());
+  }
+}
+
+}  // namespace evax::pipeline

@@ -1,0 +1,43 @@
+#include "evax/pipeline/ingest_handler.h"
+
+namespace evax::pipeline {
+
+using dicom_node::StoreStatus;
+using storage::StoreOutcome;
+
+bool IngestHandler::has_space() {
+  if (!store_.below_watermark(0)) return true;
+  log_.warn("ingest", "below-watermark", "free space is below storage.min_free_mb: refusing stores with 0xA700");
+  return false;
+}
+
+StoreStatus IngestHandler::handle(const dicom_node::ReceivedFile& file) {
+  const auto result = store_.store({file.attributes, file.from, file.temp_path});
+  const logging::Fields fields{{"outcome", std::string(storage::outcome_name(result.outcome))},
+                               {"calling_ae", file.from.calling_ae_title},
+                               {"peer", file.from.peer_address}};
+  switch (result.outcome) {
+    case StoreOutcome::stored:
+      assembler_.note_arrival(result.study_id);
+      log_.debug("ingest", "instance-stored", "instance stored",
+                 {{"instance", std::to_string(result.instance_id)}, {"study", std::to_string(result.study_id)}});
+      return StoreStatus::success;
+    case StoreOutcome::duplicate:
+      log_.info("ingest", "instance-duplicate", "instance already held; stored once",
+                {{"instance", std::to_string(result.instance_id)}});
+      return StoreStatus::success;
+    case StoreOutcome::quarantined:
+      // Stored (so the sender need not retry) but never merged into the study it claims.
+      log_.warn("ingest", "instance-quarantined", result.detail, fields);
+      return StoreStatus::success;
+    case StoreOutcome::out_of_space:
+      log_.warn("ingest", "out-of-space", result.detail, fields);
+      return StoreStatus::out_of_resources;
+    case StoreOutcome::failed:
+      log_.error("ingest", "store-failed", result.detail, fields);
+      return StoreStatus::processing_failure;
+  }
+  return StoreStatus::processing_failure;
+}
+
+}  // namespace evax::pipeline

@@ -1,0 +1,95 @@
+#include "evax/pipeline/study_assembler.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "evax/storage/job_store.h"
+
+namespace evax::pipeline {
+
+StudyAssembler::StudyAssembler(const storage::FileStore& files, std::chrono::milliseconds quiet_period, const Clock& clock,
+                               logging::Logger& log, std::function<void()> on_job_queued)
+    : jobs_(std::make_unique<storage::JobStore>(files)),
+      quiet_period_(quiet_period),
+      clock_(clock),
+      log_(log),
+      on_job_queued_(std::move(on_job_queued)) {}
+
+StudyAssembler::~StudyAssembler() { stop(); }
+
+void StudyAssembler::start() {
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& study : jobs_->studies_awaiting_analysis()) last_arrival_[study.study_id] = clock_.now();
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void StudyAssembler::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StudyAssembler::note_arrival(std::int64_t study_id) {
+  std::lock_guard lock(mutex_);
+  last_arrival_[study_id] = clock_.now();
+}
+
+int StudyAssembler::queue_quiet_studies() {
+  std::vector<std::int64_t> quiet;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = clock_.now();
+    for (auto it = last_arrival_.begin(); it != last_arrival_.end();) {
+      if (now - it->second >= quiet_period_) {
+        quiet.push_back(it->first);
+        it = last_arrival_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (quiet.empty()) return 0;
+  int queued = 0;
+  try {
+    for (const auto& study : jobs_->studies_awaiting_analysis()) {
+      if (std::find(quiet.begin(), quiet.end(), study.study_id) == quiet.end()) continue;
+      const std::int64_t job_id = jobs_->enqueue(study);
+      quiet.erase(std::find(quiet.begin(), quiet.end(), study.study_id));
+      ++queued;
+      log_.info("assembler", "job-queued", "study complete after its quiet period",
+                {{"job", std::to_string(job_id)}, {"study", std::to_string(study.study_id)}});
+    }
+  } catch (...) {
+    // Whatever was not queued is tried again on the next pass.
+    std::lock_guard lock(mutex_);
+    for (auto study_id : quiet) last_arrival_.try_emplace(study_id, Clock::time_point{});
+    if (queued > 0 && on_job_queued_) on_job_queued_();
+    throw;
+  }
+  if (queued > 0 && on_job_queued_) on_job_queued_();
+  return queued;
+}
+
+void StudyAssembler::run() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      // Wake up often enough that a study waits at most ~1/10 of its quiet period extra.
+      const auto tick = std::clamp(quiet_period_ / 10, std::chrono::milliseconds(20), std::chrono::milliseconds(500));
+      wake_.wait_for(lock, tick, [this] { return stopping_; });
+      if (stopping_) return;
+    }
+    try {
+      queue_quiet_studies();
+    } catch (const std::exception& e) {
+      log_.error("assembler", "queue-failed", e.what());
+    }
+  }
+}
+
+}  // namespace evax::pipeline

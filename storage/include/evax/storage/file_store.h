@@ -1,0 +1,50 @@
+// FileStore: the node's files under one data directory. Received instances are written to
+// tmp/, fsync'd, renamed into instances/ (or quarantine/) under a name derived from a hash and
+// a random part, never from a UID or AE title, and the directory is fsync'd.
+// Thread-safe: every call works on its own files.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+
+namespace evax::storage {
+
+enum class FileArea { instances, quarantine };
+
+struct FileError {
+  std::string message;
+  bool out_of_space = false;  // ENOSPC or EDQUOT: the caller answers "out of resources"
+};
+
+class FileStore {
+ public:
+  // Creates data_dir and its areas if needed. Throws std::runtime_error when it cannot.
+  explicit FileStore(std::string data_dir);
+
+  const std::string& data_dir() const { return data_dir_; }
+  std::string database_path() const { return data_dir_ + "/evax-node.sqlite"; }
+
+  // A fresh path under tmp/ to write into.
+  std::string new_temp_path() const;
+
+  // fsync the temp file, rename it into `area` as <hash of seed>-<random>.dcm, fsync the
+  // directories touched. Returns the final path, or why it failed.
+  std::expected<std::string, FileError> commit(const std::string& temp_path, FileArea area, const std::string& seed) const;
+
+  // Bytes available to this process on the data directory's file system.
+  std::int64_t available_bytes() const;
+
+  // Removes everything left in tmp/ (after a crash); returns how many files.
+  int sweep_temp() const;
+
+  bool inside(const std::string& path) const;
+
+ private:
+  std::string data_dir_;
+};
+
+// SHA-256 of `text` as lowercase hex.
+std::string sha256_hex(const std::string& text);
+
+}  // namespace evax::storage

@@ -1,0 +1,75 @@
+// InstanceStore: the ingest side of storage. store() makes a received instance durable in the
+// order the node promises (temp file, fsync, rename, directory fsync, SQLite commit with
+// synchronous=FULL) and only then reports it stored; duplicates are stored once, a known SOP
+// Instance UID claimed by another study is quarantined, never merged.
+// Thread-safe: store() may be called from every association thread at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "evax/storage/file_store.h"
+#include "evax/storage/records.h"
+
+namespace evax::storage {
+
+class Database;
+
+enum class StoreOutcome {
+  stored,       // new instance, durable and indexed
+  duplicate,    // this SOP Instance UID is already stored for this study: nothing written
+  quarantined,  // this SOP Instance UID belongs to another study: kept aside, never merged
+  out_of_space, // below the free-space watermark or the disk filled up: nothing kept
+  failed,       // an I/O or database error: nothing kept
+};
+std::string_view outcome_name(StoreOutcome outcome);
+
+struct StoreResult {
+  StoreOutcome outcome = StoreOutcome::failed;
+  std::int64_t study_id = 0;     // for stored and duplicate
+  std::int64_t instance_id = 0;  // for stored and duplicate
+  std::string detail;            // why, for failed / out_of_space / quarantined
+};
+
+struct StoreRequest {
+  InstanceAttributes attributes;
+  Provenance from;
+  // The received DICOM file, complete, in the FileStore's tmp/ area (FileStore::new_temp_path).
+  // store() takes it over: it is renamed into place or removed, whatever the outcome.
+  std::string temp_path;
+};
+
+class InstanceStore {
+ public:
+  // `files` must outlive this object. Opens its own database connection. Throws on failure.
+  InstanceStore(const FileStore& files, std::int64_t min_free_bytes);
+  ~InstanceStore();
+  InstanceStore(const InstanceStore&) = delete;
+  InstanceStore& operator=(const InstanceStore&) = delete;
+
+  StoreResult store(const StoreRequest& request);
+
+  // What start-up cleans: files left in tmp/, and files under instances/ that no row
+  // references (a crash between rename and commit). Never call while stores are running.
+  struct Sweep {
+    int temp_files = 0;
+    int orphan_files = 0;
+  };
+  Sweep sweep_at_startup();
+
+  // Deletes the files of instances received before `cutoff_iso` whose study has no pending
+  // work (every instance covered by a job, every job final). Returns how many.
+  int purge_received_before(const std::string& cutoff_iso);
+
+  // Whether free space is under the watermark (with `incoming_bytes` more written).
+  bool below_watermark(std::int64_t incoming_bytes) const;
+
+ private:
+  const FileStore& files_;
+  const std::int64_t min_free_bytes_;
+  std::unique_ptr<Database> db_;
+};
+
+}  // namespace evax::storage

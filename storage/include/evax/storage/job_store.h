@@ -1,0 +1,68 @@
+// JobStore: the analysis queue in SQLite. Studies become jobs (queued), workers claim them
+// atomically (running) and finish them (done, skipped or failed, with a reason), or put them
+// back for a later attempt. Every stage is time-stamped; every image's decision is kept.
+// Thread-safe; each JobStore has its own connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "evax/storage/file_store.h"
+#include "evax/storage/records.h"
+
+namespace evax::storage {
+
+class Database;
+
+struct PendingStudy {
+  std::int64_t study_id = 0;
+  std::string study_instance_uid;
+  std::int64_t max_instance_id = 0;  // the newest instance not yet covered by a job
+  std::string last_received_at;
+};
+
+class JobStore {
+ public:
+  // `files` must outlive this object. Throws on database failure.
+  explicit JobStore(const FileStore& files);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Studies with instances that no job covers yet.
+  std::vector<PendingStudy> studies_awaiting_analysis();
+
+  // Queues the study's instances up to max_instance_id: extends a job of that study that is
+  // still queued, or creates one (superseding the study's latest job). Returns the job id.
+  std::int64_t enqueue(const PendingStudy& study);
+
+  // The oldest queued job not in `held_back` (jobs waiting out a retry delay), now running.
+  std::optional<Job> claim_next(const std::set<std::int64_t>& held_back);
+
+  // After a crash: running jobs go back to queued. Returns how many.
+  int requeue_running();
+
+  // The instances a job covers, oldest first (files may be gone if purged).
+  std::vector<Instance> instances_for(const Job& job);
+
+  void mark_inferred(std::int64_t job_id);
+
+  // Final state (done, skipped or failed) with its reason and the per-image decisions.
+  void finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images);
+
+  // Back to queued after a failed attempt; `next_attempt_at` is informational (wall clock).
+  void retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at);
+
+  std::optional<Job> job(std::int64_t job_id);
+  std::vector<Job> recent_jobs(int limit);
+  std::vector<JobImage> images_of(std::int64_t job_id);
+
+ private:
+  std::unique_ptr<Database> db_;
+};
+
+}  // namespace evax::storage

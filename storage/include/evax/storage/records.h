@@ -1,0 +1,88 @@
+// Plain records of what the node stores: instances, studies, jobs and their images. The
+// storage module hands these out; SQLite stays inside it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace evax::storage {
+
+// What ingest extracts from a received dataset: identity, and the attributes the intake rules
+// and the admin need. No patient identifiers.
+struct InstanceAttributes {
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string study_instance_uid;
+  std::string series_instance_uid;
+  std::string transfer_syntax_uid;
+  std::string modality;
+  std::string body_part_examined;
+  std::string view_position;
+  std::string view_code;              // ViewCodeSequence[0].CodeValue
+  std::string presentation_intent;    // PresentationIntentType
+  std::string manufacturer;
+  std::string image_type;             // ImageType, backslash-separated
+  int rows = 0;
+  int columns = 0;
+};
+
+// Where an instance came from (for the record; never used to name files).
+struct Provenance {
+  std::string calling_ae_title;
+  std::string peer_address;
+};
+
+struct Instance {
+  std::int64_t id = 0;
+  std::int64_t study_id = 0;
+  InstanceAttributes attributes;
+  std::string file_path;              // absolute; empty once purged
+  std::int64_t size_bytes = 0;
+  std::string received_at;            // ISO 8601 UTC
+};
+
+enum class JobState { queued, running, done, skipped, failed };
+std::string_view job_state_name(JobState state);
+std::optional<JobState> parse_job_state(std::string_view name);
+inline bool is_final(JobState s) { return s == JobState::done || s == JobState::skipped || s == JobState::failed; }
+
+// Per-stage wall-clock times (ISO 8601 UTC; empty until the stage is reached).
+struct StageTimes {
+  std::string received;   // the last instance of the analysed set arrived
+  std::string complete;   // the study's quiet period ended
+  std::string queued;
+  std::string started;
+  std::string inferred;
+  std::string reported;
+  std::string delivered;
+  std::string finished;   // the job reached a final state
+};
+
+struct Job {
+  std::int64_t id = 0;
+  std::int64_t study_id = 0;
+  std::string study_instance_uid;
+  JobState state = JobState::queued;
+  std::string reason;                 // why skipped or failed (a reason code and text)
+  int attempts = 0;
+  std::string last_error;
+  std::int64_t max_instance_id = 0;   // the job covers the study's instances up to this id
+  std::optional<std::int64_t> supersedes_job_id;
+  StageTimes times;
+};
+
+// One image's fate within a job: analysed (with results) or skipped (with a reason code).
+struct JobImage {
+  std::int64_t job_id = 0;
+  std::int64_t instance_id = 0;
+  std::string sop_instance_uid;
+  std::string decision;               // "analysed", "skipped", "failed"
+  std::string reason_code;            // intake reason code when skipped, error code when failed
+  std::string detail;
+  std::string probabilities_json;     // {"labels": [...], "probabilities": [...]} when analysed
+  std::string cams_json;              // [{"label", "grid_side", "map"}] when analysed
+};
+
+}  // namespace evax::storage

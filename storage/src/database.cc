@@ -1,0 +1,191 @@
+#include "database.h"
+
+
+namespace evax::storage {
+namespace {
+
+// Each entry moves the schema one version up; never edit one that has shipped, add another.
+const char* const kMigrations[] = {
+    // 1: instances, studies, quarantine, jobs and per-image results
+    R"sql(
+    CREATE TABLE studies (
+      id INTEGER PRIMARY KEY,
+      study_instance_uid TEXT NOT NULL UNIQUE,
+      instance_count INTEGER NOT NULL DEFAULT 0,
+      covered_instance_id INTEGER NOT NULL DEFAULT 0,  -- instances up to this id have a job
+      first_received_at TEXT NOT NULL,
+      last_received_at TEXT NOT NULL
+    );
+    CREATE TABLE instances (
+      id INTEGER PRIMARY KEY,
+      study_id INTEGER NOT NULL REFERENCES studies(id),
+      sop_instance_uid TEXT NOT NULL UNIQUE,
+      sop_class_uid TEXT NOT NULL,
+      series_instance_uid TEXT NOT NULL,
+      transfer_syntax_uid TEXT NOT NULL,
+      modality TEXT NOT NULL,
+      body_part_examined TEXT NOT NULL,
+      view_position TEXT NOT NULL,
+      view_code TEXT NOT NULL,
+      presentation_intent TEXT NOT NULL,
+      manufacturer TEXT NOT NULL,
+      image_type TEXT NOT NULL,
+      rows INTEGER NOT NULL,
+      columns INTEGER NOT NULL,
+      file_path TEXT,                 -- NULL once purged
+      size_bytes INTEGER NOT NULL,
+      calling_ae_title TEXT NOT NULL,
+      peer_address TEXT NOT NULL,
+      received_at TEXT NOT NULL,
+      purged_at TEXT
+    );
+    CREATE INDEX instances_by_study ON instances(study_id, id);
+    CREATE TABLE quarantine (
+      id INTEGER PRIMARY KEY,
+      sop_instance_uid TEXT NOT NULL,
+      claimed_study_instance_uid TEXT NOT NULL,
+      known_study_instance_uid TEXT NOT NULL,
+      file_path TEXT NOT NULL,
+      calling_ae_title TEXT NOT NULL,
+      peer_address TEXT NOT NULL,
+      received_at TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+      id INTEGER PRIMARY KEY,
+      study_id INTEGER NOT NULL REFERENCES studies(id),
+      state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'skipped', 'failed')),
+      reason TEXT NOT NULL DEFAULT '',
+      attempts INTEGER NOT NULL DEFAULT 0,
+      last_error TEXT NOT NULL DEFAULT '',
+      max_instance_id INTEGER NOT NULL,
+      supersedes_job_id INTEGER REFERENCES jobs(id),
+      received_at TEXT NOT NULL,
+      complete_at TEXT NOT NULL,
+      queued_at TEXT NOT NULL,
+      started_at TEXT,
+      inferred_at TEXT,
+      reported_at TEXT,
+      delivered_at TEXT,
+      finished_at TEXT,
+      next_attempt_at TEXT
+    );
+    CREATE INDEX jobs_by_state ON jobs(state, id);
+    CREATE INDEX jobs_by_study ON jobs(study_id, id);
+    CREATE TABLE job_images (
+      job_id INTEGER NOT NULL REFERENCES jobs(id),
+      instance_id INTEGER NOT NULL REFERENCES instances(id),
+      decision TEXT NOT NULL CHECK (decision IN ('analysed', 'skipped', 'failed')),
+      reason_code TEXT NOT NULL DEFAULT '',
+      detail TEXT NOT NULL DEFAULT '',
+      probabilities_json TEXT NOT NULL DEFAULT '',
+      cams_json TEXT NOT NULL DEFAULT '',
+      PRIMARY KEY (job_id, instance_id)
+    );
+    )sql",
+};
+
+[[noreturn]] void fail(sqlite3* db, const std::string& what) {
+  throw StorageError(what + ": " + (db ? sqlite3_errmsg(db) : "no database"));
+}
+
+}  // namespace
+
+Statement::Statement(Database& db, const char* sql) : db_(db.handle()) {
+  if (sqlite3_prepare_v2(db_, sql, -1, &statement_, nullptr) != SQLITE_OK) fail(db_, "cannot prepare statement");
+}
+
+Statement::~Statement() { sqlite3_finalize(statement_); }
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  if (sqlite3_bind_int64(statement_, index, value) != SQLITE_OK) fail(db_, "cannot bind");
+  return *this;
+}
+
+Statement& Statement::bind(int index, const std::string& value) {
+  if (sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT) != SQLITE_OK)
+    fail(db_, "cannot bind");
+  return *this;
+}
+
+Statement& Statement::bind_null(int index) {
+  if (sqlite3_bind_null(statement_, index) != SQLITE_OK) fail(db_, "cannot bind");
+  return *this;
+}
+
+bool Statement::step() {
+  const int rc = sqlite3_step(statement_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(db_, "statement failed");
+}
+
+std::int64_t Statement::integer(int column) const { return sqlite3_column_int64(statement_, column); }
+
+std::string Statement::text(int column) const {
+  const auto* value = sqlite3_column_text(statement_, column);
+  return value ? std::string(reinterpret_cast<const char*>(value), static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)))
+               : std::string();
+}
+
+bool Statement::is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
+
+Database::Database(const std::string& path) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw StorageError("cannot open database " + path + ": " + message);
+  }
+  // A writer waits up to 10 s for another connection's lock before SQLITE_BUSY.
+  sqlite3_busy_timeout(db_, 10000);
+  execute("PRAGMA journal_mode=WAL");
+  execute("PRAGMA synchronous=FULL");  // a commit is on disk before a C-STORE is answered
+  execute("PRAGMA foreign_keys=ON");
+  migrate();
+}
+
+Database::~Database() { sqlite3_close(db_); }
+
+void Database::execute(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    const std::string text = message ? message : sqlite3_errmsg(db_);
+    sqlite3_free(message);
+    throw StorageError(std::string("SQL failed: ") + text);
+  }
+}
+
+int Database::schema_version() {
+  Statement version(*this, "PRAGMA user_version");
+  version.step();
+  return static_cast<int>(version.integer(0));
+}
+
+void Database::migrate() {
+  Transaction transaction(*this);
+  const int current = schema_version();
+  const int latest = static_cast<int>(std::size(kMigrations));
+  if (current > latest)
+    throw StorageError("database schema version " + std::to_string(current) + " is newer than this node (" +
+                       std::to_string(latest) + "); refusing to touch it");
+  for (int version = current; version < latest; ++version) {
+    execute(kMigrations[version]);
+    execute(("PRAGMA user_version=" + std::to_string(version + 1)).c_str());
+  }
+  transaction.commit();
+}
+
+Transaction::Transaction(Database& db, Mode mode) : db_(db), lock_(db.mutex()) {
+  db_.execute(mode == Mode::write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+}
+
+Transaction::~Transaction() {
+  if (!done_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void Transaction::commit() {
+  db_.execute("COMMIT");
+  done_ = true;
+}
+
+}  // namespace evax::storage
