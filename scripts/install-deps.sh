@@ -10,13 +10,15 @@ packages=(
   # silently falls back to reference BLAS and runs 6-10x slower)
   libtorch-dev libopenblas0-pthread
   # DICOM, web, storage, formatting, JSON; OpenCV reads and writes PNG images
-  libdcmtk-dev dcmtk libpoco-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev
+  libdcmtk-dev dcmtk libpoco-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev libfmt-dev nlohmann-json3-dev
   libopencv-imgcodecs-dev libopencv-imgproc-dev
   # tests: GoogleTest; python3-torch builds the checkpoint fixtures and runs the
   # timm baseline; pydicom and Pillow check produced files and preprocessing
   libgtest-dev python3 python3-torch python3-numpy python3-pil python3-pydicom
   # the Python timm baseline of the CPU benchmark (timm itself imports torchvision)
   python3-torchvision
+  # the wall-clock jump test runs the node under libfaketime
+  faketime
 )
 
 missing=()

@@ -2,6 +2,9 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcsequen.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+
+#include <algorithm>
 
 namespace evax::dicom_node {
 namespace {
@@ -62,6 +65,22 @@ std::expected<storage::InstanceAttributes, std::string> read_instance_attributes
   a.image_type = text(dataset, DCM_ImageType);
   a.rows = number(dataset, DCM_Rows);
   a.columns = number(dataset, DCM_Columns);
+  // An image without its pixels (a dataset cut short at an element boundary parses cleanly).
+  DcmElement* pixels = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, pixels).bad() || pixels == nullptr)
+    return std::unexpected(std::string("the image has no pixel data"));
+  if (a.rows == 0 || a.columns == 0) return std::unexpected(std::string("Rows or Columns is missing or zero"));
+  if (!DcmXfer(transfer_syntax_uid.c_str()).isEncapsulated()) {  // native pixel data has a known size
+    const int samples = std::max(1, number(dataset, DCM_SamplesPerPixel));
+    const int bits = number(dataset, DCM_BitsAllocated);
+    long frames = 1;
+    if (Sint32 value = 0; dataset.findAndGetSint32(DCM_NumberOfFrames, value).good() && value > 0) frames = value;
+    const unsigned long long expected =
+        static_cast<unsigned long long>(a.rows) * a.columns * samples * frames * static_cast<unsigned long long>(bits) / 8;
+    if (bits == 0 || pixels->getLength() < expected)
+      return std::unexpected("pixel data holds " + std::to_string(pixels->getLength()) + " bytes where " +
+                             std::to_string(expected) + " are needed");
+  }
   DcmItem* view = nullptr;
   if (dataset.findAndGetSequenceItem(DCM_ViewCodeSequence, view, 0).good() && view) a.view_code = text(*view, DCM_CodeValue);
   return a;

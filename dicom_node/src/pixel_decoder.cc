@@ -15,6 +15,9 @@
 namespace evax::dicom_node {
 namespace {
 
+// 16384 x 16384: larger than any detector; bounds the memory one decode may take.
+constexpr std::uint64_t kMaxPixels = std::uint64_t{16384} * 16384;
+
 std::string text_of(DcmDataset& dataset, const DcmTagKey& tag) {
   OFString value;
   if (dataset.findAndGetOFString(tag, value).good()) return value.c_str();
@@ -76,6 +79,12 @@ std::expected<DecodedPixels, std::string> decode_dicom_file(const std::string& p
                                                                                      : out.photometric) +
                            ", not a greyscale (MONOCHROME1/2) radiograph");
 
+  Uint16 rows = 0, columns = 0;
+  dataset.findAndGetUint16(DCM_Rows, rows);
+  dataset.findAndGetUint16(DCM_Columns, columns);
+  if (static_cast<std::uint64_t>(rows) * columns > kMaxPixels)
+    return std::unexpected("DICOM file " + path + " is " + std::to_string(columns) + " x " + std::to_string(rows) +
+                           " pixels, more than any radiograph the node decodes");
   const E_TransferSyntax syntax = dataset.getOriginalXfer();
   DicomImage image(&file, syntax, CIF_UsePartialAccessToPixelData, 0, 1);
   if (image.getStatus() != EIS_Normal) {

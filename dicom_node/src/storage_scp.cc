@@ -12,7 +12,6 @@
 #include <dcmtk/dcmnet/dulstruc.h>
 #include <dcmtk/dcmtls/tlslayer.h>
 #include <dcmtk/oflog/oflog.h>
-#include <fcntl.h>
 
 #include <filesystem>
 #include <mutex>
@@ -20,7 +19,9 @@
 #include <thread>
 #include <vector>
 
+#include "connection_gate.h"
 #include "dataset_attributes.h"
+#include "nesting_guard.h"
 #include "evax/dicom_node/intake_rules.h"
 
 namespace evax::dicom_node {
@@ -57,6 +58,9 @@ std::uint16_t dimse_status(StoreStatus status) {
   return 0x0110;
 }
 
+// Far beyond any real radiograph (a handful of levels), far below what overflows a thread.
+constexpr int kMaxSequenceDepth = 64;
+
 void remove_quietly(const std::string& path) {
   std::error_code ignored;
   std::filesystem::remove(path, ignored);
@@ -75,7 +79,9 @@ struct StorageScp::Impl {
   logging::Logger& log;
   T_ASC_Network* network = nullptr;
   std::unique_ptr<DcmTLSTransportLayer> tls;
-  std::vector<std::thread> threads;  // the accept-and-serve pool
+  std::unique_ptr<ConnectionGate> gate;
+  std::mutex handoff;                // one connection handed to DCMTK at a time (a global)
+  std::vector<std::thread> sessions; // serve one association each at a time
   std::atomic<bool> stopping{false};
   std::atomic<int> active{0};
   std::atomic<std::uint64_t> accepted{0}, refused{0}, instances{0}, bytes{0};
@@ -83,10 +89,11 @@ struct StorageScp::Impl {
 
   Impl(const config::DicomSettings& s, StoreHandler& h, logging::Logger& l) : settings(s), handler(h), log(l) {}
 
-  void accept_loop();
+  void session_loop();
   void serve(T_ASC_Association* assoc);
   bool admit(T_ASC_Association* assoc, const std::string& calling, const std::string& peer);
-  void handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id, T_DIMSE_C_StoreRQ& request,
+  // False when the association had to be aborted.
+  bool handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id, T_DIMSE_C_StoreRQ& request,
                     const storage::Provenance& from);
   void reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result, T_ASC_RejectParametersSource source,
               T_ASC_RejectParametersReason reason, const std::string& why, const std::string& calling, const std::string& peer);
@@ -114,15 +121,21 @@ void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_Store
     ctx.why = "free space below the watermark";
     return;
   }
-  // The file holds meta header + dataset exactly as received. Values over 4 KiB stay on disk,
-  // so a huge or inflating dataset does not grow memory here.
-  DcmFileFormat file;
-  const OFCondition loaded = file.loadFile(ctx.temp_path.c_str(), EXS_Unknown, EGL_noChange, 4096);
+  if (response->DimseStatus != STATUS_Success) {  // DCMTK could not write the file (disk full)
+    remove_quietly(ctx.temp_path);
+    ctx.why = "the dataset could not be written (disk full?)";
+    return;
+  }
   auto refuse = [&](std::uint16_t status, std::string why) {
     remove_quietly(ctx.temp_path);
     response->DimseStatus = status;
     ctx.why = std::move(why);
   };
+  if (auto why = excessive_nesting(ctx.temp_path, kMaxSequenceDepth)) return refuse(STATUS_STORE_Error_CannotUnderstand, *why);
+  // The file holds meta header + dataset exactly as received. Values over 4 KiB stay on disk,
+  // so a huge or inflating dataset does not grow memory here.
+  DcmFileFormat file;
+  const OFCondition loaded = file.loadFile(ctx.temp_path.c_str(), EXS_Unknown, EGL_noChange, 4096);
   if (loaded.bad()) return refuse(STATUS_STORE_Error_CannotUnderstand, std::string("unparseable dataset: ") + loaded.text());
   OFString syntax;
   file.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, syntax);
@@ -153,14 +166,18 @@ StorageScp::StorageScp(const config::DicomSettings& settings, StoreHandler& hand
   // Socket timeouts bound reads and writes inside a PDU (a peer stalled mid-PDU).
   dcmSocketReceiveTimeout.set(settings.dimse_timeout_s);
   dcmSocketSendTimeout.set(settings.dimse_timeout_s);
-  OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, settings.port, settings.acse_timeout_s, &s.network);
-  if (cond.bad()) throw std::runtime_error("cannot listen on DICOM port " + std::to_string(settings.port) + ": " + cond.text());
 
-  // Every pool thread waits in accept(); a non-blocking listen socket lets the ones that lose
-  // the race for a connection return (and try again) instead of blocking until the next one.
-  auto* key = reinterpret_cast<PRIVATE_NETWORKKEY*>(s.network->network);
-  const int fd = key->networkSpecific.TCP.listenSocket;
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  // The gate owns the listening socket; DCMTK's network object is told it has an external
+  // socket so that it does not open a listener of its own.
+  s.gate = std::make_unique<ConnectionGate>(settings.port, settings.max_pending_associations,
+                                            std::chrono::seconds(settings.acse_timeout_s), settings.tls.has_value(), log);
+  {
+    std::lock_guard lock(s.handoff);
+    dcmExternalSocketHandle.set(s.gate->listen_socket());
+    const OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, settings.port, settings.acse_timeout_s, &s.network);
+    dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+    if (cond.bad()) throw std::runtime_error(std::string("cannot set up DICOM networking: ") + cond.text());
+  }
 
   if (settings.tls) {
     s.tls = std::make_unique<DcmTLSTransportLayer>(NET_ACCEPTOR, nullptr, OFTrue);
@@ -178,8 +195,9 @@ StorageScp::StorageScp(const config::DicomSettings& settings, StoreHandler& hand
     check(ASC_setTransportLayer(s.network, s.tls.get(), 0), "transport layer");
   }
 
-  const int pool = settings.max_associations + settings.max_pending_associations;
-  for (int i = 0; i < pool; ++i) s.threads.emplace_back([&s] { s.accept_loop(); });
+  // Two more than the limit, so that there is always a thread free to refuse the next one.
+  for (int i = 0; i < settings.max_associations + 2; ++i) s.sessions.emplace_back([&s] { s.session_loop(); });
+  s.gate->start();
   log.info("scp", "listening", "DICOM listener started",
            {{"ae_title", settings.ae_title}, {"port", std::to_string(settings.port)}, {"tls", settings.tls ? "on" : "off"},
             {"max_associations", std::to_string(settings.max_associations)}});
@@ -191,7 +209,8 @@ void StorageScp::stop() {
   Impl& s = *impl_;
   std::call_once(s.stopped, [&s] {
     s.stopping = true;
-    for (auto& t : s.threads) t.join();
+    s.gate->stop();  // no new connections; wakes idle sessions
+    for (auto& t : s.sessions) t.join();
     ASC_dropNetwork(&s.network);
     s.log.info("scp", "stopped", "DICOM listener stopped");
   });
@@ -202,16 +221,21 @@ StorageScp::Stats StorageScp::stats() const {
   return {s.accepted.load(), s.refused.load(), s.instances.load(), s.bytes.load(), s.active.load()};
 }
 
-void StorageScp::Impl::accept_loop() {
-  while (!stopping) {
+void StorageScp::Impl::session_loop() {
+  while (auto fd = gate->next_ready()) {
     T_ASC_Association* assoc = nullptr;
-    const OFCondition cond =
-        ASC_receiveAssociation(network, &assoc, settings.max_pdu, nullptr, nullptr, tls ? OFTrue : OFFalse, DUL_NOBLOCK, 1);
+    OFCondition cond;
+    {
+      // DCMTK takes an already-connected socket through a process-wide setting; its request
+      // is already buffered (the gate waited for it), so this hand-over is quick.
+      std::lock_guard lock(handoff);
+      dcmExternalSocketHandle.set(*fd);
+      cond = ASC_receiveAssociation(network, &assoc, settings.max_pdu, nullptr, nullptr, tls ? OFTrue : OFFalse, DUL_BLOCK, 0);
+      dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+    }
     if (cond.good()) {
       serve(assoc);
-    } else if (cond != DUL_NOASSOCIATIONREQUEST) {
-      // A lost accept race, a peer that never sent its request within the ACSE timeout, or a
-      // malformed request: drop it and listen again.
+    } else {
       log.debug("scp", "association-request-failed", cond.text());
       if (assoc) ASC_dropAssociation(assoc);
     }
@@ -290,7 +314,7 @@ void StorageScp::Impl::serve(T_ASC_Association* assoc) {
     if (message.CommandField == DIMSE_C_ECHO_RQ) {
       DIMSE_sendEchoResponse(assoc, pres_id, &message.msg.CEchoRQ, STATUS_Success, nullptr);
     } else if (message.CommandField == DIMSE_C_STORE_RQ) {
-      handle_store(assoc, pres_id, message.msg.CStoreRQ, from);
+      if (!handle_store(assoc, pres_id, message.msg.CStoreRQ, from)) break;
     } else {
       log.warn("scp", "unsupported-command", "only C-ECHO and C-STORE are served; aborting",
                {{"calling_ae", calling}, {"command", std::to_string(message.CommandField)}});
@@ -302,22 +326,39 @@ void StorageScp::Impl::serve(T_ASC_Association* assoc) {
   active--;
 }
 
-void StorageScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+bool StorageScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
                                     T_DIMSE_C_StoreRQ& request, const storage::Provenance& from) {
   StoreContext ctx{handler, instances, bytes, "", handler.has_space(), from, ""};
   ctx.temp_path = ctx.had_space ? handler.new_temp_path() : std::string(NULL_DEVICE_NAME);
   const OFCondition cond = DIMSE_storeProvider(assoc, pres_id, &request, ctx.temp_path.c_str(), OFTrue, nullptr,
                                                store_callback, &ctx, DIMSE_NONBLOCKING, settings.dimse_timeout_s);
+  if (cond.code() == DIMSEC_OUTOFRESOURCES && cond.module() == OFM_dcmnet) {
+    // The disk filled up while writing; DCMTK has read the rest of the dataset, so the
+    // association goes on after an "out of resources" answer.
+    if (ctx.had_space) remove_quietly(ctx.temp_path);
+    T_DIMSE_C_StoreRSP response{};
+    response.DimseStatus = STATUS_STORE_Refused_OutOfResources;
+    response.MessageIDBeingRespondedTo = request.MessageID;
+    response.DataSetType = DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(response.AffectedSOPClassUID, request.AffectedSOPClassUID, sizeof response.AffectedSOPClassUID);
+    OFStandard::strlcpy(response.AffectedSOPInstanceUID, request.AffectedSOPInstanceUID, sizeof response.AffectedSOPInstanceUID);
+    response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+    log.warn("scp", "out-of-space", cond.text(), {{"calling_ae", from.calling_ae_title}, {"peer", from.peer_address}});
+    if (DIMSE_sendStoreResponse(assoc, pres_id, &request, &response, nullptr).good()) return true;
+    ASC_abortAssociation(assoc);
+    return false;
+  }
   if (cond.bad()) {
-    // The dataset never arrived whole (timeout, abort, write error): nothing is kept, and the
-    // association cannot go on in a known state.
+    // The dataset never arrived whole (timeout, abort, malformed PDVs): nothing is kept, and
+    // the association cannot go on in a known state.
     if (ctx.had_space) remove_quietly(ctx.temp_path);
     log.warn("scp", "store-failed", cond.text(), {{"calling_ae", from.calling_ae_title}, {"peer", from.peer_address}});
     ASC_abortAssociation(assoc);
-    return;
+    return false;
   }
   if (!ctx.why.empty())
     log.warn("scp", "store-refused", ctx.why, {{"calling_ae", from.calling_ae_title}, {"peer", from.peer_address}});
+  return true;
 }
 
 }  // namespace evax::dicom_node

@@ -93,8 +93,12 @@ void Logger::log(Level level, std::string_view component, std::string_view event
     }
     line += "}\n";
   } else {
+    // One event, one line: DCMTK's condition texts span several.
+    std::string flat(message);
+    for (char& c : flat)
+      if (c == '\n' || c == '\r') c = ' ';
     line = utc_now_iso() + " " + std::string(level_name(level)) + " " + std::string(component) + " " + std::string(event) + ": " +
-           std::string(message);
+           flat;
     for (const auto& [key, value] : fields) {
       line += ' ' + key + '=';
       append_text_value(line, value);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <future>
 #include <numeric>
+#include <thread>
 
 #include "evax/dicom_node/pixel_decoder.h"
 #include "evax/logging/logger.h"
@@ -125,6 +126,26 @@ void AnalysisWorkers::run(int index) {
   }
 }
 
+namespace {
+
+// The job's outcome must reach the database; a database busy for longer than its own wait is
+// tried again for a while before the job is left running (requeued at the next start).
+template <class Write>
+void record(Write&& write, logging::Logger& log, const logging::Fields& fields) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      write();
+      return;
+    } catch (const std::exception& e) {
+      if (attempt == 10) throw;
+      log.warn("worker", "bookkeeping-retry", e.what(), fields);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+}
+
+}  // namespace
+
 void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) {
   const auto fields = [&] { return logging::Fields{{"job", std::to_string(job.id)}, {"attempt", std::to_string(job.attempts)}}; };
   log_.info("worker", "job-started", "analysis started", fields());
@@ -159,7 +180,7 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
       analysis.state = any_failed ? JobState::failed : JobState::skipped;
       analysis.reason = any_failed ? "no-decodable-image: no frontal chest image could be decoded"
                                    : "no-analysable-image: no image passed the intake rules";
-      jobs.finish(job.id, analysis.state, analysis.reason, analysis.images);
+      record([&] { jobs.finish(job.id, analysis.state, analysis.reason, analysis.images); }, log_, fields());
       log_.info("worker", analysis.state == JobState::failed ? "job-failed" : "job-skipped", analysis.reason, fields());
       return;
     }
@@ -185,7 +206,7 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
           if (outcome->findings[c].cam) results[i].findings[c].cam = std::move(outcome->findings[c].cam);
       }
     }
-    jobs.mark_inferred(job.id);
+    record([&] { jobs.mark_inferred(job.id); }, log_, fields());
 
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       JobImage& image = analysis.images[candidates[i].image_index];
@@ -204,7 +225,7 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
       image.probabilities_json = probabilities.dump();
       image.cams_json = cams.dump();
     }
-    jobs.finish(job.id, JobState::done, "", analysis.images);
+    record([&] { jobs.finish(job.id, JobState::done, "", analysis.images); }, log_, fields());
     log_.info("worker", "job-done", "analysis done", {{"job", std::to_string(job.id)}, {"images", std::to_string(candidates.size())}});
     return;
   } catch (const std::exception& e) {
@@ -214,7 +235,8 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
   // A failed attempt: retry later, or give up after max_attempts.
   try {
     if (job.attempts >= settings_.workers.max_attempts) {
-      jobs.finish(job.id, JobState::failed, "failed after " + std::to_string(job.attempts) + " attempts: " + failure, {});
+      record([&] { jobs.finish(job.id, JobState::failed, "failed after " + std::to_string(job.attempts) + " attempts: " + failure, {}); },
+             log_, fields());
       log_.error("worker", "job-failed", failure, fields());
       return;
     }
@@ -224,7 +246,7 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
       retry_at_[job.id] = clock_.now() + delay;
     }
     const auto wall = std::chrono::system_clock::now() + delay;
-    jobs.retry_later(job.id, failure, logging::iso_utc(wall));
+    record([&] { jobs.retry_later(job.id, failure, logging::iso_utc(wall)); }, log_, fields());
     log_.warn("worker", "job-retry", failure, {{"job", std::to_string(job.id)}, {"retry_in_s", std::to_string(delay.count())}});
   } catch (const std::exception& e) {
     // The database itself failed: the job stays running and is requeued at the next start.

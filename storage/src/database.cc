@@ -1,5 +1,8 @@
 #include "database.h"
 
+#include <chrono>
+#include <thread>
+
 
 namespace evax::storage {
 namespace {
@@ -136,8 +139,9 @@ Database::Database(const std::string& path) {
     db_ = nullptr;
     throw StorageError("cannot open database " + path + ": " + message);
   }
-  // A writer waits up to 10 s for another connection's lock before SQLITE_BUSY.
-  sqlite3_busy_timeout(db_, 10000);
+  // Another connection's lock is waited for, polling every few milliseconds (SQLite's own
+  // handler backs off to 100 ms and can miss short gaps between a busy writer's transactions).
+  sqlite3_busy_handler(db_, &Database::wait_while_busy, nullptr);
   execute("PRAGMA journal_mode=WAL");
   execute("PRAGMA synchronous=FULL");  // a commit is on disk before a C-STORE is answered
   execute("PRAGMA foreign_keys=ON");
@@ -145,6 +149,14 @@ Database::Database(const std::string& path) {
 }
 
 Database::~Database() { sqlite3_close(db_); }
+
+int Database::wait_while_busy(void*, int attempts) {
+  constexpr int kPollMs = 3;
+  constexpr int kGiveUpMs = 30000;
+  if (attempts * kPollMs >= kGiveUpMs) return 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+  return 1;
+}
 
 void Database::execute(const char* sql) {
   char* message = nullptr;

@@ -1,4 +1,4 @@
-// Database: one SQLite connection (WAL, synchronous=FULL, busy timeout, foreign keys) with the
+// Database: one SQLite connection (WAL, synchronous=FULL, a 30 s busy wait, foreign keys) with the
 // node's schema migrated to the current version. Statement and Transaction are RAII handles;
 // a Transaction rolls back unless committed. Internal to the storage module.
 // Thread-safety: a Database serialises its users with its mutex; components that run in
@@ -68,6 +68,7 @@ class Database {
 
  private:
   void migrate();
+  static int wait_while_busy(void* unused, int attempts);
   sqlite3* db_ = nullptr;
   std::mutex mutex_;  // one user of the connection at a time (Transaction takes it)
 };

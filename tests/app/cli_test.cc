@@ -11,7 +11,7 @@
 #include <sstream>
 #include <sys/wait.h>
 
-#include "../dicom_node/synthetic_dicom.h"
+#include "synthetic_dicom.h"
 
 namespace {
 

@@ -28,7 +28,7 @@ struct DicomSettings {
   int port = 11112;
   std::vector<AllowedPeer> allowed_peers;     // empty = accept any peer
   int max_associations = 16;                  // concurrent associations; more are refused
-  int max_pending_associations = 32;          // connections still sending their request
+  int max_pending_associations = 256;         // connections still sending their request (no thread each)
   int acse_timeout_s = 10;
   int dimse_timeout_s = 60;
   int max_pdu = 65536;

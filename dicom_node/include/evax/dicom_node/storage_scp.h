@@ -6,8 +6,9 @@
 // file the StoreHandler names, parsed, and handed to the handler, whose answer is the
 // C-STORE status.
 //
-// Threads: a pool of max_associations + max_pending_associations threads, each accepting and
-// then serving one association at a time, owned here and joined by stop() or the destructor.
+// Threads, all owned here and joined by stop() or the destructor: the connection gate's
+// thread (accepts connections and holds them, thread-free, until their association request has
+// arrived) and max_associations + 2 session threads, each serving one association at a time.
 #pragma once
 
 #include <atomic>

@@ -14,6 +14,17 @@
 namespace evax::testing {
 
 struct SyntheticImage {
+  // Identity and the attributes the intake rules read; empty UIDs are generated.
+  std::string study_uid;
+  std::string series_uid;
+  std::string sop_uid;
+  std::string sop_class_uid = UID_DigitalXRayImageStorageForPresentation;
+  std::string patient_name = "SYNTHETIC^TEST";
+  std::string patient_id = "SYN0001";
+  std::string modality = "DX";
+  std::string body_part = "CHEST";
+  std::string view_position = "PA";
+  std::string presentation_intent;
   int width = 64;
   int height = 48;
   int bits_stored = 12;                  // 8 gives an 8-bit image
@@ -35,19 +46,24 @@ inline std::uint16_t stored_value(const SyntheticImage& s, int x, int y) {
   return s.values.empty() ? ramp_value(s, x, y) : s.values[static_cast<std::size_t>(y) * s.width + x];
 }
 
-inline void write_synthetic_dicom(const std::string& path, const SyntheticImage& s) {
-  DcmFileFormat file;
-  DcmDataset* d = file.getDataset();
+inline std::string new_uid(const char* root = SITE_INSTANCE_UID_ROOT) {
   char uid[100];
-  d->putAndInsertString(DCM_SOPClassUID, UID_DigitalXRayImageStorageForPresentation);
-  d->putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT));
-  d->putAndInsertString(DCM_StudyInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_STUDY_UID_ROOT));
-  d->putAndInsertString(DCM_SeriesInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_SERIES_UID_ROOT));
-  d->putAndInsertString(DCM_Modality, "DX");
-  d->putAndInsertString(DCM_PatientName, "SYNTHETIC^TEST");
-  d->putAndInsertString(DCM_PatientID, "SYN0001");
-  d->putAndInsertString(DCM_BodyPartExamined, "CHEST");
-  d->putAndInsertString(DCM_ViewPosition, "PA");
+  return dcmGenerateUniqueIdentifier(uid, root);
+}
+
+// Fills `d` with the image; returns its SOP Instance UID.
+inline std::string fill_synthetic_dataset(DcmDataset* d, const SyntheticImage& s) {
+  const std::string sop_uid = s.sop_uid.empty() ? new_uid() : s.sop_uid;
+  d->putAndInsertString(DCM_SOPClassUID, s.sop_class_uid.c_str());
+  d->putAndInsertString(DCM_SOPInstanceUID, sop_uid.c_str());
+  d->putAndInsertString(DCM_StudyInstanceUID, (s.study_uid.empty() ? new_uid(SITE_STUDY_UID_ROOT) : s.study_uid).c_str());
+  d->putAndInsertString(DCM_SeriesInstanceUID, (s.series_uid.empty() ? new_uid(SITE_SERIES_UID_ROOT) : s.series_uid).c_str());
+  d->putAndInsertString(DCM_Modality, s.modality.c_str());
+  d->putAndInsertString(DCM_PatientName, s.patient_name.c_str());
+  d->putAndInsertString(DCM_PatientID, s.patient_id.c_str());
+  d->putAndInsertString(DCM_BodyPartExamined, s.body_part.c_str());
+  d->putAndInsertString(DCM_ViewPosition, s.view_position.c_str());
+  if (!s.presentation_intent.empty()) d->putAndInsertString(DCM_PresentationIntentType, s.presentation_intent.c_str());
   d->putAndInsertUint16(DCM_SamplesPerPixel, 1);
   d->putAndInsertString(DCM_PhotometricInterpretation, s.photometric.c_str());
   d->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(s.height));
@@ -87,7 +103,15 @@ inline void write_synthetic_dicom(const std::string& path, const SyntheticImage&
       d->putAndInsertUint16Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(pixels.size()));
     }
   }
+  return sop_uid;
+}
+
+// Writes the image as a DICOM file; returns its SOP Instance UID.
+inline std::string write_synthetic_dicom(const std::string& path, const SyntheticImage& s) {
+  DcmFileFormat file;
+  const std::string sop_uid = fill_synthetic_dataset(file.getDataset(), s);
   file.saveFile(path.c_str(), EXS_LittleEndianExplicit);
+  return sop_uid;
 }
 
 }  // namespace evax::testing

@@ -1,0 +1,84 @@
+#include "evax/config/node_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace evax::config {
+namespace {
+
+std::vector<std::string> errors_of(const std::string& json) {
+  auto result = parse_config(json);
+  std::vector<std::string> out;
+  if (!result)
+    for (const auto& e : result.error()) out.push_back(describe(e));
+  return out;
+}
+
+bool mentions(const std::vector<std::string>& errors, const std::string& text) {
+  for (const auto& e : errors)
+    if (e.find(text) != std::string::npos) return true;
+  return false;
+}
+
+TEST(NodeConfig, TheShippedExampleIsValidAndReadAsWritten) {
+  auto config = load_config_file(std::string(EVAX_SOURCE_DIR) + "/packaging/evax-node.example.json");
+  ASSERT_TRUE(config) << describe(config.error().front());
+  EXPECT_EQ(config->dicom.ae_title, "EVAX");
+  EXPECT_EQ(config->dicom.port, 11112);
+  EXPECT_EQ(config->model.classifier_checkpoint, "demo:tiny");
+  EXPECT_EQ(config->study.quiet_period_s, 10);
+  EXPECT_TRUE(config->destinations.empty());
+}
+
+TEST(NodeConfig, AnEmptyObjectGivesTheDocumentedDefaults) {
+  auto config = parse_config("{}");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->dicom.max_associations, 16);
+  EXPECT_EQ(config->storage.min_free_mb, 1024);
+  EXPECT_EQ(config->workers.max_attempts, 5);
+  EXPECT_EQ(config->logging.level, "info");
+}
+
+TEST(NodeConfig, EveryErrorIsReportedWithItsKeyPath) {
+  const auto errors = errors_of(R"({
+    "dicom": {"ae_title": "A\\B", "port": 70000, "prot": 1,
+              "allowed_peers": [{"host": "not-an-ip"}, {}]},
+    "storage": {"data_dir": ""},
+    "model": {"device": "tpu", "classifier": {"checkpoint": ""}},
+    "workers": {"count": "two"},
+    "destinations": [{"name": "pacs", "ae_title": "PACS", "host": "10.0.0.1", "port": 104},
+                     {"name": "pacs", "ae_title": "", "host": ""}],
+    "colour": true
+  })");
+  for (const char* expected :
+       {"dicom.ae_title: must be 1 to 16", "dicom.port: must be an integer from 1 to 65535", "dicom.prot: unknown key",
+        "dicom.allowed_peers[0].host: must be an IP address", "dicom.allowed_peers[1]: needs an ae_title, a host or both",
+        "storage.data_dir: must not be empty", "model.device: must be one of cpu, cuda, auto",
+        "model.classifier.checkpoint: must name a file", "workers.count: must be an integer",
+        "destinations[1].name: is used twice", "destinations[1].ae_title", "destinations[1].host: is required",
+        "colour: unknown key"})
+    EXPECT_TRUE(mentions(errors, expected)) << "missing: " << expected;
+}
+
+TEST(NodeConfig, TlsNeedsItsFiles) {
+  const auto errors = errors_of(R"({"dicom": {"tls": {"require_peer_certificate": true}}})");
+  EXPECT_TRUE(mentions(errors, "dicom.tls.certificate: is required"));
+  EXPECT_TRUE(mentions(errors, "dicom.tls.private_key: is required"));
+  EXPECT_TRUE(mentions(errors, "dicom.tls.trusted_certificates: is required"));
+}
+
+TEST(NodeConfig, BrokenJsonAndMissingFilesAreClearErrors) {
+  EXPECT_TRUE(mentions(errors_of("{\"dicom\": "), "not valid JSON"));
+  auto missing = load_config_file("/nonexistent/evax.json");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(describe(missing.error().front()).find("cannot open config file"), std::string::npos);
+}
+
+TEST(NodeConfig, CrossFieldRules) {
+  EXPECT_TRUE(mentions(errors_of(R"({"dicom": {"port": 8080}, "http": {"port": 8080}})"), "http.port: must differ"));
+  EXPECT_TRUE(mentions(errors_of(R"({"workers": {"retry_initial_s": 60, "retry_max_s": 10}})"), "workers.retry_max_s"));
+}
+
+}  // namespace
+}  // namespace evax::config

@@ -1,0 +1,181 @@
+// Who may talk to the node and how many at once: called AE, allow-list, the association
+// limit, and idle or stalled peers (reliability.md #8, #9, #10).
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "service_test_support.h"
+
+namespace evax::testing {
+namespace {
+
+using json = nlohmann::json;
+
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the node has closed `fd` (reading gives end-of-file or a reset) within `wait`.
+bool closed_by_peer(int fd, std::chrono::milliseconds wait) {
+  timeval timeout{static_cast<time_t>(wait.count() / 1000), static_cast<suseconds_t>((wait.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  char byte;
+  const ssize_t got = ::recv(fd, &byte, 1, 0);
+  return got == 0 || (got < 0 && errno == ECONNRESET);
+}
+
+TEST(Associations, WrongCalledAeTitleIsRefusedAndLoggedAsASecurityEvent) {
+  NodeHarness node;
+  node.start();
+  const auto result = run_command("echoscu -aec NOTEVAX 127.0.0.1 " + std::to_string(node.port()));
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.output.find("Called AE Title Not Recognized"), std::string::npos) << result.output;
+  const std::string log = node.log();
+  EXPECT_NE(log.find("association-refused"), std::string::npos);
+  EXPECT_NE(log.find("security=true"), std::string::npos);
+}
+
+TEST(Associations, AllowListChecksCallingAeTitleAndPeerAddress) {
+  NodeHarness node;
+  node.config()["dicom"]["allowed_peers"] = json::array({{{"ae_title", "PACS"}, {"host", "127.0.0.1"}},
+                                                         {{"ae_title", "OTHERPACS"}, {"host", "127.0.0.2"}}});
+  node.start();
+  EXPECT_EQ(node.echoscu("-aet PACS").status, 0);
+  const auto unknown_ae = node.echoscu("-aet INTRUDER");
+  EXPECT_NE(unknown_ae.status, 0);
+  EXPECT_NE(unknown_ae.output.find("Calling AE Title Not Recognized"), std::string::npos) << unknown_ae.output;
+  // OTHERPACS is allowed, but only from 127.0.0.2: from 127.0.0.1 it is refused.
+  const auto wrong_address = node.echoscu("-aet OTHERPACS");
+  EXPECT_NE(wrong_address.status, 0);
+  EXPECT_NE(wrong_address.output.find("Rejected"), std::string::npos);
+  EXPECT_NE(node.log().find("calling_ae=INTRUDER"), std::string::npos);
+}
+
+TEST(Associations, TwentyFiveConcurrentSendersAreAllServedAndNothingIsLost) {
+  NodeHarness node;
+  node.config()["dicom"]["max_associations"] = 32;
+  node.config()["study"]["quiet_period_s"] = 30;  // keep the workers out of the way
+  node.start();
+  constexpr int kSenders = 25, kPerSender = 4;
+  std::vector<std::vector<std::string>> files(kSenders);
+  for (int s = 0; s < kSenders; ++s) {
+    std::vector<SyntheticImage> images;
+    for (int i = 0; i < kPerSender; ++i) images.push_back(frontal(new_uid(SITE_STUDY_UID_ROOT)));
+    files[s] = write_images(node.dir(), "sender" + std::to_string(s) + "_", images);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::future<CommandResult>> senders;
+  for (int s = 0; s < kSenders; ++s)
+    senders.push_back(std::async(std::launch::async, [&, s] { return node.storescu(files[s]); }));
+  int acknowledged = 0;
+  for (auto& f : senders) acknowledged += store_successes(f.get().output);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("25 senders x %d instances: %d acknowledged in %.2f s (%.1f instances/s)\n", kPerSender, acknowledged, seconds,
+              acknowledged / seconds);
+  EXPECT_EQ(acknowledged, kSenders * kPerSender);
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), std::to_string(acknowledged));
+}
+
+TEST(Associations, BeyondTheLimitSendersAreRefusedNoneHangsNothingAcknowledgedIsLost) {
+  NodeHarness node;
+  node.config()["dicom"]["max_associations"] = 2;
+  node.config()["study"]["quiet_period_s"] = 30;
+  node.start();
+  constexpr int kSenders = 12;
+  std::vector<std::vector<std::string>> files(kSenders);
+  for (int s = 0; s < kSenders; ++s) {
+    std::vector<SyntheticImage> images;
+    for (int i = 0; i < 6; ++i) images.push_back(frontal(new_uid(SITE_STUDY_UID_ROOT)));
+    files[s] = write_images(node.dir(), "burst" + std::to_string(s) + "_", images);
+  }
+  std::vector<std::future<CommandResult>> senders;
+  for (int s = 0; s < kSenders; ++s)
+    senders.push_back(std::async(std::launch::async, [&, s] { return node.storescu(files[s]); }));
+  int acknowledged = 0, refused = 0;
+  for (auto& f : senders) {
+    const auto result = f.get();
+    EXPECT_NE(result.status, -1) << "a sender hung until its timeout";
+    acknowledged += store_successes(result.output);
+    if (result.output.find("Local Limit Exceeded") != std::string::npos) ++refused;
+  }
+  std::printf("%d senders against a limit of 2: %d refused, %d instances acknowledged\n", kSenders, refused, acknowledged);
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(acknowledged, 0);
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), std::to_string(acknowledged));
+  EXPECT_NE(node.log().find("too many associations"), std::string::npos);
+}
+
+TEST(Associations, StalledPeersDoNotDelayALegitimateSenderAndAreClosedAfterTheAcseTimeout) {
+  NodeHarness node;
+  node.config()["dicom"]["acse_timeout_s"] = 2;
+  node.config()["dicom"]["max_pending_associations"] = 64;
+  node.start();
+  std::vector<int> stalled;
+  for (int i = 0; i < 200; ++i) stalled.push_back(connect_to(node.port()));  // connect, say nothing
+  for (int i = 0; i < 10; ++i) {                                              // half a PDU header
+    const int fd = connect_to(node.port());
+    const unsigned char partial[3] = {0x01, 0x00, 0x00};
+    ::send(fd, partial, sizeof partial, 0);
+    stalled.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto files = write_images(node.dir(), "legit", {frontal(new_uid(SITE_STUDY_UID_ROOT))});
+  const auto sent = node.storescu(files);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("legitimate store beside 210 stalled sockets: %.3f s\n", seconds);
+  EXPECT_EQ(store_successes(sent.output), 1) << sent.output;
+  EXPECT_LT(seconds, 2.0);  // served at once, not after an ACSE timeout
+
+  int closed = 0;
+  for (int fd : stalled) {
+    if (fd >= 0 && closed_by_peer(fd, std::chrono::milliseconds(4000))) ++closed;
+    if (fd >= 0) ::close(fd);
+  }
+  EXPECT_EQ(closed, static_cast<int>(stalled.size()));
+  EXPECT_EQ(node.echoscu().status, 0);  // and the node still answers
+}
+
+TEST(Associations, APeerStalledMidDatasetIsAbortedAfterTheDimseTimeout) {
+  NodeHarness node;
+  node.config()["dicom"]["dimse_timeout_s"] = 2;
+  node.start();
+  SyntheticImage big = frontal(new_uid(SITE_STUDY_UID_ROOT));
+  big.width = 1024;
+  big.height = 1024;
+  DcmDataset dataset;
+  const std::string sop = fill_synthetic_dataset(&dataset, big);
+  const std::string raw = (node.dir() / "big.raw").string();
+  dataset.saveFile(raw.c_str(), EXS_LittleEndianExplicit);
+  // The sender stops for 8 s after its first data PDV: the node must give up after 2 s.
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = run_command(std::string(EVAX_RAW_STORE_BINARY) + " EVAX " + std::to_string(node.port()) + " " +
+                                  UID_DigitalXRayImageStorageForPresentation + " " + sop + " " +
+                                  UID_LittleEndianExplicitTransferSyntax + " " + raw + " --stall-seconds 8");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(result.output.find("status 0x0000"), std::string::npos) << result.output;
+  EXPECT_NE(node.log().find("store-failed"), std::string::npos) << node.log();
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), "0");
+  EXPECT_TRUE(std::filesystem::is_empty(node.data_dir() / "tmp"));  // no partial file left
+  EXPECT_LT(seconds, 12.0);
+  EXPECT_EQ(node.echoscu().status, 0);  // the slot is free again
+}
+
+}  // namespace
+}  // namespace evax::testing

@@ -1,0 +1,48 @@
+// Helpers shared by the service tests: synthetic studies on disk and job lookups.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "node_harness.h"
+#include "synthetic_dicom.h"
+
+namespace evax::testing {
+
+// Writes `images` as files named <prefix><index>.dcm in `dir`; returns their paths.
+inline std::vector<std::string> write_images(const std::filesystem::path& dir, const std::string& prefix,
+                                             const std::vector<SyntheticImage>& images) {
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const std::string path = (dir / (prefix + std::to_string(i) + ".dcm")).string();
+    write_synthetic_dicom(path, images[i]);
+    paths.push_back(path);
+  }
+  return paths;
+}
+
+// A small frontal chest image (enough pixels for the demo model).
+inline SyntheticImage frontal(const std::string& study_uid, const std::string& view = "PA") {
+  SyntheticImage image;
+  image.study_uid = study_uid;
+  image.view_position = view;
+  image.width = 96;
+  image.height = 112;
+  image.window = {{2048.0, 4096.0}};
+  return image;
+}
+
+inline bool all_jobs_final(const nlohmann::json& status, std::size_t at_least) {
+  const auto& jobs = status["jobs"];
+  if (jobs.size() < at_least) return false;
+  for (const auto& job : jobs) {
+    const std::string state = job["state"];
+    if (state == "queued" || state == "running") return false;
+  }
+  return true;
+}
+
+}  // namespace evax::testing
