@@ -19,6 +19,8 @@ packages=(
   python3-torchvision
   # the wall-clock jump test runs the node under libfaketime
   faketime
+  # the TLS tests make their certificates with openssl
+  openssl
 )
 
 missing=()

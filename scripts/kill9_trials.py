@@ -67,7 +67,7 @@ def start_node(node, config_path, log):
     deadline = time.time() + 60
     while time.time() < deadline:
         with open(log.name, errors="replace") as f:
-            if f.read().count("node ready") > start_node.ready_seen:
+            if f.read().count(" node ready: ") > start_node.ready_seen:  # one per start-up
                 start_node.ready_seen += 1
                 return proc
         if proc.poll() is not None:

@@ -209,3 +209,32 @@ TEST_F(Cli, BenchmarkPrintsJsonTimings) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Cli, CheckConfigExplainsEachErrorByKeyPathAndAcceptsTheShippedExample) {
+  const CommandResult good = run("check-config " + std::string(EVAX_SOURCE_DIR) + "/packaging/evax-node.example.json");
+  EXPECT_EQ(good.status, 0) << good.out << good.err;
+  EXPECT_NE(good.out.find("valid"), std::string::npos);
+
+  const std::string bad = (dir_ / "bad.json").string();
+  std::ofstream(bad) << R"({"dicom": {"port": 0, "ae_titel": "X"},
+                            "model": {"classifier": {"checkpoint": "demo:huge", "task": "lungs"}}})";
+  const CommandResult result = run("check-config " + bad);
+  EXPECT_EQ(result.status, 1);
+  for (const char* line : {"dicom.port: must be an integer from 1 to 65535", "dicom.ae_titel: unknown key"})
+    EXPECT_NE(result.out.find(line), std::string::npos) << result.out;
+
+  const std::string model_errors = (dir_ / "model.json").string();
+  std::ofstream(model_errors) << R"({"model": {"classifier": {"checkpoint": "demo:huge", "task": "lungs"}}})";
+  const CommandResult model = run("check-config " + model_errors);
+  EXPECT_EQ(model.status, 1);
+  EXPECT_NE(model.out.find("model.classifier.checkpoint: demo weights come as"), std::string::npos) << model.out;
+  EXPECT_NE(model.out.find("model.classifier.task: must be one of"), std::string::npos) << model.out;
+
+  const CommandResult serve = run("serve --config " + bad);
+  EXPECT_EQ(serve.status, 2);
+  EXPECT_NE(serve.err.find("dicom.port"), std::string::npos);
+}
+
+}  // namespace

@@ -179,3 +179,57 @@ TEST(Associations, APeerStalledMidDatasetIsAbortedAfterTheDimseTimeout) {
 
 }  // namespace
 }  // namespace evax::testing
+
+namespace evax::testing {
+namespace {
+
+// TLS (BCP 195 profile) with certificates made by openssl for the test.
+class Tls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : {"node", "client", "stranger"}) {
+      const auto made = run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + std::string(name) +
+                                    " -keyout " + path(name, "key") + " -out " + path(name, "crt"));
+      ASSERT_EQ(made.status, 0) << made.output;
+    }
+  }
+  std::string path(const std::string& name, const std::string& ext) const {
+    return (node_.dir() / (name + "." + ext)).string();
+  }
+  std::string tls_flags(const std::string& who) const { return "+tls " + path(who, "key") + " " + path(who, "crt") + " -ic"; }
+
+  NodeHarness node_;
+};
+
+TEST_F(Tls, StoresOverTlsAndRefusesPlainConnections) {
+  node_.config()["dicom"]["tls"] = {{"certificate", path("node", "crt")}, {"private_key", path("node", "key")}};
+  node_.start();
+  const auto files = write_images(node_.dir(), "tls", {frontal(new_uid(SITE_STUDY_UID_ROOT))});
+  EXPECT_EQ(store_successes(node_.storescu(files, tls_flags("client")).output), 1);
+  EXPECT_EQ(store_successes(node_.storescu(files).output), 0);  // plain DICOM on the TLS port
+  EXPECT_EQ(node_.sql("SELECT COUNT(*) FROM instances"), "1");
+}
+
+TEST_F(Tls, RequiredPeerCertificatesMustBeTrusted) {
+  node_.config()["dicom"]["tls"] = {{"certificate", path("node", "crt")},
+                                    {"private_key", path("node", "key")},
+                                    {"trusted_certificates", {path("client", "crt")}},
+                                    {"require_peer_certificate", true}};
+  node_.start();
+  const auto files = write_images(node_.dir(), "mtls", {frontal(new_uid(SITE_STUDY_UID_ROOT))});
+  EXPECT_EQ(store_successes(node_.storescu(files, tls_flags("client")).output), 1);
+  EXPECT_EQ(store_successes(node_.storescu(files, tls_flags("stranger")).output), 0);
+}
+
+TEST(TlsConfig, AKeyThatDoesNotMatchItsCertificateStopsStartUp) {
+  NodeHarness node;
+  for (const char* name : {"a", "b"})
+    run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=x -keyout " + (node.dir() / name).string() +
+                ".key -out " + (node.dir() / name).string() + ".crt");
+  node.config()["dicom"]["tls"] = {{"certificate", (node.dir() / "a.crt").string()}, {"private_key", (node.dir() / "b.key").string()}};
+  EXPECT_THROW(node.start({}, std::chrono::seconds(20)), std::runtime_error);
+  EXPECT_NE(node.log().find("does not match"), std::string::npos) << node.log();
+}
+
+}  // namespace
+}  // namespace evax::testing
