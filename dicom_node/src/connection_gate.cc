@@ -104,8 +104,15 @@ void ConnectionGate::accept_all() {
       // milliseconds, so the oldest waiting one is the likeliest to be a stalled peer.
       auto oldest = std::min_element(pending_.begin(), pending_.end(),
                                      [](const auto& a, const auto& b) { return a.second.deadline < b.second.deadline; });
-      log_.warn("scp", "too-many-pending-connections", "waiting room full: closing the connection that waited longest",
-                {{"peer", oldest->second.peer}, {"pending", std::to_string(pending_.size())}});
+      // Under a flood this happens per connection: one warning per 10 s, with the count.
+      ++evicted_;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_eviction_warning_ >= std::chrono::seconds(10)) {
+        log_.warn("scp", "too-many-pending-connections", "waiting room full: closing the connections that waited longest",
+                  {{"peer", oldest->second.peer}, {"evicted_since_last_warning", std::to_string(evicted_)}});
+        last_eviction_warning_ = now;
+        evicted_ = 0;
+      }
       drop(oldest->first, "connection-evicted", "evicted from a full waiting room");
     }
     // DICOM exchanges small PDUs (a C-STORE-RSP) that Nagle's algorithm would hold back

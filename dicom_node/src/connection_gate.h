@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -56,7 +57,9 @@ class ConnectionGate {
   const std::chrono::seconds request_timeout_;
   const bool tls_;
   logging::Logger& log_;
-  std::map<int, Pending> pending_;  // touched by the gate thread only
+  std::map<int, Pending> pending_;  // pending_, evicted_, last_eviction_warning_: gate thread only
+  std::uint64_t evicted_ = 0;
+  std::chrono::steady_clock::time_point last_eviction_warning_{};
   std::mutex mutex_;                // guards ready_ and stopping_
   std::condition_variable ready_changed_;
   std::deque<int> ready_;

@@ -109,9 +109,4 @@ int FileStore::sweep_temp() const {
   return removed;
 }
 
-bool FileStore::inside(const std::string& path) const {
-  const std::string normal = fs::path(path).lexically_normal().string();
-  return normal.rfind(data_dir_ + "/", 0) == 0;
-}
-
 }  // namespace evax::storage

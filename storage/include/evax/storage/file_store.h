@@ -38,8 +38,6 @@ class FileStore {
   // Removes everything left in tmp/ (after a crash); returns how many files.
   int sweep_temp() const;
 
-  bool inside(const std::string& path) const;
-
  private:
   std::string data_dir_;
 };
