@@ -56,8 +56,7 @@ int StudyAssembler::queue_quiet_studies() {
   if (quiet.empty()) return 0;
   int queued = 0;
   try {
-    for (const auto& study : jobs_->studies_awaiting_analysis()) {
-      if (std::find(quiet.begin(), quiet.end(), study.study_id) == quiet.end()) continue;
+    for (const auto& study : jobs_->studies_awaiting_analysis(quiet)) {
       const std::int64_t job_id = jobs_->enqueue(study);
       quiet.erase(std::find(quiet.begin(), quiet.end(), study.study_id));
       ++queued;

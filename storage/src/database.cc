@@ -43,6 +43,7 @@ const char* const kMigrations[] = {
       purged_at TEXT
     );
     CREATE INDEX instances_by_study ON instances(study_id, id);
+    CREATE INDEX instances_by_arrival ON instances(received_at) WHERE file_path IS NOT NULL;
     CREATE TABLE quarantine (
       id INTEGER PRIMARY KEY,
       sop_instance_uid TEXT NOT NULL,

@@ -68,6 +68,21 @@ std::vector<PendingStudy> JobStore::studies_awaiting_analysis() {
   return out;
 }
 
+std::vector<PendingStudy> JobStore::studies_awaiting_analysis(const std::vector<std::int64_t>& among) {
+  Transaction read(*db_, Transaction::Mode::read);
+  std::vector<PendingStudy> out;
+  for (std::int64_t study_id : among) {
+    // One indexed look-up per study (instances_by_study), whatever the size of the archive.
+    Statement query(*db_,
+                    "SELECT s.id, s.study_instance_uid, MAX(i.id), s.last_received_at, s.covered_instance_id "
+                    "FROM studies s JOIN instances i ON i.study_id = s.id WHERE s.id = ?");
+    query.bind(1, study_id);
+    if (query.step() && !query.is_null(2) && query.integer(2) > query.integer(4))
+      out.push_back({query.integer(0), query.text(1), query.integer(2), query.text(3)});
+  }
+  return out;
+}
+
 std::int64_t JobStore::enqueue(const PendingStudy& study) {
   const std::string now = utc_now_iso();
   Transaction write(*db_);

@@ -33,8 +33,10 @@ class JobStore {
   JobStore(const JobStore&) = delete;
   JobStore& operator=(const JobStore&) = delete;
 
-  // Studies with instances that no job covers yet.
+  // Studies with instances that no job covers yet: all of them, or only those in `among`
+  // (the assembler asks about the studies whose quiet period just ended).
   std::vector<PendingStudy> studies_awaiting_analysis();
+  std::vector<PendingStudy> studies_awaiting_analysis(const std::vector<std::int64_t>& among);
 
   // Queues the study's instances up to max_instance_id: extends a job of that study that is
   // still queued, or creates one (superseding the study's latest job). Returns the job id.
