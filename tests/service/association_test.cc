@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "service_test_support.h"
@@ -71,7 +74,7 @@ TEST(Associations, TwentyFiveConcurrentSendersAreAllServedAndNothingIsLost) {
   node.config()["dicom"]["max_associations"] = 32;
   node.config()["study"]["quiet_period_s"] = 30;  // keep the workers out of the way
   node.start();
-  constexpr int kSenders = 25, kPerSender = 4;
+  constexpr int kSenders = 25, kPerSender = 8;
   std::vector<std::vector<std::string>> files(kSenders);
   for (int s = 0; s < kSenders; ++s) {
     std::vector<SyntheticImage> images;
@@ -80,13 +83,32 @@ TEST(Associations, TwentyFiveConcurrentSendersAreAllServedAndNothingIsLost) {
   }
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::future<CommandResult>> senders;
-  for (int s = 0; s < kSenders; ++s)
-    senders.push_back(std::async(std::launch::async, [&, s] { return node.storescu(files[s]); }));
+  for (int s = 0; s < kSenders; ++s) {
+    std::string command = std::string(EVAX_STORE_LOAD_BINARY) + " EVAX " + std::to_string(node.port());
+    for (const auto& f : files[s]) command += " " + f;
+    senders.push_back(std::async(std::launch::async, [command] { return run_command(command); }));
+  }
+  std::vector<double> latencies;
   int acknowledged = 0;
-  for (auto& f : senders) acknowledged += store_successes(f.get().output);
+  for (auto& f : senders) {
+    const auto result = f.get();
+    std::istringstream lines(result.output);
+    for (std::string line; std::getline(lines, line);) {
+      double ms = 0;
+      unsigned status = 0xFFFF;
+      if (std::sscanf(line.c_str(), "latency_ms %lf status 0x%x", &ms, &status) == 2) {
+        latencies.push_back(ms);
+        if (status == 0) ++acknowledged;
+      }
+    }
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("25 senders x %d instances: %d acknowledged in %.2f s (%.1f instances/s)\n", kPerSender, acknowledged, seconds,
-              acknowledged / seconds);
+  std::sort(latencies.begin(), latencies.end());
+  ASSERT_FALSE(latencies.empty());
+  const auto percentile = [&](double p) { return latencies[static_cast<std::size_t>(p * (latencies.size() - 1))]; };
+  std::printf("25 concurrent senders x %d instances: %d acknowledged in %.2f s, %.1f instances/s; "
+              "answer time p50 %.1f ms, p99 %.1f ms\n",
+              kPerSender, acknowledged, seconds, acknowledged / seconds, percentile(0.5), percentile(0.99));
   EXPECT_EQ(acknowledged, kSenders * kPerSender);
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), std::to_string(acknowledged));
 }
