@@ -13,9 +13,12 @@ bool IngestHandler::has_space() {
 
 StoreStatus IngestHandler::handle(const dicom_node::ReceivedFile& file) {
   const auto result = store_.store({file.attributes, file.from, file.temp_path});
-  const logging::Fields fields{{"outcome", std::string(storage::outcome_name(result.outcome))},
-                               {"calling_ae", file.from.calling_ae_title},
-                               {"peer", file.from.peer_address}};
+  // Built only for the outcomes that log them: the stored path is the hot one.
+  const auto fields = [&] {
+    return logging::Fields{{"outcome", std::string(storage::outcome_name(result.outcome))},
+                           {"calling_ae", file.from.calling_ae_title},
+                           {"peer", file.from.peer_address}};
+  };
   switch (result.outcome) {
     case StoreOutcome::stored:
       assembler_.note_arrival(result.study_id);
@@ -28,13 +31,13 @@ StoreStatus IngestHandler::handle(const dicom_node::ReceivedFile& file) {
       return StoreStatus::success;
     case StoreOutcome::quarantined:
       // Stored (so the sender need not retry) but never merged into the study it claims.
-      log_.warn("ingest", "instance-quarantined", result.detail, fields);
+      log_.warn("ingest", "instance-quarantined", result.detail, fields());
       return StoreStatus::success;
     case StoreOutcome::out_of_space:
-      log_.warn("ingest", "out-of-space", result.detail, fields);
+      log_.warn("ingest", "out-of-space", result.detail, fields());
       return StoreStatus::out_of_resources;
     case StoreOutcome::failed:
-      log_.error("ingest", "store-failed", result.detail, fields);
+      log_.error("ingest", "store-failed", result.detail, fields());
       return StoreStatus::processing_failure;
   }
   return StoreStatus::processing_failure;

@@ -9,6 +9,16 @@
 
 namespace evax::testing {
 namespace fs = std::filesystem;
+namespace {
+
+// Start-ups in a log: one "node ready" event line each ("... node ready: node ready ...").
+std::size_t ready_lines(const std::string& log) {
+  std::size_t count = 0;
+  for (std::size_t at = 0; (at = log.find(" node ready: ", at)) != std::string::npos; ++at) ++count;
+  return count;
+}
+
+}  // namespace
 
 NodeHarness::NodeHarness() {
   char pattern[] = "/tmp/evax-node-test-XXXXXX";
@@ -33,19 +43,12 @@ NodeHarness::~NodeHarness() {
 void NodeHarness::start(const std::vector<std::string>& environment, std::chrono::seconds timeout) {
   std::ofstream(config_path()) << config_.dump(2);
   const std::string log_path = (dir_ / "node.log").string();
-  const std::size_t ready_before = [&] {
-    std::size_t count = 0, at = 0;
-    const std::string text = log();
-    while ((at = text.find("node ready", at)) != std::string::npos) ++count, ++at;
-    return count;
-  }();
+  const std::size_t ready_before = ready_lines(log());
   process_.start({EVAX_NODE_BINARY, "serve", "--config", config_path()}, log_path, environment);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    std::size_t count = 0, at = 0;
     const std::string text = log();
-    while ((at = text.find("node ready", at)) != std::string::npos) ++count, ++at;
-    if (count > ready_before) return;
+    if (ready_lines(text) > ready_before) return;
     if (!process_.running()) throw std::runtime_error("evax-node exited during start-up:\n" + text);
     if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("evax-node did not become ready:\n" + text);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
