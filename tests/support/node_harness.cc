@@ -11,10 +11,13 @@ namespace evax::testing {
 namespace fs = std::filesystem;
 namespace {
 
-// Start-ups in a log: one "node ready" event line each ("... node ready: node ready ...").
+// Start-ups in a log: lines of the "node ready" event, in text or JSON format (a text line
+// says it twice: "node ready: node ready").
 std::size_t ready_lines(const std::string& log) {
   std::size_t count = 0;
-  for (std::size_t at = 0; (at = log.find(" node ready: ", at)) != std::string::npos; ++at) ++count;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("node ready") != std::string::npos) ++count;
   return count;
 }
 
