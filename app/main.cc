@@ -12,10 +12,12 @@
 #include "infer_command.h"
 #include "serve_command.h"
 #include "status_command.h"
+#include "version.h"
+
+using evax::app::kVersion;
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
 
 void print_help(std::ostream& out) {
   out << "evax-node " << kVersion << ": EVA-X chest X-ray models for PACS\n\n"

@@ -2,6 +2,9 @@
 
 #include <filesystem>
 
+#include "evax/storage/file_store.h"
+#include "version.h"
+
 namespace evax::app {
 
 std::vector<config::ConfigError> check_model_settings(const config::NodeConfig& config) {
@@ -17,6 +20,12 @@ std::vector<config::ConfigError> check_model_settings(const config::NodeConfig& 
   }
   if (!model.classifier_task.empty() && !inference::parse_task(model.classifier_task))
     errors.push_back({"model.classifier.task", "must be one of " + inference::task_names()});
+  for (const auto& [label, unused] : config.reporting.operating_points) {
+    bool known = false;
+    for (auto task : {inference::Task::cxr14, inference::Task::chexpert, inference::Task::covidx3, inference::Task::covidx4})
+      for (const auto& l : inference::task_info(task).labels) known = known || l == label;
+    if (!known) errors.push_back({"reporting.operating_points." + label, "is not a label of any supported head"});
+  }
   if (model.device == "cpu" && model.precision != "fp32")
     errors.push_back({"model.precision", "bf16 and fp16 need model.device cuda (or auto with a GPU)"});
   return errors;
@@ -38,12 +47,50 @@ inference::BatchingOptions batching_options(const config::ModelSettings& model) 
   return {model.max_batch, std::chrono::milliseconds(model.max_batch_wait_ms)};
 }
 
-pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config) {
+pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, const inference::ModelInfo& model,
+                                             const std::string& checkpoint_sha256) {
   pipeline::AnalysisSettings settings;
   settings.workers = config.workers;
   settings.intake.accept_empty_body_part = config.study.accept_empty_body_part;
   settings.cam_top_k = config.model.cam_top_k;
+  auto& results = settings.results;
+  results.algorithm.software_version = kVersion;
+  results.algorithm.model_name = model.name;
+  results.algorithm.model_task = std::string(inference::task_info(model.task).name);
+  results.algorithm.checkpoint_sha256 = checkpoint_sha256;
+  results.algorithm.demo = model.demo;
+  results.algorithm.device_observer_uid = device_observer_uid(config.storage.data_dir, config.dicom.ae_title);
+  results.algorithm.station_name = config.dicom.ae_title;
+  results.document_type = reporting::parse_sr_document_type(config.reporting.sr_document_type)
+                              .value_or(reporting::SrDocumentType::comprehensive);
+  results.default_operating_point = config.reporting.default_operating_point;
+  results.operating_points = config.reporting.operating_points;
+  results.secondary_capture = config.reporting.secondary_capture;
+  results.sc_max_side = config.reporting.sc_max_side;
+  for (const auto& d : config.destinations) results.destinations.push_back(d.name);
   return settings;
+}
+
+pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config) {
+  pipeline::DeliverySettings settings;
+  settings.retry = config.delivery;
+  settings.destinations = config.destinations;
+  settings.scu = {config.dicom.ae_title, config.delivery.connect_timeout_s, config.delivery.dimse_timeout_s, config.dicom.max_pdu};
+  return settings;
+}
+
+std::string device_observer_uid(const std::string& data_dir, const std::string& ae_title) {
+  const std::string digest =
+      storage::sha256_hex(std::filesystem::absolute(data_dir).lexically_normal().string() + "|" + ae_title);
+  // The first 128 bits as an unsigned decimal (PS3.5 B.2: UUID-derived UIDs under 2.25).
+  unsigned __int128 value = 0;
+  for (int i = 0; i < 32; ++i) value = value * 16 + static_cast<unsigned>(std::stoi(digest.substr(i, 1), nullptr, 16));
+  std::string decimal;
+  do {
+    decimal.insert(decimal.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+    value /= 10;
+  } while (value != 0);
+  return "2.25." + decimal;
 }
 
 }  // namespace evax::app

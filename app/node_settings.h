@@ -3,12 +3,14 @@
 // their settings structs. Shared by `serve` and `check-config`.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "evax/config/node_config.h"
 #include "evax/inference/batcher.h"
 #include "evax/inference/engine.h"
 #include "evax/pipeline/analysis_workers.h"
+#include "evax/pipeline/delivery_workers.h"
 
 namespace evax::app {
 
@@ -17,6 +19,14 @@ std::vector<config::ConfigError> check_model_settings(const config::NodeConfig& 
 
 inference::EngineOptions engine_options(const config::ModelSettings& model);
 inference::BatchingOptions batching_options(const config::ModelSettings& model);
-pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config);
+// `model` is the loaded model (its name and task go into every result); `checkpoint_sha256`
+// identifies the checkpoint file ("" for demo weights).
+pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, const inference::ModelInfo& model,
+                                             const std::string& checkpoint_sha256);
+pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config);
+
+// A UID that names this installation as the SR's device observer: 2.25 and a number derived
+// from the data directory and AE title, so it stays the same across restarts.
+std::string device_observer_uid(const std::string& data_dir, const std::string& ae_title);
 
 }  // namespace evax::app

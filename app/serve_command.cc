@@ -7,11 +7,14 @@
 #include "evax/dicom_node/codecs.h"
 #include "evax/dicom_node/storage_scp.h"
 #include "evax/pipeline/analysis_workers.h"
+#include "evax/pipeline/delivery_workers.h"
 #include "evax/pipeline/ingest_handler.h"
 #include "evax/pipeline/retention_purger.h"
 #include "evax/pipeline/study_assembler.h"
 #include "evax/storage/instance_store.h"
 #include "evax/storage/job_store.h"
+#include "evax/storage/outbox_store.h"
+#include "file_digest.h"
 #include "node_settings.h"
 
 namespace evax::app {
@@ -38,9 +41,11 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     storage::InstanceStore store(files, config.storage.min_free_mb * 1024 * 1024);
     const auto sweep = store.sweep_at_startup();
     const int requeued = storage::JobStore(files).requeue_running();
+    const int resend = storage::OutboxStore(files).requeue_sending();
     log.info("node", "startup-scan", "start-up scan done",
              {{"data_dir", files.data_dir()}, {"temp_files_removed", std::to_string(sweep.temp_files)},
-              {"orphan_files_removed", std::to_string(sweep.orphan_files)}, {"jobs_requeued", std::to_string(requeued)}});
+              {"orphan_files_removed", std::to_string(sweep.orphan_files)}, {"jobs_requeued", std::to_string(requeued)},
+              {"deliveries_requeued", std::to_string(resend)}});
 
     auto engine = inference::Engine::create(engine_options(config.model));
     if (!engine) {
@@ -53,14 +58,27 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     if (model.demo) log.warn("node", "demo-model", "DEMO MODEL - UNTRAINED WEIGHTS: results carry no clinical meaning");
     (*engine)->warm_up(config.model.max_batch);
 
+    std::string checkpoint_sha256;
+    if (!model.demo) {
+      auto digest = sha256_of_file(config.model.classifier_checkpoint);
+      if (!digest) {
+        log.error("node", "model-load-failed", digest.error());
+        return 1;
+      }
+      checkpoint_sha256 = *digest;
+    }
+
     inference::BatchingClassifier classifier(**engine, batching_options(config.model));
     const pipeline::SteadyClock clock;
-    pipeline::AnalysisWorkers workers(files, classifier, model, analysis_settings(config), clock, log);
+    pipeline::DeliveryWorkers senders(files, delivery_settings(config), clock, log);
+    pipeline::AnalysisWorkers workers(files, classifier, model, analysis_settings(config, model, checkpoint_sha256), clock,
+                                      log, [&senders] { senders.wake(); });
     pipeline::StudyAssembler assembler(files, std::chrono::seconds(config.study.quiet_period_s), clock, log,
                                        [&workers] { workers.wake(); });
     pipeline::IngestHandler ingest(files, store, assembler, log);
     pipeline::RetentionPurger purger(store, std::chrono::hours(config.storage.retention_hours),
                                      std::chrono::seconds(config.storage.purge_interval_s), log);
+    senders.start();
     workers.start();
     assembler.start();
     purger.start();
@@ -74,6 +92,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     scp.stop();
     assembler.stop();
     workers.stop();
+    senders.stop();
     purger.stop();
     log.info("node", "stopped", "node stopped cleanly");
     return 0;

@@ -5,13 +5,41 @@
 #include "command_line.h"
 #include "evax/config/node_config.h"
 #include "evax/storage/job_store.h"
+#include "evax/storage/outbox_store.h"
 
 namespace evax::app {
 namespace {
 
 using json = nlohmann::ordered_json;
 
-json job_json(storage::JobStore& jobs, const storage::Job& job) {
+// The job's result objects, each with its delivery to every destination and the attempts.
+json outputs_json(storage::OutboxStore& outbox, std::int64_t job_id) {
+  const auto deliveries = outbox.deliveries_of_job(job_id);
+  json outputs = json::array();
+  for (const auto& output : outbox.outputs_of_job(job_id)) {
+    json sends = json::array();
+    for (const auto& d : deliveries) {
+      if (d.output.id != output.id) continue;
+      json attempts = json::array();
+      for (const auto& a : outbox.attempts_of(d.id))
+        attempts.push_back({{"started", a.started_at}, {"finished", a.finished_at.empty() ? json(nullptr) : json(a.finished_at)},
+                            {"outcome", a.outcome},
+                            {"dimse_status", a.dimse_status ? json(*a.dimse_status) : json(nullptr)}, {"detail", a.detail}});
+      sends.push_back({{"id", d.id}, {"destination", d.destination}, {"state", std::string(storage::delivery_state_name(d.state))},
+                       {"attempts", d.attempts}, {"last_status", d.last_status},
+                       {"next_attempt_at", d.next_attempt_at.empty() ? json(nullptr) : json(d.next_attempt_at)},
+                       {"finished", d.finished_at.empty() ? json(nullptr) : json(d.finished_at)},
+                       {"attempt_log", std::move(attempts)}});
+    }
+    outputs.push_back({{"id", output.id}, {"kind", output.kind}, {"sop_class_uid", output.sop_class_uid},
+                       {"sop_instance_uid", output.sop_instance_uid}, {"series_instance_uid", output.series_instance_uid},
+                       {"size_bytes", output.size_bytes}, {"file_present", !output.file_path.empty()},
+                       {"deliveries", std::move(sends)}});
+  }
+  return outputs;
+}
+
+json job_json(storage::JobStore& jobs, storage::OutboxStore& outbox, const storage::Job& job) {
   const auto& t = job.times;
   auto time = [](const std::string& value) { return value.empty() ? json(nullptr) : json(value); };
   json out{{"id", job.id},
@@ -41,6 +69,7 @@ json job_json(storage::JobStore& jobs, const storage::Job& job) {
     images.push_back(std::move(entry));
   }
   out["images"] = std::move(images);
+  out["outputs"] = outputs_json(outbox, job.id);
   return out;
 }
 
@@ -63,6 +92,7 @@ int run_status(const std::vector<std::string>& args, std::ostream& out, std::ost
   try {
     const storage::FileStore files(config->storage.data_dir);
     storage::JobStore jobs(files);
+    storage::OutboxStore outbox(files);
     json list = json::array();
     if (*job_id > 0) {
       auto job = jobs.job(*job_id);
@@ -70,9 +100,9 @@ int run_status(const std::vector<std::string>& args, std::ostream& out, std::ost
         err << "evax-node status: no job " << *job_id << "\n";
         return 1;
       }
-      list.push_back(job_json(jobs, *job));
+      list.push_back(job_json(jobs, outbox, *job));
     } else {
-      for (const auto& job : jobs.recent_jobs(*limit)) list.push_back(job_json(jobs, job));
+      for (const auto& job : jobs.recent_jobs(*limit)) list.push_back(job_json(jobs, outbox, job));
     }
     out << json{{"jobs", std::move(list)}}.dump(2) << "\n";
     return 0;

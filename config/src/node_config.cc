@@ -73,6 +73,22 @@ class ObjectReader {
     }
   }
 
+  void number(const char* key, double& target, double low, double high) {
+    if (const json* v = find(key)) {
+      if (v->is_number() && v->get<double>() >= low && v->get<double>() <= high) {
+        target = v->get<double>();
+      } else {
+        fail(key, "must be a number from " + format_number(low) + " to " + format_number(high));
+      }
+    }
+  }
+
+  static std::string format_number(double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+  }
+
   void boolean(const char* key, bool& target) {
     if (const json* v = find(key)) {
       if (v->is_boolean()) target = v->get<bool>();
@@ -176,6 +192,32 @@ void read_model(ObjectReader& r, ModelSettings& m) {
   r.integer("cpu_threads", m.cpu_threads, 0, 1024);
 }
 
+void read_reporting(ObjectReader& r, ReportingSettings& s) {
+  r.choice("sr_document_type", s.sr_document_type, {"comprehensive", "enhanced", "comprehensive-3d"});
+  r.number("default_operating_point", s.default_operating_point, 0.0, 1.0);
+  if (const json* points = r.find("operating_points")) {
+    ObjectReader p(*points, r.child_path("operating_points"), r.errors());
+    if (points->is_object()) {
+      for (const auto& [label, unused] : points->items()) {
+        double value = s.default_operating_point;
+        p.number(label.c_str(), value, 0.0, 1.0);
+        s.operating_points[label] = value;
+      }
+    }
+  }
+  r.boolean("secondary_capture", s.secondary_capture);
+  r.integer("sc_max_side", s.sc_max_side, 256, 16384);
+}
+
+void read_delivery(ObjectReader& r, DeliverySettings& d) {
+  r.integer("max_attempts", d.max_attempts, 1, 10000);
+  r.integer("max_age_h", d.max_age_h, 1, 24 * 365);
+  r.integer("retry_initial_s", d.retry_initial_s, 0, 86400);
+  r.integer("retry_max_s", d.retry_max_s, 0, 86400);
+  r.integer("connect_timeout_s", d.connect_timeout_s, 1, 600);
+  r.integer("dimse_timeout_s", d.dimse_timeout_s, 1, 3600);
+}
+
 void read_destinations(const json& list, const std::string& path, std::vector<ConfigError>& errors,
                        std::vector<Destination>& out) {
   std::set<std::string> names;
@@ -226,6 +268,8 @@ ConfigResult parse_config(const std::string& json_text) {
       r.integer("retry_initial_s", config.workers.retry_initial_s, 0, 86400);
       r.integer("retry_max_s", config.workers.retry_max_s, 0, 86400 * 7);
     });
+    section("reporting", [&](ObjectReader& r) { read_reporting(r, config.reporting); });
+    section("delivery", [&](ObjectReader& r) { read_delivery(r, config.delivery); });
     section("http", [&](ObjectReader& r) { r.integer("port", config.http.port, 1, 65535); });
     section("logging", [&](ObjectReader& r) {
       r.choice("level", config.logging.level, {"trace", "debug", "info", "warn", "error"});
@@ -236,6 +280,8 @@ ConfigResult parse_config(const std::string& json_text) {
   }
   if (config.workers.retry_max_s < config.workers.retry_initial_s)
     errors.push_back({"workers.retry_max_s", "must not be less than workers.retry_initial_s"});
+  if (config.delivery.retry_max_s < config.delivery.retry_initial_s)
+    errors.push_back({"delivery.retry_max_s", "must not be less than delivery.retry_initial_s"});
   if (config.dicom.port == config.http.port) errors.push_back({"http.port", "must differ from dicom.port"});
   if (!errors.empty()) return std::unexpected(errors);
   return config;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <future>
 #include <numeric>
@@ -10,6 +12,7 @@
 #include "evax/dicom_node/pixel_decoder.h"
 #include "evax/logging/logger.h"
 #include "evax/storage/job_store.h"
+#include "result_production.h"
 
 namespace evax::pipeline {
 namespace {
@@ -27,6 +30,7 @@ struct Analysis {
 // One image on its way to the model.
 struct Candidate {
   std::size_t image_index;  // into Analysis::images
+  std::string source_path;
   inference::GreyImage pixels;
 };
 
@@ -43,8 +47,14 @@ std::vector<int> leading_findings(const inference::ImageResult& result, int k) {
 
 AnalysisWorkers::AnalysisWorkers(const storage::FileStore& files, inference::BatchingClassifier& classifier,
                                  const inference::ModelInfo& model, AnalysisSettings settings, const Clock& clock,
-                                 logging::Logger& log)
-    : files_(files), classifier_(classifier), model_(model), settings_(std::move(settings)), clock_(clock), log_(log) {}
+                                 logging::Logger& log, std::function<void()> on_results_queued)
+    : files_(files),
+      classifier_(classifier),
+      model_(model),
+      settings_(std::move(settings)),
+      clock_(clock),
+      log_(log),
+      on_results_queued_(std::move(on_results_queued)) {}
 
 AnalysisWorkers::~AnalysisWorkers() { stop(); }
 
@@ -169,7 +179,8 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
         image.reason_code = "decode-failed";
         image.detail = decoded.error();
       } else {
-        candidates.push_back({analysis.images.size(), {decoded->width, decoded->height, std::move(decoded->pixels)}});
+        candidates.push_back(
+            {analysis.images.size(), instance.file_path, {decoded->width, decoded->height, std::move(decoded->pixels)}});
       }
       analysis.images.push_back(std::move(image));
     }
@@ -198,7 +209,7 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
     if (settings_.cam_top_k > 0 && model_.task != inference::Task::features) {
       pending.clear();
       for (std::size_t i = 0; i < candidates.size(); ++i)
-        pending.push_back(classifier_.submit({std::move(candidates[i].pixels), leading_findings(results[i], settings_.cam_top_k)}));
+        pending.push_back(classifier_.submit({candidates[i].pixels, leading_findings(results[i], settings_.cam_top_k)}));
       for (std::size_t i = 0; i < pending.size(); ++i) {
         auto outcome = pending[i].get();
         if (!outcome) throw std::runtime_error("Grad-CAM failed: " + outcome.error());
@@ -225,8 +236,27 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
       image.probabilities_json = probabilities.dump();
       image.cams_json = cams.dump();
     }
-    record([&] { jobs.finish(job.id, JobState::done, "", analysis.images); }, log_, fields());
-    log_.info("worker", "job-done", "analysis done", {{"job", std::to_string(job.id)}, {"images", std::to_string(candidates.size())}});
+    if (model_.task == inference::Task::features) {
+      // Features have no findings to report: the vectors are the result.
+      record([&] { jobs.finish(job.id, JobState::done, "", analysis.images); }, log_, fields());
+      log_.info("worker", "job-done", "analysis done", {{"job", std::to_string(job.id)}, {"images", std::to_string(candidates.size())}});
+      return;
+    }
+    std::vector<AnalysedImageResult> analysed;
+    for (std::size_t i = 0; i < candidates.size(); ++i)
+      analysed.push_back({analysis.images[candidates[i].image_index].instance_id, candidates[i].source_path,
+                          std::move(candidates[i].pixels), std::move(results[i])});
+    const auto outputs = produce_results(files_, settings_.results, analysed, jobs.previous_report(job));
+    try {
+      record([&] { jobs.finish_with_outputs(job.id, analysis.images, outputs, settings_.results.destinations); }, log_, fields());
+    } catch (...) {
+      for (const auto& o : outputs) ::unlink(o.file_path.c_str());  // never committed: nothing refers to them
+      throw;
+    }
+    log_.info("worker", "job-done", "analysis done, results queued",
+              {{"job", std::to_string(job.id)}, {"images", std::to_string(candidates.size())},
+               {"outputs", std::to_string(outputs.size())}, {"destinations", std::to_string(settings_.results.destinations.size())}});
+    if (on_results_queued_) on_results_queued_();
     return;
   } catch (const std::exception& e) {
     failure = e.what();

@@ -86,6 +86,46 @@ const char* const kMigrations[] = {
       PRIMARY KEY (job_id, instance_id)
     );
     )sql",
+    // 2: the results of a job and their delivery to each destination (the outbox)
+    R"sql(
+    CREATE TABLE outputs (
+      id INTEGER PRIMARY KEY,
+      job_id INTEGER NOT NULL REFERENCES jobs(id),
+      kind TEXT NOT NULL,                       -- sr | sc
+      sop_class_uid TEXT NOT NULL,
+      sop_instance_uid TEXT NOT NULL UNIQUE,    -- the same on every delivery attempt
+      series_instance_uid TEXT NOT NULL,
+      study_instance_uid TEXT NOT NULL,
+      source_instance_id INTEGER REFERENCES instances(id),  -- the image an SC shows
+      file_path TEXT,                           -- NULL once purged
+      size_bytes INTEGER NOT NULL,
+      created_at TEXT NOT NULL
+    );
+    CREATE INDEX outputs_by_job ON outputs(job_id);
+    CREATE TABLE deliveries (
+      id INTEGER PRIMARY KEY,
+      output_id INTEGER NOT NULL REFERENCES outputs(id),
+      destination TEXT NOT NULL,                -- the destination's name in the config
+      state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
+      attempts INTEGER NOT NULL DEFAULT 0,
+      last_status TEXT NOT NULL DEFAULT '',
+      created_at TEXT NOT NULL,
+      next_attempt_at TEXT,
+      finished_at TEXT,
+      UNIQUE (output_id, destination)
+    );
+    CREATE INDEX deliveries_by_destination ON deliveries(destination, state, id);
+    CREATE TABLE delivery_attempts (
+      id INTEGER PRIMARY KEY,
+      delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+      started_at TEXT NOT NULL,
+      finished_at TEXT,
+      outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'delivered', 'retryable', 'permanent', 'interrupted')),
+      dimse_status INTEGER,                     -- the C-STORE response status, when one came
+      detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX attempts_by_delivery ON delivery_attempts(delivery_id, id);
+    )sql",
 };
 
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
@@ -124,6 +164,8 @@ bool Statement::step() {
 }
 
 std::int64_t Statement::integer(int column) const { return sqlite3_column_int64(statement_, column); }
+
+double Statement::real(int column) const { return sqlite3_column_double(statement_, column); }
 
 std::string Statement::text(int column) const {
   const auto* value = sqlite3_column_text(statement_, column);

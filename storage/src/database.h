@@ -44,6 +44,7 @@ class Statement {
   void run() { while (step()) {} }
 
   std::int64_t integer(int column) const;
+  double real(int column) const;
   std::string text(int column) const;  // "" for NULL
   bool is_null(int column) const;
 

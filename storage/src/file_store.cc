@@ -71,7 +71,7 @@ std::string sha256_hex(const std::string& text) {
 
 FileStore::FileStore(std::string data_dir) : data_dir_(fs::absolute(data_dir).lexically_normal().string()) {
   if (!data_dir_.empty() && data_dir_.back() == '/') data_dir_.pop_back();
-  for (const char* area : {"", "/instances", "/quarantine", "/tmp"}) {
+  for (const char* area : {"", "/instances", "/quarantine", "/outputs", "/tmp"}) {
     std::error_code error;
     fs::create_directories(data_dir_ + area, error);
     if (error) throw std::runtime_error("cannot create " + data_dir_ + area + ": " + error.message());
@@ -84,13 +84,38 @@ std::expected<std::string, FileError> FileStore::commit(const std::string& temp_
                                                            const std::string& seed) const {
   if (!fsync_path(temp_path, O_RDONLY)) return std::unexpected(errno_error("fsync " + temp_path));
   const std::string name = sha256_hex(seed).substr(0, 32) + "-" + random_hex(6) + ".dcm";
-  const std::string root = data_dir_ + (area == FileArea::instances ? "/instances" : "/quarantine");
+  const std::string root = data_dir_ + (area == FileArea::instances    ? "/instances"
+                                       : area == FileArea::quarantine ? "/quarantine"
+                                                                      : "/outputs");
   auto directory = ensure_fanout(root, name);
   if (!directory) return std::unexpected(directory.error());
   const std::string final_path = *directory + "/" + name;
   if (::rename(temp_path.c_str(), final_path.c_str()) != 0) return std::unexpected(errno_error("rename into " + final_path));
   if (!fsync_path(*directory, O_RDONLY | O_DIRECTORY)) return std::unexpected(errno_error("fsync " + *directory));
   return final_path;
+}
+
+std::expected<std::string, FileError> FileStore::write_durably(const std::vector<std::uint8_t>& bytes, FileArea area,
+                                                                const std::string& seed) const {
+  const std::string temp = new_temp_path();
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return std::unexpected(errno_error("create " + temp));
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const FileError error = errno_error("write " + temp);
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return std::unexpected(error);
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  auto placed = commit(temp, area, seed);
+  if (!placed) ::unlink(temp.c_str());
+  return placed;
 }
 
 std::int64_t FileStore::available_bytes() const {

@@ -137,42 +137,65 @@ InstanceStore::Sweep InstanceStore::sweep_at_startup() {
   std::set<std::string> referenced;
   {
     Transaction read(*db_, Transaction::Mode::read);
-    Statement paths(*db_, "SELECT file_path FROM instances WHERE file_path IS NOT NULL");
+    Statement paths(*db_,
+                    "SELECT file_path FROM instances WHERE file_path IS NOT NULL "
+                    "UNION ALL SELECT file_path FROM outputs WHERE file_path IS NOT NULL");
     while (paths.step()) referenced.insert(paths.text(0));
   }
-  std::error_code error;
-  for (auto it = fs::recursive_directory_iterator(files_.data_dir() + "/instances", error);
-       it != fs::recursive_directory_iterator(); it.increment(error)) {
-    if (error) break;
-    if (it->is_regular_file() && !referenced.count(it->path().string())) {
-      remove_quietly(it->path().string());
-      ++sweep.orphan_files;
+  // Received files renamed into place but never indexed, and results written by a job whose
+  // outcome never committed (the job runs again and makes new ones).
+  for (const char* area : {"/instances", "/outputs"}) {
+    std::error_code error;
+    for (auto it = fs::recursive_directory_iterator(files_.data_dir() + area, error);
+         it != fs::recursive_directory_iterator(); it.increment(error)) {
+      if (error) break;
+      if (it->is_regular_file() && !referenced.count(it->path().string())) {
+        remove_quietly(it->path().string());
+        ++sweep.orphan_files;
+      }
     }
   }
   return sweep;
 }
 
 int InstanceStore::purge_received_before(const std::string& cutoff_iso) {
-  std::vector<std::pair<std::int64_t, std::string>> victims;
+  // Received files go once their study has no pending work: every instance covered by a job,
+  // every job final, and every result delivered or dead-lettered. Result files go once every
+  // destination has them (dead-lettered ones stay for a re-send).
+  std::vector<std::pair<std::int64_t, std::string>> instances, outputs;
   {
     Transaction read(*db_, Transaction::Mode::read);
     Statement query(*db_,
                     "SELECT i.id, i.file_path FROM instances i JOIN studies s ON s.id = i.study_id "
                     "WHERE i.file_path IS NOT NULL AND i.received_at < ?1 "
                     "AND s.covered_instance_id >= (SELECT MAX(id) FROM instances WHERE study_id = s.id) "
-                    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.study_id = s.id AND j.state IN ('queued', 'running'))");
+                    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.study_id = s.id AND j.state IN ('queued', 'running')) "
+                    "AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN outputs o ON o.id = d.output_id "
+                    "  JOIN jobs j ON j.id = o.job_id WHERE j.study_id = s.id AND d.state IN ('pending', 'sending'))");
     query.bind(1, cutoff_iso);
-    while (query.step()) victims.emplace_back(query.integer(0), query.text(1));
+    while (query.step()) instances.emplace_back(query.integer(0), query.text(1));
+    Statement results(*db_,
+                      "SELECT o.id, o.file_path FROM outputs o WHERE o.file_path IS NOT NULL AND o.created_at < ?1 "
+                      "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.output_id = o.id AND d.state <> 'delivered')");
+    results.bind(1, cutoff_iso);
+    while (results.step()) outputs.emplace_back(results.integer(0), results.text(1));
   }
   const std::string now = utc_now_iso();
-  for (const auto& [id, path] : victims) {
+  for (const auto& [id, path] : instances) {
     Transaction write(*db_);
     Statement mark(*db_, "UPDATE instances SET file_path = NULL, purged_at = ? WHERE id = ?");
     mark.bind(1, now).bind(2, id).run();
     write.commit();
     remove_quietly(path);  // after the commit: a crash in between leaves an orphan, swept at start-up
   }
-  return static_cast<int>(victims.size());
+  for (const auto& [id, path] : outputs) {
+    Transaction write(*db_);
+    Statement mark(*db_, "UPDATE outputs SET file_path = NULL WHERE id = ?");
+    mark.bind(1, id).run();
+    write.commit();
+    remove_quietly(path);
+  }
+  return static_cast<int>(instances.size() + outputs.size());
 }
 
 }  // namespace evax::storage

@@ -186,6 +186,52 @@ void JobStore::finish(std::int64_t job_id, JobState state, const std::string& re
   write.commit();
 }
 
+void JobStore::finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images,
+                                   const std::vector<Output>& outputs, const std::vector<std::string>& destinations) {
+  const std::string now = utc_now_iso();
+  Transaction write(*db_);
+  Statement clear(*db_, "DELETE FROM job_images WHERE job_id = ?");
+  clear.bind(1, job_id).run();
+  for (const auto& image : images) {
+    Statement insert(*db_,
+                     "INSERT INTO job_images (job_id, instance_id, decision, reason_code, detail, probabilities_json, "
+                     "cams_json) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    insert.bind(1, job_id).bind(2, image.instance_id).bind(3, image.decision).bind(4, image.reason_code);
+    insert.bind(5, image.detail).bind(6, image.probabilities_json).bind(7, image.cams_json).run();
+  }
+  for (const auto& output : outputs) {
+    Statement insert(*db_,
+                     "INSERT INTO outputs (job_id, kind, sop_class_uid, sop_instance_uid, series_instance_uid, "
+                     "study_instance_uid, source_instance_id, file_path, size_bytes, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    insert.bind(1, job_id).bind(2, output.kind).bind(3, output.sop_class_uid).bind(4, output.sop_instance_uid);
+    insert.bind(5, output.series_instance_uid).bind(6, output.study_instance_uid).bind_optional(7, output.source_instance_id);
+    insert.bind(8, output.file_path).bind(9, output.size_bytes).bind(10, now).run();
+    const std::int64_t output_id = db_->last_insert_id();
+    for (const auto& destination : destinations) {
+      Statement queue(*db_, "INSERT INTO deliveries (output_id, destination, state, created_at) VALUES (?, ?, 'pending', ?)");
+      queue.bind(1, output_id).bind(2, destination).bind(3, now).run();
+    }
+  }
+  Statement update(*db_, "UPDATE jobs SET state = 'done', reason = '', reported_at = ?, finished_at = ? WHERE id = ?");
+  update.bind(1, now).bind(2, now).bind(3, job_id).run();
+  write.commit();
+}
+
+std::optional<Output> JobStore::previous_report(const Job& job) {
+  Transaction read(*db_, Transaction::Mode::read);
+  Statement query(*db_,
+                  "SELECT o.id, o.job_id, o.kind, o.sop_class_uid, o.sop_instance_uid, o.series_instance_uid, "
+                  "o.study_instance_uid, o.source_instance_id, o.file_path, o.size_bytes, o.created_at "
+                  "FROM outputs o JOIN jobs j ON j.id = o.job_id "
+                  "WHERE j.study_id = ? AND o.job_id < ? AND o.kind = 'sr' ORDER BY o.id DESC LIMIT 1");
+  query.bind(1, job.study_id).bind(2, job.id);
+  if (!query.step()) return std::nullopt;
+  return Output{query.integer(0), query.integer(1), query.text(2), query.text(3), query.text(4), query.text(5),
+                query.text(6), query.is_null(7) ? std::nullopt : std::optional(query.integer(7)), query.text(8),
+                query.integer(9), query.text(10)};
+}
+
 void JobStore::retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at) {
   Transaction write(*db_);
   Statement update(*db_, "UPDATE jobs SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?");

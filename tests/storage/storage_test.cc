@@ -7,6 +7,7 @@
 
 #include "evax/storage/instance_store.h"
 #include "evax/storage/job_store.h"
+#include "evax/storage/outbox_store.h"
 
 namespace evax::storage {
 namespace {
@@ -117,7 +118,7 @@ TEST_F(Storage, StartUpSweepRemovesTempAndUnindexedFiles) {
 }
 
 TEST_F(Storage, TheSchemaIsVersionedAndANewerDatabaseIsRefused) {
-  EXPECT_EQ(scalar("PRAGMA user_version"), 1);
+  EXPECT_EQ(scalar("PRAGMA user_version"), 2);
   EXPECT_EQ(text("PRAGMA journal_mode"), "wal");
   sqlite3* db = nullptr;
   sqlite3_open(files_->database_path().c_str(), &db);
@@ -189,6 +190,133 @@ TEST_F(Storage, PurgeDeletesOldFilesOnlyOnceTheirStudyIsDone) {
   EXPECT_EQ(store_->purge_received_before(future), 1);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM instances WHERE file_path IS NULL AND purged_at IS NOT NULL"), 1);
   (void)stored;
+}
+
+// A done job with one SR written under outputs/ and queued for `destinations`.
+struct DoneJob {
+  std::int64_t job_id = 0;
+  Output output;
+};
+
+DoneJob finish_with_one_output(JobStore& jobs, InstanceStore& store, const FileStore& files, StoreRequest request,
+                               const std::vector<std::string>& destinations) {
+  const auto stored = store.store(request);
+  const std::int64_t job_id = jobs.enqueue(jobs.studies_awaiting_analysis().at(0));
+  jobs.claim_next({});
+  Output sr;
+  sr.kind = "sr";
+  sr.sop_class_uid = "1.2.840.10008.5.1.4.1.1.88.33";
+  sr.sop_instance_uid = request.attributes.sop_instance_uid + ".100";
+  sr.series_instance_uid = "1.2.3.100";
+  sr.study_instance_uid = request.attributes.study_instance_uid;
+  sr.file_path = files.write_durably({'D', 'I', 'C', 'M'}, FileArea::outputs, sr.sop_instance_uid).value();
+  sr.size_bytes = 4;
+  jobs.finish_with_outputs(job_id, {{job_id, stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", "{}", "[]"}},
+                           {sr}, destinations);
+  return {job_id, sr};
+}
+
+TEST_F(Storage, OutputsAreQueuedForEveryDestinationWithTheJob) {
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs", "archive"});
+  const auto job = jobs_->job(done.job_id);
+  EXPECT_EQ(job->state, JobState::done);
+  EXPECT_FALSE(job->times.reported.empty());
+  EXPECT_TRUE(job->times.delivered.empty());
+  OutboxStore outbox(*files_);
+  ASSERT_EQ(outbox.outputs_of_job(done.job_id).size(), 1u);
+  const auto deliveries = outbox.deliveries_of_job(done.job_id);
+  ASSERT_EQ(deliveries.size(), 2u);
+  for (const auto& d : deliveries) EXPECT_EQ(d.state, DeliveryState::pending);
+  EXPECT_TRUE(fs::exists(done.output.file_path));
+  EXPECT_EQ(fs::path(done.output.file_path).parent_path().parent_path().parent_path(), fs::path(files_->data_dir()) / "outputs");
+}
+
+TEST_F(Storage, DeliveriesRecordEveryAttemptAndTheJobIsDeliveredWhenAllAre) {
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs", "archive"});
+  OutboxStore outbox(*files_);
+  auto batch = outbox.claim_due("pacs", {}, 10);
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].state, DeliveryState::sending);
+  EXPECT_EQ(batch[0].attempts, 1);
+  EXPECT_EQ(batch[0].output.sop_instance_uid, done.output.sop_instance_uid);
+  EXPECT_TRUE(outbox.claim_due("pacs", {}, 10).empty());  // claimed once
+  outbox.record_retry(batch[0].id, 0xA700, "C-STORE answered 0xA700", "2026-11-28T00:00:10.000Z");
+  EXPECT_TRUE(outbox.claim_due("pacs", {batch[0].id}, 10).empty());  // held back
+  batch = outbox.claim_due("pacs", {}, 10);
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].attempts, 2);
+  outbox.record_delivered(batch[0].id, 0, "");
+  EXPECT_TRUE(jobs_->job(done.job_id)->times.delivered.empty());  // the archive still waits
+
+  auto archive = outbox.claim_due("archive", {}, 10);
+  ASSERT_EQ(archive.size(), 1u);
+  outbox.record_delivered(archive[0].id, 0, "");
+  EXPECT_FALSE(jobs_->job(done.job_id)->times.delivered.empty());
+
+  const auto attempts = outbox.attempts_of(batch[0].id);
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0].outcome, "retryable");
+  EXPECT_EQ(attempts[0].dimse_status, 0xA700);
+  EXPECT_EQ(attempts[1].outcome, "delivered");
+  EXPECT_EQ(attempts[1].dimse_status, 0);
+  EXPECT_FALSE(attempts[1].finished_at.empty());
+}
+
+TEST_F(Storage, SendingDeliveriesAreRequeuedAfterACrashAndDeadOnesCanBeSentAgain) {
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs"});
+  OutboxStore outbox(*files_);
+  const auto batch = outbox.claim_due("pacs", {}, 10);
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(outbox.requeue_sending(), 1);
+  EXPECT_EQ(outbox.attempts_of(batch[0].id).at(0).outcome, "interrupted");
+  const auto again = outbox.claim_due("pacs", {}, 10);
+  ASSERT_EQ(again.size(), 1u);
+  outbox.record_dead(again[0].id, true, 0xC000, "C-STORE answered 0xC000");
+  auto deliveries = outbox.deliveries_of_job(done.job_id);
+  EXPECT_EQ(deliveries.at(0).state, DeliveryState::dead);
+  EXPECT_NE(deliveries.at(0).last_status.find("0xC000"), std::string::npos);
+  EXPECT_TRUE(outbox.claim_due("pacs", {}, 10).empty());
+  EXPECT_TRUE(outbox.resend(again[0].id));
+  EXPECT_FALSE(outbox.resend(again[0].id));  // only a dead delivery can be re-sent
+  deliveries = outbox.deliveries_of_job(done.job_id);
+  EXPECT_EQ(deliveries.at(0).state, DeliveryState::pending);
+  EXPECT_EQ(deliveries.at(0).attempts, 0);
+}
+
+TEST_F(Storage, PurgeWaitsForDeliveryAndKeepsDeadLetteredResults) {
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs"});
+  const std::string future = "9999-12-31T00:00:00.000Z";
+  EXPECT_EQ(store_->purge_received_before(future), 0);  // the result is not delivered yet
+  OutboxStore outbox(*files_);
+  const auto batch = outbox.claim_due("pacs", {}, 10);
+  outbox.record_dead(batch.at(0).id, false, std::nullopt, "gave up");
+  EXPECT_EQ(store_->purge_received_before(future), 1);  // the received file; the dead result stays for a re-send
+  EXPECT_TRUE(fs::exists(done.output.file_path));
+  ASSERT_TRUE(outbox.resend(batch.at(0).id));
+  const auto again = outbox.claim_due("pacs", {}, 10);
+  outbox.record_delivered(again.at(0).id, 0, "");
+  EXPECT_EQ(store_->purge_received_before(future), 1);  // now the result file too
+  EXPECT_FALSE(fs::exists(done.output.file_path));
+  EXPECT_TRUE(outbox.outputs_of_job(done.job_id).at(0).file_path.empty());
+}
+
+TEST_F(Storage, StartUpSweepRemovesResultFilesNoJobCommitted) {
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {});
+  const std::string orphan = files_->write_durably({'x'}, FileArea::outputs, "never committed").value();
+  const auto sweep = store_->sweep_at_startup();
+  EXPECT_EQ(sweep.orphan_files, 1);
+  EXPECT_FALSE(fs::exists(orphan));
+  EXPECT_TRUE(fs::exists(done.output.file_path));
+}
+
+TEST_F(Storage, PreviousReportIsTheStudysLatestEarlierSr) {
+  const auto first = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {});
+  ASSERT_EQ(store_->store(request("1.2.3.4.6", "1.2.3.9")).outcome, StoreOutcome::stored);
+  const std::int64_t second = jobs_->enqueue(jobs_->studies_awaiting_analysis().at(0));
+  const auto previous = jobs_->previous_report(*jobs_->job(second));
+  ASSERT_TRUE(previous);
+  EXPECT_EQ(previous->sop_instance_uid, first.output.sop_instance_uid);
+  EXPECT_FALSE(jobs_->previous_report(*jobs_->job(first.job_id)));
 }
 
 }  // namespace

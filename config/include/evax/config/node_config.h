@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,25 @@ struct WorkerSettings {
   int retry_max_s = 300;
 };
 
+// What the results say and look like.
+struct ReportingSettings {
+  std::string sr_document_type = "comprehensive";    // comprehensive | enhanced | comprehensive-3d
+  double default_operating_point = 0.5;              // a finding is Present at or above it
+  std::map<std::string, double> operating_points;    // per label, e.g. {"Effusion": 0.4}
+  bool secondary_capture = true;                     // one heatmap image per analysed image
+  int sc_max_side = 2048;                            // larger images are scaled down to this
+};
+
+// Sending results to the destinations: retries and when to give up.
+struct DeliverySettings {
+  int max_attempts = 50;                      // then the output is dead-lettered
+  int max_age_h = 72;                         // or once it is this old, whatever the attempts
+  int retry_initial_s = 10;                   // capped exponential backoff between attempts
+  int retry_max_s = 600;
+  int connect_timeout_s = 10;                 // TCP connect and association negotiation
+  int dimse_timeout_s = 60;                   // each C-STORE response
+};
+
 struct HttpSettings {
   int port = 8080;
 };
@@ -87,6 +107,8 @@ struct NodeConfig {
   StudySettings study;
   ModelSettings model;
   WorkerSettings workers;
+  ReportingSettings reporting;
+  DeliverySettings delivery;
   HttpSettings http;
   LoggingSettings logging;
   std::vector<Destination> destinations;

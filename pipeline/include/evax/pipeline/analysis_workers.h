@@ -1,8 +1,9 @@
 // AnalysisWorkers: the pool that runs queued jobs. A worker claims a job atomically, applies
 // the intake rules to every image (recording a reason code for each skipped one), decodes the
 // pixels, sends the images to the shared BatchingClassifier (so images of different studies
-// share forward passes), asks for Grad-CAM maps of each image's leading findings, and stores
-// probabilities and maps per image. A failed attempt is retried after a capped exponential
+// share forward passes), asks for Grad-CAM maps of each image's leading findings, builds the
+// result objects (SR and SC heatmaps, written durably), and commits probabilities, maps,
+// outputs and their deliveries in one transaction. A failed attempt is retried after a capped exponential
 // delay (monotonic clock) until max_attempts, then the job ends failed with its reason.
 // Owns `count` threads, started by start() and joined by stop() / the destructor: a job in
 // progress is finished first, a job that cannot be is left running and requeued at start-up.
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -23,6 +25,7 @@
 #include "evax/inference/batcher.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/clock.h"
+#include "evax/pipeline/result_settings.h"
 #include "evax/storage/file_store.h"
 #include "evax/storage/records.h"
 
@@ -36,13 +39,16 @@ struct AnalysisSettings {
   config::WorkerSettings workers;
   dicom_node::IntakeSettings intake;
   int cam_top_k = 3;
+  ResultSettings results;
 };
 
 class AnalysisWorkers {
  public:
-  // Everything passed in must outlive this object.
+  // Everything passed in must outlive this object. `on_results_queued` is called (from a
+  // worker thread) after a job's outputs were queued for delivery.
   AnalysisWorkers(const storage::FileStore& files, inference::BatchingClassifier& classifier,
-                  const inference::ModelInfo& model, AnalysisSettings settings, const Clock& clock, logging::Logger& log);
+                  const inference::ModelInfo& model, AnalysisSettings settings, const Clock& clock, logging::Logger& log,
+                  std::function<void()> on_results_queued = {});
   ~AnalysisWorkers();
   AnalysisWorkers(const AnalysisWorkers&) = delete;
   AnalysisWorkers& operator=(const AnalysisWorkers&) = delete;
@@ -68,6 +74,7 @@ class AnalysisWorkers {
   const AnalysisSettings settings_;
   const Clock& clock_;
   logging::Logger& log_;
+  const std::function<void()> on_results_queued_;
   std::mutex mutex_;  // guards stopping_, retry_at_, and the wake-up condition
   std::condition_variable wake_;
   bool stopping_ = false;

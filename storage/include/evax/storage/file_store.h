@@ -1,5 +1,5 @@
 // FileStore: the node's files under one data directory. Received instances are written to
-// tmp/, fsync'd, renamed into instances/ (or quarantine/) under a name derived from a hash and
+// tmp/, fsync'd, renamed into instances/ (or quarantine/; results go to outputs/) under a name derived from a hash and
 // a random part, never from a UID or AE title, and the directory is fsync'd.
 // Thread-safe: every call works on its own files.
 #pragma once
@@ -7,10 +7,11 @@
 #include <cstdint>
 #include <expected>
 #include <string>
+#include <vector>
 
 namespace evax::storage {
 
-enum class FileArea { instances, quarantine };
+enum class FileArea { instances, quarantine, outputs };
 
 struct FileError {
   std::string message;
@@ -31,6 +32,10 @@ class FileStore {
   // fsync the temp file, rename it into `area` as <hash of seed>-<random>.dcm, fsync the
   // directories touched. Returns the final path, or why it failed.
   std::expected<std::string, FileError> commit(const std::string& temp_path, FileArea area, const std::string& seed) const;
+
+  // Writes `bytes` to a temp file and commits it into `area` (as commit() does).
+  std::expected<std::string, FileError> write_durably(const std::vector<std::uint8_t>& bytes, FileArea area,
+                                                      const std::string& seed) const;
 
   // Bytes available to this process on the data directory's file system.
   std::int64_t available_bytes() const;

@@ -51,8 +51,8 @@ class InstanceStore {
 
   StoreResult store(const StoreRequest& request);
 
-  // What start-up cleans: files left in tmp/, and files under instances/ that no row
-  // references (a crash between rename and commit). Never call while stores are running.
+  // What start-up cleans: files left in tmp/, and files under instances/ and outputs/ that no
+  // row references (a crash between rename and commit). Never call while stores are running.
   struct Sweep {
     int temp_files = 0;
     int orphan_files = 0;
@@ -60,7 +60,8 @@ class InstanceStore {
   Sweep sweep_at_startup();
 
   // Deletes the files of instances received before `cutoff_iso` whose study has no pending
-  // work (every instance covered by a job, every job final). Returns how many.
+  // work (every instance covered by a job, every job final, every result delivered or
+  // dead-lettered), and result files made before it that every destination has. Returns how many.
   int purge_received_before(const std::string& cutoff_iso);
 
   // Whether free space is under the watermark (with `incoming_bytes` more written).

@@ -56,6 +56,15 @@ class JobStore {
   // Final state (done, skipped or failed) with its reason and the per-image decisions.
   void finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images);
 
+  // A done job with its results, in one transaction: the per-image decisions, the outputs
+  // (files already durable under outputs/) and one pending delivery of each output to each
+  // destination; the job's reported time is set.
+  void finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images, const std::vector<Output>& outputs,
+                           const std::vector<std::string>& destinations);
+
+  // The Structured Report of the study's latest earlier analysis, which a new one supersedes.
+  std::optional<Output> previous_report(const Job& job);
+
   // Back to queued after a failed attempt; `next_attempt_at` is informational (wall clock).
   void retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at);
 

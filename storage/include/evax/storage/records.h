@@ -85,4 +85,46 @@ struct JobImage {
   std::string cams_json;              // [{"label", "grid_side", "map"}] when analysed
 };
 
+// A result object the node made for a job (a Part 10 file under outputs/).
+struct Output {
+  std::int64_t id = 0;
+  std::int64_t job_id = 0;
+  std::string kind;                   // "sr", "sc"
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string series_instance_uid;
+  std::string study_instance_uid;
+  std::optional<std::int64_t> source_instance_id;
+  std::string file_path;              // empty once purged
+  std::int64_t size_bytes = 0;
+  std::string created_at;
+};
+
+enum class DeliveryState { pending, sending, delivered, dead };
+std::string_view delivery_state_name(DeliveryState state);
+
+// One output on its way to one destination.
+struct Delivery {
+  std::int64_t id = 0;
+  Output output;
+  std::string destination;
+  DeliveryState state = DeliveryState::pending;
+  int attempts = 0;                   // including the one in progress
+  std::string last_status;            // the last attempt's outcome, readable
+  std::string created_at;
+  std::string next_attempt_at;        // informational (wall clock)
+  std::string finished_at;            // delivered or dead-lettered
+  double age_seconds = 0;             // since created_at, by the database's clock
+};
+
+struct DeliveryAttempt {
+  std::int64_t id = 0;
+  std::int64_t delivery_id = 0;
+  std::string started_at;
+  std::string finished_at;
+  std::string outcome;                // sending | delivered | retryable | permanent | interrupted
+  std::optional<int> dimse_status;
+  std::string detail;
+};
+
 }  // namespace evax::storage

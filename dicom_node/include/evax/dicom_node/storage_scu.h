@@ -1,0 +1,49 @@
+// Sends stored DICOM files to a destination with C-STORE (DCMTK's DcmSCU): one association
+// per batch, one presentation context per SOP class (explicit and implicit little endian, so
+// the file is sent as stored or converted by DCMTK). Each file's outcome says whether sending
+// it again can help: connection failures, refused associations, timeouts and 0xA7xx
+// ("out of resources") are retryable; 0xA9xx, 0xCxxx and a SOP class the peer does not accept
+// are permanent. Stateless; call from any thread (each call has its own association).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace evax::dicom_node {
+
+struct ScuSettings {
+  std::string calling_ae_title;
+  int connect_timeout_s = 10;
+  int dimse_timeout_s = 60;
+  int max_pdu = 65536;
+};
+
+struct Peer {
+  std::string ae_title;
+  std::string host;
+  int port = 104;
+};
+
+struct OutgoingFile {
+  std::string path;
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+};
+
+enum class SendOutcome { delivered, retryable, permanent };
+
+struct SendResult {
+  SendOutcome outcome = SendOutcome::retryable;
+  std::optional<int> dimse_status;  // the C-STORE response status, when one came
+  std::string detail;               // readable, e.g. "association rejected: called AE title not recognized"
+};
+
+// What a C-STORE response status means for the object (PS3.4 B.2.3).
+SendOutcome classify_store_status(int dimse_status);
+
+// Sends `files` in one association; one result per file, in order.
+std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer, const std::vector<OutgoingFile>& files);
+
+}  // namespace evax::dicom_node

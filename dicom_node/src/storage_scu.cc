@@ -1,0 +1,94 @@
+#include "evax/dicom_node/storage_scu.h"
+
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/dul.h>
+#include <dcmtk/dcmnet/scu.h>
+
+#include <set>
+
+namespace evax::dicom_node {
+namespace {
+
+std::string hex_status(int status) {
+  char text[16];
+  std::snprintf(text, sizeof text, "0x%04X", static_cast<unsigned>(status));
+  return text;
+}
+
+// Every file gets the same retryable result: nothing reached the peer.
+std::vector<SendResult> all_retryable(std::size_t count, const std::string& detail) {
+  return std::vector<SendResult>(count, SendResult{SendOutcome::retryable, std::nullopt, detail});
+}
+
+}  // namespace
+
+SendOutcome classify_store_status(int status) {
+  // Success, and the warnings "coercion of data elements" (B000), "elements discarded"
+  // (B007) and "data set does not match SOP class" (B006): the peer kept the object.
+  if (status == 0x0000 || (status & 0xF000) == 0xB000) return SendOutcome::delivered;
+  if ((status & 0xFF00) == 0xA700) return SendOutcome::retryable;  // out of resources: later may work
+  if ((status & 0xFF00) == 0xA900 || (status & 0xF000) == 0xC000) return SendOutcome::permanent;
+  // 0x0122 SOP class not supported, 0x0124 not authorized: the same object will fail again.
+  if (status == 0x0122 || status == 0x0124) return SendOutcome::permanent;
+  return SendOutcome::retryable;  // 0x0110 processing failure, 0x0211 and anything unknown
+}
+
+std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer, const std::vector<OutgoingFile>& files) {
+  if (files.empty()) return {};
+  DcmSCU scu;
+  scu.setAETitle(settings.calling_ae_title.c_str());
+  scu.setPeerAETitle(peer.ae_title.c_str());
+  scu.setPeerHostName(peer.host.c_str());
+  scu.setPeerPort(static_cast<Uint16>(peer.port));
+  scu.setMaxReceivePDULength(static_cast<Uint32>(settings.max_pdu));
+  scu.setConnectionTimeout(settings.connect_timeout_s);
+  scu.setACSETimeout(static_cast<Uint32>(settings.connect_timeout_s));
+  scu.setDIMSEBlockingMode(DIMSE_NONBLOCKING);
+  scu.setDIMSETimeout(static_cast<Uint32>(settings.dimse_timeout_s));
+  scu.setVerbosePCMode(OFTrue);
+  const OFList<OFString> transfer_syntaxes{UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};
+  std::set<std::string> classes;
+  for (const auto& f : files)
+    if (classes.insert(f.sop_class_uid).second) scu.addPresentationContext(f.sop_class_uid.c_str(), transfer_syntaxes);
+
+  OFCondition status = scu.initNetwork();
+  if (status.bad()) return all_retryable(files.size(), std::string("cannot set up the network: ") + status.text());
+  status = scu.negotiateAssociation();
+  if (status.bad()) {
+    std::string detail = std::string("association failed: ") + status.text();
+    if (status == DUL_ASSOCIATIONREJECTED) detail = "association rejected by the peer";
+    return all_retryable(files.size(), detail);
+  }
+
+  std::vector<SendResult> results;
+  results.reserve(files.size());
+  bool connection_lost = false;
+  for (const auto& f : files) {
+    if (connection_lost) {
+      results.push_back({SendOutcome::retryable, std::nullopt, "not sent: the association ended early"});
+      continue;
+    }
+    const T_ASC_PresentationContextID context = scu.findPresentationContextID(f.sop_class_uid.c_str(), "");
+    if (context == 0) {
+      results.push_back({SendOutcome::permanent, std::nullopt, "the peer accepts no presentation context for " + f.sop_class_uid});
+      continue;
+    }
+    Uint16 response = 0;
+    status = scu.sendSTORERequest(context, f.path.c_str(), nullptr, response);
+    if (status.bad()) {
+      // The network failed or timed out: the peer may or may not have kept it; sending the
+      // same SOP Instance UID again is safe.
+      connection_lost = true;
+      results.push_back({SendOutcome::retryable, std::nullopt, std::string("C-STORE failed: ") + status.text()});
+      continue;
+    }
+    const SendOutcome outcome = classify_store_status(response);
+    results.push_back({outcome, static_cast<int>(response),
+                       outcome == SendOutcome::delivered ? "" : "C-STORE answered " + hex_status(response)});
+  }
+  if (connection_lost) scu.abortAssociation();
+  else scu.releaseAssociation();
+  return results;
+}
+
+}  // namespace evax::dicom_node

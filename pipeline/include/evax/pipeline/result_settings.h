@@ -1,0 +1,28 @@
+// What a finished analysis turns into: the settings of the result objects (reporting module)
+// and the destinations every object is queued for.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "evax/reporting/result_objects.h"
+
+namespace evax::pipeline {
+
+struct ResultSettings {
+  reporting::AlgorithmIdentity algorithm;
+  reporting::SrDocumentType document_type = reporting::SrDocumentType::comprehensive;
+  double default_operating_point = 0.5;
+  std::map<std::string, double> operating_points;  // per label
+  bool secondary_capture = true;
+  int sc_max_side = 2048;
+  std::vector<std::string> destinations;           // names; each output is queued for each
+
+  double operating_point(const std::string& label) const {
+    const auto it = operating_points.find(label);
+    return it == operating_points.end() ? default_operating_point : it->second;
+  }
+};
+
+}  // namespace evax::pipeline

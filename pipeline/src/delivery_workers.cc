@@ -1,0 +1,162 @@
+#include "evax/pipeline/delivery_workers.h"
+
+#include <algorithm>
+
+#include "evax/storage/outbox_store.h"
+
+namespace evax::pipeline {
+
+struct DeliveryWorkers::Sender {
+  std::map<std::int64_t, Clock::time_point> retry_at;  // deliveries waiting out their delay
+  int unreachable_streak = 0;                          // association failures in a row
+  Clock::time_point paused_until{};
+
+  std::set<std::int64_t> held_back(Clock::time_point now) {
+    std::set<std::int64_t> held;
+    for (auto it = retry_at.begin(); it != retry_at.end();) {
+      if (it->second > now) held.insert((it++)->first);
+      else it = retry_at.erase(it);
+    }
+    return held;
+  }
+};
+
+DeliveryWorkers::DeliveryWorkers(const storage::FileStore& files, DeliverySettings settings, const Clock& clock,
+                                 logging::Logger& log)
+    : files_(files), settings_(std::move(settings)), clock_(clock), log_(log) {}
+
+DeliveryWorkers::~DeliveryWorkers() { stop(); }
+
+void DeliveryWorkers::start() {
+  for (const auto& destination : settings_.destinations) threads_.emplace_back([this, &destination] { run(destination); });
+}
+
+void DeliveryWorkers::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void DeliveryWorkers::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    ++wake_generation_;
+  }
+  wake_.notify_all();
+}
+
+std::chrono::seconds DeliveryWorkers::retry_delay(const config::DeliverySettings& settings, int attempt) {
+  std::int64_t delay = settings.retry_initial_s;
+  for (int i = 1; i < attempt && delay < settings.retry_max_s; ++i) delay *= 2;
+  return std::chrono::seconds(std::min<std::int64_t>(delay, settings.retry_max_s));
+}
+
+bool DeliveryWorkers::wait_until(Clock::time_point deadline, std::uint64_t seen_generation) {
+  std::unique_lock lock(mutex_);
+  // Polls the (substitutable) clock at most every second; a wake-up ends the wait early.
+  while (!stopping_ && wake_generation_ == seen_generation && clock_.now() < deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_.now());
+    wake_.wait_for(lock, std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(1000)));
+  }
+  return !stopping_;
+}
+
+void DeliveryWorkers::run(const config::Destination& destination) {
+  const logging::Fields where{{"destination", destination.name}};
+  std::unique_ptr<storage::OutboxStore> outbox;
+  Sender sender;
+  for (;;) {
+    std::uint64_t seen_generation;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      seen_generation = wake_generation_;
+    }
+    bool idle = true;
+    try {
+      if (!outbox) outbox = std::make_unique<storage::OutboxStore>(files_);
+      if (clock_.now() >= sender.paused_until) idle = !deliver(*outbox, destination, sender);
+    } catch (const std::exception& e) {
+      // The database failed: what was claimed stays "sending" and is requeued at the next start.
+      log_.error("delivery", "bookkeeping-failed", e.what(), where);
+      outbox.reset();
+    }
+    if (idle) {
+      // Nothing due (or the destination is paused): sleep until the pause ends, a wake-up, or
+      // the next poll for delays that came due.
+      const auto deadline = std::max(sender.paused_until, clock_.now() + std::chrono::seconds(1));
+      if (!wait_until(deadline, seen_generation)) return;
+    }
+  }
+}
+
+bool DeliveryWorkers::deliver(storage::OutboxStore& outbox, const config::Destination& destination, Sender& sender) {
+  const auto now = clock_.now();
+  auto batch = outbox.claim_due(destination.name, sender.held_back(now), settings_.batch_size);
+  if (batch.empty()) return false;
+
+  std::vector<dicom_node::OutgoingFile> files;
+  std::vector<std::size_t> sent;  // indices into batch
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& output = batch[i].output;
+    if (output.file_path.empty()) {
+      outbox.record_dead(batch[i].id, true, std::nullopt, "the result file was purged before it could be sent");
+      continue;
+    }
+    files.push_back({output.file_path, output.sop_class_uid, output.sop_instance_uid});
+    sent.push_back(i);
+  }
+  if (files.empty()) return true;
+  const auto results = dicom_node::send_files(settings_.scu, {destination.ae_title, destination.host, destination.port}, files);
+
+  // No response at all for any file: the destination is unreachable; pause it as a whole.
+  const bool unreachable = std::all_of(results.begin(), results.end(), [](const auto& r) {
+    return r.outcome == dicom_node::SendOutcome::retryable && !r.dimse_status;
+  });
+  sender.unreachable_streak = unreachable ? sender.unreachable_streak + 1 : 0;
+  if (unreachable) sender.paused_until = clock_.now() + retry_delay(settings_.retry, sender.unreachable_streak);
+
+  int delivered = 0, retrying = 0, dead = 0;
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    const auto& delivery = batch[sent[k]];
+    const auto& result = results[k];
+    const logging::Fields fields{{"destination", destination.name}, {"delivery", std::to_string(delivery.id)},
+                                 {"kind", delivery.output.kind}, {"attempt", std::to_string(delivery.attempts)}};
+    if (result.outcome == dicom_node::SendOutcome::delivered) {
+      outbox.record_delivered(delivery.id, result.dimse_status, result.detail);
+      ++delivered;
+    } else if (result.outcome == dicom_node::SendOutcome::permanent) {
+      outbox.record_dead(delivery.id, true, result.dimse_status, result.detail);
+      log_.error("delivery", "dead-lettered", "refused by the destination: " + result.detail, fields);
+      ++dead;
+    } else if (delivery.attempts >= settings_.retry.max_attempts ||
+               delivery.age_seconds >= settings_.retry.max_age_h * 3600.0) {
+      const std::string why = result.detail + " (gave up after " + std::to_string(delivery.attempts) + " attempts)";
+      outbox.record_dead(delivery.id, false, result.dimse_status, why);
+      log_.error("delivery", "dead-lettered", why, fields);
+      ++dead;
+    } else {
+      const auto delay = retry_delay(settings_.retry, delivery.attempts);
+      sender.retry_at[delivery.id] = clock_.now() + delay;
+      outbox.record_retry(delivery.id, result.dimse_status, result.detail,
+                          logging::iso_utc(std::chrono::system_clock::now() + delay));
+      log_.debug("delivery", "retry-later", result.detail, fields);
+      ++retrying;
+    }
+  }
+  const logging::Fields summary{{"destination", destination.name}, {"delivered", std::to_string(delivered)},
+                                {"retrying", std::to_string(retrying)}, {"dead_lettered", std::to_string(dead)}};
+  if (unreachable)
+    log_.warn("delivery", "destination-unreachable", results.empty() ? "" : results.front().detail,
+              {{"destination", destination.name}, {"paused_s", std::to_string(retry_delay(settings_.retry, sender.unreachable_streak).count())}});
+  else
+    log_.info("delivery", "batch-sent", "results sent", summary);
+  return !unreachable;
+}
+
+}  // namespace evax::pipeline

@@ -1,0 +1,89 @@
+#include "result_production.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace evax::pipeline {
+namespace {
+
+std::vector<reporting::FindingResult> findings_of(const ResultSettings& settings, const inference::ImageResult& result) {
+  std::vector<reporting::FindingResult> out;
+  for (const auto& f : result.findings) out.push_back({f.label, f.probability, settings.operating_point(f.label)});
+  return out;
+}
+
+// Removes the files written so far unless released: a failed job leaves nothing behind.
+class WrittenFiles {
+ public:
+  ~WrittenFiles() {
+    for (const auto& o : outputs_) ::unlink(o.file_path.c_str());
+  }
+  void add(storage::Output output) { outputs_.push_back(std::move(output)); }
+  std::vector<storage::Output> release() { return std::exchange(outputs_, {}); }
+
+ private:
+  std::vector<storage::Output> outputs_;
+};
+
+storage::Output write(const storage::FileStore& files, const reporting::DicomObject& object,
+                      std::optional<std::int64_t> source_instance_id) {
+  auto path = files.write_durably(object.bytes, storage::FileArea::outputs, object.reference.sop_instance_uid);
+  if (!path) throw std::runtime_error("cannot write the " + object.kind + " result: " + path.error().message);
+  storage::Output output;
+  output.kind = object.kind;
+  output.sop_class_uid = object.reference.sop_class_uid;
+  output.sop_instance_uid = object.reference.sop_instance_uid;
+  output.series_instance_uid = object.reference.series_instance_uid;
+  output.study_instance_uid = object.reference.study_instance_uid;
+  output.source_instance_id = source_instance_id;
+  output.file_path = *path;
+  output.size_bytes = static_cast<std::int64_t>(object.bytes.size());
+  return output;
+}
+
+}  // namespace
+
+std::vector<storage::Output> produce_results(const storage::FileStore& files, const ResultSettings& settings,
+                                             const std::vector<AnalysedImageResult>& images,
+                                             const std::optional<storage::Output>& predecessor) {
+  WrittenFiles written;
+  reporting::ReportRequest report{settings.algorithm, {}, std::nullopt, settings.document_type};
+  for (const auto& image : images) report.images.push_back({image.source_path, findings_of(settings, image.result)});
+  if (predecessor)
+    report.predecessor = reporting::ObjectReference{predecessor->study_instance_uid, predecessor->series_instance_uid,
+                                                    predecessor->sop_class_uid, predecessor->sop_instance_uid};
+  auto sr = reporting::build_structured_report(report);
+  if (!sr) throw std::runtime_error(sr.error());
+  written.add(write(files, *sr, std::nullopt));
+
+  if (settings.secondary_capture) {
+    const std::string series_uid = reporting::new_series_uid();
+    int instance_number = 0;
+    for (const auto& image : images) {
+      reporting::SecondaryCaptureRequest request;
+      request.algorithm = settings.algorithm;
+      request.source_path = image.source_path;
+      request.width = image.grey.width;
+      request.height = image.grey.height;
+      request.grey = image.grey.pixels;
+      request.findings = findings_of(settings, image.result);
+      // The maps in the order the worker asked for them: the most probable findings first.
+      for (const auto& f : image.result.findings)
+        if (f.cam) request.heatmaps.push_back({f.label, f.probability, inference::render_cam(*f.cam, image.result.geometry)});
+      std::stable_sort(request.heatmaps.begin(), request.heatmaps.end(),
+                       [](const auto& a, const auto& b) { return a.probability > b.probability; });
+      request.series_instance_uid = series_uid;
+      request.instance_number = ++instance_number;
+      request.max_side = settings.sc_max_side;
+      auto sc = reporting::build_secondary_capture(request);
+      if (!sc) throw std::runtime_error(sc.error());
+      written.add(write(files, *sc, image.instance_id));
+    }
+  }
+  return written.release();
+}
+
+}  // namespace evax::pipeline

@@ -1,0 +1,97 @@
+// The DICOM objects the node sends back to the PACS, built from plain values: a TID 1500
+// Structured Report of the findings and one Secondary Capture heatmap per analysed image.
+// Patient and study attributes are copied from the received files, so the results land in
+// the source study. Every object is checked with DCMTK's own validity checks before it is
+// returned; a check that fails is an error value, never a half-valid object. DCMTK and
+// OpenCV stay inside this module. Stateless; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace evax::reporting {
+
+// Who made the results; written into every object (Manufacturer, SoftwareVersions, the SR's
+// device observer and algorithm items, the SC's banner).
+struct AlgorithmIdentity {
+  std::string manufacturer = "evax-node";  // the intake loop guard skips images with this
+  std::string software_version;            // the node's version, "0.1.0"
+  std::string model_name;                  // "EVA-X-S"
+  std::string model_task;                  // "cxr14"
+  std::string checkpoint_sha256;           // hex digest of the checkpoint file; "" for demo weights
+  bool demo = false;                       // untrained demo weights: every object says so
+  std::string device_observer_uid;         // stable for one installation
+  std::string station_name;                // the node's AE title
+};
+
+struct FindingResult {
+  std::string label;             // the head's label, "Effusion"
+  double probability = 0.0;      // 0..1
+  double operating_point = 0.5;  // present when probability >= operating_point
+  bool present() const { return probability >= operating_point; }
+};
+
+// A stored DICOM object: enough to reference it from another one.
+struct ObjectReference {
+  std::string study_instance_uid;
+  std::string series_instance_uid;
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+};
+
+struct DicomObject {
+  std::string kind;                 // "sr" or "sc"
+  ObjectReference reference;
+  std::vector<std::uint8_t> bytes;  // a DICOM Part 10 file, explicit VR little endian
+};
+
+enum class SrDocumentType { comprehensive, enhanced, comprehensive_3d };
+// "comprehensive" | "enhanced" | "comprehensive-3d"
+std::optional<SrDocumentType> parse_sr_document_type(std::string_view name);
+
+struct AnalysedImage {
+  std::string source_path;              // the received DICOM file
+  std::vector<FindingResult> findings;  // head order
+};
+
+struct ReportRequest {
+  AlgorithmIdentity algorithm;
+  std::vector<AnalysedImage> images;            // one study's analysed images, at least one
+  std::optional<ObjectReference> predecessor;   // the SR of the analysis this one supersedes
+  SrDocumentType document_type = SrDocumentType::comprehensive;
+  int series_number = 9901;
+};
+
+// The TID 1500 Measurement Report (see docs/results.md for its content tree).
+std::expected<DicomObject, std::string> build_structured_report(const ReportRequest& request);
+
+// One finding's Grad-CAM map over the whole image, one byte per pixel (0 = no attention).
+struct Heatmap {
+  std::string label;
+  double probability = 0.0;
+  std::vector<std::uint8_t> intensity;
+};
+
+struct SecondaryCaptureRequest {
+  AlgorithmIdentity algorithm;
+  std::string source_path;                 // the received DICOM file
+  int width = 0, height = 0;
+  std::vector<std::uint8_t> grey;          // the windowed image the model saw, width * height
+  std::vector<FindingResult> findings;     // head order; the table lists them by probability
+  std::vector<Heatmap> heatmaps;           // the leading findings' maps, blended together
+  std::string series_instance_uid;         // shared by the SCs of one analysis
+  int series_number = 9902;
+  int instance_number = 1;
+  int max_side = 2048;                     // larger images are scaled down to fit
+};
+
+std::expected<DicomObject, std::string> build_secondary_capture(const SecondaryCaptureRequest& request);
+
+// A new UID under the node's root, for series shared by several objects.
+std::string new_series_uid();
+
+}  // namespace evax::reporting

@@ -1,0 +1,31 @@
+// The coded concepts the Structured Report names a head's label with: the finding itself and
+// where in the chest it sits. Plain strings, so the table reads without DCMTK. Internal to the
+// reporting module; stateless.
+#pragma once
+
+#include <string>
+
+namespace evax::reporting {
+
+// One coded entry (Code Value, Coding Scheme Designator, Code Meaning).
+struct Code {
+  std::string value;
+  std::string scheme;
+  std::string meaning;
+};
+
+// The node's private coding scheme, for findings SNOMED CT and DICOM have no fitting code for;
+// listed in the SR's Coding Scheme Identification Sequence under this name.
+inline constexpr const char* kPrivateScheme = "99EVAX";
+inline constexpr const char* kPrivateSchemeName = "EVA-X node private findings";
+
+struct FindingCodes {
+  Code finding;
+  Code site;  // the Finding Site
+};
+
+// The codes for a head's label (CXR14, CheXpert and COVIDx labels, spelled as the heads spell
+// them). An unknown label never fails: it gets a 99EVAX code with the label as meaning.
+FindingCodes finding_codes(const std::string& label);
+
+}  // namespace evax::reporting

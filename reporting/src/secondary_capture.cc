@@ -1,0 +1,245 @@
+// The Secondary Capture heatmap: the windowed X-ray with the leading findings' Grad-CAM maps
+// blended on it, a colour legend, a findings table and the AI banner burned in, as an RGB
+// DICOM image in the source study. Drawing is OpenCV's; the DICOM side is checked with the
+// same checks DCMTK's img2dcm applies before it writes a Secondary Capture.
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/libi2d/i2d.h>
+#include <dcmtk/dcmdata/libi2d/i2dplsc.h>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "dicom_file.h"
+#include "evax/reporting/result_objects.h"
+
+namespace evax::reporting {
+namespace {
+
+constexpr const char* kBanner = "AI-GENERATED - NOT FOR DIAGNOSTIC USE";
+constexpr const char* kDemoBanner = "DEMO MODEL - UNTRAINED WEIGHTS";
+
+// Text sizes follow the picture's width so the burned-in text stays legible from 256 px up.
+struct TextStyle {
+  double scale;
+  int thickness;
+  int line_height;
+};
+
+TextStyle text_style(int width) {
+  const double scale = std::clamp(width / 1600.0, 0.35, 1.6);
+  return {scale, std::max(1, static_cast<int>(scale * 2)), static_cast<int>(std::ceil(30 * scale))};
+}
+
+void put_text(cv::Mat& image, const std::string& text, cv::Point origin, const TextStyle& style, cv::Scalar colour) {
+  cv::putText(image, text, origin, cv::FONT_HERSHEY_SIMPLEX, style.scale, colour, style.thickness, cv::LINE_AA);
+}
+
+// Per-pixel alpha follows the attention, so the X-ray stays readable where the model did not look.
+cv::Mat blend_heat(const cv::Mat& grey_bgr, const cv::Mat& heat) {
+  cv::Mat colour;
+  cv::applyColorMap(heat, colour, cv::COLORMAP_JET);
+  cv::Mat alpha;
+  heat.convertTo(alpha, CV_32F, 0.6 / 255.0);
+  cv::Mat alpha3;
+  cv::cvtColor(alpha, alpha3, cv::COLOR_GRAY2BGR);
+  cv::Mat base, over;
+  grey_bgr.convertTo(base, CV_32FC3);
+  colour.convertTo(over, CV_32FC3);
+  cv::Mat mixed = base.mul(cv::Scalar::all(1.0) - alpha3) + over.mul(alpha3);
+  cv::Mat out;
+  mixed.convertTo(out, CV_8UC3);
+  return out;
+}
+
+void draw_banner(cv::Mat& image, bool demo, const TextStyle& style) {
+  const int lines = demo ? 2 : 1;
+  cv::rectangle(image, {0, 0}, {image.cols, style.line_height * lines + style.line_height / 3}, {0, 0, 0}, cv::FILLED);
+  put_text(image, kBanner, {style.line_height / 3, style.line_height}, style, {255, 255, 255});
+  if (demo) put_text(image, kDemoBanner, {style.line_height / 3, style.line_height * 2}, style, {60, 60, 255});
+}
+
+// A vertical colour bar at the right edge: what the colours mean and which findings they show.
+void draw_legend(cv::Mat& image, const std::vector<Heatmap>& heatmaps, const TextStyle& style) {
+  const int bar_width = std::max(6, style.line_height / 2);
+  const int bar_height = std::max(20, image.rows / 3);
+  const int right = image.cols - style.line_height / 3;
+  const int top = image.rows - bar_height - style.line_height * 2;
+  if (top < style.line_height * 3 || right - bar_width < 0) return;  // too small for a legend
+  cv::Mat ramp(bar_height, 1, CV_8UC1);
+  for (int y = 0; y < bar_height; ++y) ramp.at<std::uint8_t>(y) = static_cast<std::uint8_t>(255 - 255 * y / (bar_height - 1));
+  cv::Mat ramp_colour;
+  cv::applyColorMap(ramp, ramp_colour, cv::COLORMAP_JET);
+  cv::resize(ramp_colour, ramp_colour, {bar_width, bar_height}, 0, 0, cv::INTER_NEAREST);
+  ramp_colour.copyTo(image(cv::Rect(right - bar_width, top, bar_width, bar_height)));
+  const TextStyle small{style.scale * 0.8, std::max(1, style.thickness - 1), style.line_height};
+  auto label_left = [&](const std::string& text) {
+    int baseline = 0;
+    const auto size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, small.scale, small.thickness, &baseline);
+    return std::max(0, right - bar_width - size.width - style.line_height / 4);
+  };
+  put_text(image, "high", {label_left("high"), top + style.line_height / 2}, small, {255, 255, 255});
+  put_text(image, "low", {label_left("low"), top + bar_height}, small, {255, 255, 255});
+  std::string shown = "Grad-CAM:";
+  for (const auto& h : heatmaps) shown += " " + h.label;
+  int baseline = 0;
+  const auto size = cv::getTextSize(shown, cv::FONT_HERSHEY_SIMPLEX, small.scale, small.thickness, &baseline);
+  put_text(image, shown, {std::max(0, right - size.width), top + bar_height + style.line_height}, small, {255, 255, 255});
+}
+
+// The findings, most probable first, on a dark panel at the bottom left; present ones in yellow.
+void draw_findings_table(cv::Mat& image, const std::vector<FindingResult>& findings, const TextStyle& style) {
+  std::vector<std::size_t> order(findings.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return findings[a].probability > findings[b].probability; });
+  const int rows = static_cast<int>(order.size()) + 1;
+  const int panel_height = rows * style.line_height + style.line_height / 2;
+  const int panel_width = std::min(image.cols / 2, static_cast<int>(style.line_height * 11));
+  const int top = image.rows - panel_height;
+  if (top < style.line_height * 3) return;  // an image this small carries the banner only
+  cv::Mat panel = image(cv::Rect(0, top, panel_width, panel_height));
+  panel *= 0.35;
+  put_text(image, "Finding        p   (threshold)", {style.line_height / 3, top + style.line_height}, style, {200, 200, 200});
+  for (int row = 0; row < static_cast<int>(order.size()); ++row) {
+    const auto& f = findings[order[static_cast<std::size_t>(row)]];
+    char line[160];
+    std::snprintf(line, sizeof line, "%-16.16s %.2f (%.2f)%s", f.label.c_str(), f.probability, f.operating_point,
+                  f.present() ? " +" : "");
+    put_text(image, line, {style.line_height / 3, top + style.line_height * (row + 2)}, style,
+             f.present() ? cv::Scalar(0, 230, 255) : cv::Scalar(255, 255, 255));
+  }
+}
+
+std::string heatmap_labels(const std::vector<Heatmap>& heatmaps) {
+  std::string labels;
+  for (const auto& h : heatmaps) labels += (labels.empty() ? "" : ", ") + h.label;
+  return labels;
+}
+
+std::expected<cv::Mat, std::string> render(const SecondaryCaptureRequest& request) {
+  const std::size_t pixels = static_cast<std::size_t>(request.width) * static_cast<std::size_t>(request.height);
+  if (request.width <= 0 || request.height <= 0 || request.grey.size() != pixels)
+    return std::unexpected(std::string("the grey image does not match its size"));
+  const cv::Mat grey(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(request.grey.data()));
+  cv::Mat heat = cv::Mat::zeros(request.height, request.width, CV_8UC1);
+  for (const auto& h : request.heatmaps) {
+    if (h.intensity.size() != pixels) return std::unexpected("the heatmap of " + h.label + " does not match the image size");
+    cv::max(heat, cv::Mat(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(h.intensity.data())), heat);
+  }
+  cv::Mat grey_bgr;
+  cv::cvtColor(grey, grey_bgr, cv::COLOR_GRAY2BGR);
+  cv::Mat picture = request.heatmaps.empty() ? grey_bgr : blend_heat(grey_bgr, heat);
+  // Never larger than the source; large detectors are scaled down to max_side.
+  const int longest = std::max(request.width, request.height);
+  if (request.max_side > 0 && longest > request.max_side) {
+    const double factor = static_cast<double>(request.max_side) / longest;
+    cv::resize(picture, picture, {}, factor, factor, cv::INTER_AREA);
+  }
+  const TextStyle style = text_style(picture.cols);
+  if (!request.heatmaps.empty()) draw_legend(picture, request.heatmaps, style);
+  draw_findings_table(picture, request.findings, style);
+  draw_banner(picture, request.algorithm.demo, style);
+  cv::Mat rgb;
+  cv::cvtColor(picture, rgb, cv::COLOR_BGR2RGB);
+  return rgb;
+}
+
+void put_source_reference(DcmItem& dataset, DcmItem& source) {
+  DcmItem* item = nullptr;
+  if (dataset.findOrCreateSequenceItem(DCM_SourceImageSequence, item, -2).bad() || !item) return;
+  item->putAndInsertString(DCM_ReferencedSOPClassUID, element_string(source, DCM_SOPClassUID).c_str());
+  item->putAndInsertString(DCM_ReferencedSOPInstanceUID, element_string(source, DCM_SOPInstanceUID).c_str());
+  DcmItem* purpose = nullptr;
+  if (item->findOrCreateSequenceItem(DCM_PurposeOfReferenceCodeSequence, purpose, -2).good() && purpose) {
+    purpose->putAndInsertString(DCM_CodeValue, "121322");
+    purpose->putAndInsertString(DCM_CodingSchemeDesignator, "DCM");
+    purpose->putAndInsertString(DCM_CodeMeaning, "Source image for image processing operation");
+  }
+}
+
+// The Patient, General Study, General Series, General Image and Image Pixel checks of
+// img2dcm, plus its Secondary Capture plug-in's: nothing is invented, a gap is an error.
+struct Img2DcmChecks : Image2Dcm {
+  using Image2Dcm::isValid;  // protected in Image2Dcm: the converter calls it before writing
+};
+
+std::string img2dcm_check(DcmDataset& dataset) {
+  Img2DcmChecks converter;
+  converter.setValidityChecking(OFTrue, OFFalse, OFFalse);
+  I2DOutputPlugSC sc_plugin;
+  sc_plugin.setValidityChecking(OFTrue, OFFalse, OFFalse);
+  return (converter.isValid(dataset) + sc_plugin.isValid(dataset)).c_str();
+}
+
+}  // namespace
+
+std::expected<DicomObject, std::string> build_secondary_capture(const SecondaryCaptureRequest& request) {
+  try {
+    auto source = load_source(request.source_path);
+    if (!source) return std::unexpected(source.error());
+    DcmDataset& source_set = *(*source)->getDataset();
+    auto picture = render(request);
+    if (!picture) return std::unexpected(picture.error());
+
+    DcmFileFormat file;
+    DcmDataset& d = *file.getDataset();
+    copy_patient_and_study(source_set, d);
+    const std::string sop_instance_uid = new_uid(SITE_INSTANCE_UID_ROOT);
+    const std::string series_uid = request.series_instance_uid.empty() ? new_series_uid() : request.series_instance_uid;
+    d.putAndInsertString(DCM_SOPClassUID, UID_SecondaryCaptureImageStorage);
+    d.putAndInsertString(DCM_SOPInstanceUID, sop_instance_uid.c_str());
+    d.putAndInsertString(DCM_SeriesInstanceUID, series_uid.c_str());
+    d.putAndInsertString(DCM_Modality, "OT");
+    d.putAndInsertString(DCM_SeriesNumber, std::to_string(request.series_number).c_str());
+    d.putAndInsertString(DCM_InstanceNumber, std::to_string(request.instance_number).c_str());
+    d.putAndInsertString(DCM_SeriesDescription,
+                         request.algorithm.demo ? "EVA-X AI heatmaps (DEMO MODEL)" : "EVA-X AI heatmaps");
+    put_equipment(request.algorithm, d);
+    d.putAndInsertString(DCM_ConversionType, "WSD");
+    d.putAndInsertString(DCM_PatientOrientation, element_string(source_set, DCM_PatientOrientation).c_str());
+    // General Series: Laterality is type 2C, required for paired body parts. The chest is not
+    // one, so it goes only with a known body part when the source has a value, and (empty)
+    // whenever the body part is unknown.
+    const std::string body_part = element_string(source_set, DCM_BodyPartExamined);
+    const std::string laterality = element_string(source_set, DCM_Laterality);
+    if (!body_part.empty()) d.putAndInsertString(DCM_BodyPartExamined, body_part.c_str());
+    if (body_part.empty() || !laterality.empty()) d.putAndInsertString(DCM_Laterality, laterality.c_str());
+    d.putAndInsertString(DCM_ImageType, "DERIVED\\SECONDARY");
+    d.putAndInsertString(DCM_BurnedInAnnotation, "YES");
+    d.putAndInsertString(DCM_RecognizableVisualFeatures, "NO");
+    d.putAndInsertString(DCM_LossyImageCompression, "00");
+    d.putAndInsertString(DCM_ImageComments, (std::string(kBanner) + (request.algorithm.demo ? ". " + std::string(kDemoBanner) : "")).c_str());
+    const std::string derivation = request.heatmaps.empty()
+                                       ? "Findings of " + model_description(request.algorithm)
+                                       : "Grad-CAM of " + model_description(request.algorithm) + " for " + heatmap_labels(request.heatmaps);
+    d.putAndInsertString(DCM_DerivationDescription, derivation.substr(0, 1024).c_str());
+    put_source_reference(d, source_set);
+
+    const cv::Mat& rgb = *picture;
+    d.putAndInsertUint16(DCM_SamplesPerPixel, 3);
+    d.putAndInsertString(DCM_PhotometricInterpretation, "RGB");
+    d.putAndInsertUint16(DCM_PlanarConfiguration, 0);
+    d.putAndInsertUint16(DCM_Rows, static_cast<Uint16>(rgb.rows));
+    d.putAndInsertUint16(DCM_Columns, static_cast<Uint16>(rgb.cols));
+    d.putAndInsertUint16(DCM_BitsAllocated, 8);
+    d.putAndInsertUint16(DCM_BitsStored, 8);
+    d.putAndInsertUint16(DCM_HighBit, 7);
+    d.putAndInsertUint16(DCM_PixelRepresentation, 0);
+    const cv::Mat packed = rgb.isContinuous() ? rgb : rgb.clone();
+    d.putAndInsertUint8Array(DCM_PixelData, packed.data, static_cast<unsigned long>(packed.total() * packed.elemSize()));
+
+    if (const std::string problems = img2dcm_check(d); !problems.empty())
+      return std::unexpected("the Secondary Capture failed DCMTK's checks: " + problems);
+    auto bytes = to_part10(file);
+    if (!bytes) return std::unexpected(bytes.error());
+    return DicomObject{"sc",
+                       {element_string(d, DCM_StudyInstanceUID), series_uid, UID_SecondaryCaptureImageStorage, sop_instance_uid},
+                       std::move(*bytes)};
+  } catch (const std::exception& e) {
+    return std::unexpected(std::string("cannot build the Secondary Capture: ") + e.what());
+  }
+}
+
+}  // namespace evax::reporting

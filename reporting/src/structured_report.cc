@@ -1,0 +1,218 @@
+// The TID 1500 Measurement Report of one analysis, built with DCMTK's TID 1500 classes:
+//   Imaging Measurement Report (126000, DCM)
+//   ├ language English, device observer (the node), procedure reported
+//   ├ Image Library: every analysed image
+//   ├ Imaging Measurements: one Measurement Group (TID 1501) per finding and image
+//   │   ├ Tracking Identifier "<label> image <n>", Tracking Unique Identifier
+//   │   ├ Finding = the finding's code, Finding Site
+//   │   ├ NUM Probability (122157, DCM) 0..1, unit (1, UCUM, "no units"), source image
+//   │   ├ <finding code> = Present (52101004, SCT) / Absent (272519000, SCT) by the operating point
+//   │   └ Algorithm Name, Algorithm Version, Algorithm Parameters (TID 4019 items)
+//   └ Qualitative Evaluations: a Comment saying the results are AI-generated (and DEMO)
+// Patient and study come from the first source image; the document is UNVERIFIED.
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmsr/cmr/tid1500.h>
+#include <dcmtk/dcmsr/codes/dcm.h>
+#include <dcmtk/dcmsr/codes/sct.h>
+#include <dcmtk/dcmsr/dsrdoc.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "dicom_file.h"
+#include "evax/reporting/result_objects.h"
+#include "finding_codes.h"
+
+namespace evax::reporting {
+namespace {
+
+// Procedure reported must come from CID 100, which has no radiography procedure; "Imaging
+// procedure" is its generic entry (validators reject an XR LOINC code there). The Image
+// Library says what was analysed.
+const DSRCodedEntryValue kProcedure("363679005", "SCT", "Imaging procedure");
+const DSRCodedEntryValue kPresent("52101004", "SCT", "Present");
+const DSRCodedEntryValue kAbsent("272519000", "SCT", "Absent");
+
+DSRCodedEntryValue coded(const Code& code) { return DSRCodedEntryValue(code.value.c_str(), code.scheme.c_str(), code.meaning.c_str()); }
+
+std::string probability_text(double p) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4f", p);
+  return text;
+}
+
+struct Failure {
+  std::string what;
+};
+
+void check(const OFCondition& status, const std::string& step) {
+  if (status.bad()) throw Failure{step + ": " + status.text()};
+}
+
+std::string algorithm_version(const AlgorithmIdentity& a) {
+  return a.manufacturer + " " + a.software_version + (a.demo ? ", demo weights (untrained)" : ", checkpoint sha256 " + a.checkpoint_sha256);
+}
+
+// One finding of one image as a TID 1501 group.
+void add_measurement_group(CMR_TID1500& report, const AlgorithmIdentity& algorithm, DcmItem& source, int image_number,
+                           const FindingResult& finding, bool first_group) {
+  check(report.addIndividualMeasurements(/*checkEmpty=*/first_group), "measurement group");
+  auto& group = report.getIndividualMeasurements();
+  const FindingCodes codes = finding_codes(finding.label);
+  check(group.setTrackingIdentifier((finding.label + " image " + std::to_string(image_number)).c_str()), "tracking id");
+  check(group.setTrackingUniqueIdentifier(new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "tracking uid");
+  check(group.setFinding(coded(codes.finding)), "finding");
+  check(group.addFindingSite(coded(codes.site)), "finding site");
+  const CMR_TID1501_in_TID1500::MeasurementValue value(probability_text(finding.probability).c_str(), CMR_CID7181::NoUnits);
+  check(group.addMeasurement(CMR_CID7469(DSRCodedEntryValue(CODE_DCM_Probability)), value), "probability");
+  check(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement, source), "source image");
+  check(group.addQualitativeEvaluation(coded(codes.finding), finding.present() ? kPresent : kAbsent), "present/absent");
+
+  // TID 4019 (Algorithm Identification) in the group: DCMTK 3.6.7 includes it only in TID 1411.
+  if (group.gotoAnnotatedNode("TID 1501 - Row 1") == 0) throw Failure{"measurement group root not found"};
+  const std::pair<DSRCodedEntryValue, std::string> items[] = {
+      {CODE_DCM_AlgorithmName, algorithm.model_name + " " + algorithm.model_task},
+      {CODE_DCM_AlgorithmVersion, algorithm_version(algorithm)},
+      {CODE_DCM_AlgorithmParameters, "operating point " + probability_text(finding.operating_point)},
+  };
+  bool below = true;
+  for (const auto& [concept_name, text] : items) {
+    check(group.addExtraContentItem(DSRTypes::RT_hasConceptMod, DSRTypes::VT_Text,
+                                    below ? DSRTypes::AM_belowCurrentBeforeFirstChild : DSRTypes::AM_afterCurrent),
+          "algorithm item");
+    below = false;
+    check(group.getCurrentContentItem().setConceptName(concept_name), "algorithm item name");
+    check(group.getCurrentContentItem().setStringValue(text.substr(0, 1024).c_str()), "algorithm item value");
+  }
+}
+
+std::string series_description(const AlgorithmIdentity& algorithm) {
+  return algorithm.demo ? "EVA-X AI findings (DEMO MODEL)" : "EVA-X AI findings";
+}
+
+DSRTypes::E_DocumentType dicom_document_type(SrDocumentType type) {
+  switch (type) {
+    case SrDocumentType::enhanced: return DSRTypes::DT_EnhancedSR;
+    case SrDocumentType::comprehensive_3d: return DSRTypes::DT_Comprehensive3DSR;
+    case SrDocumentType::comprehensive: break;
+  }
+  return DSRTypes::DT_ComprehensiveSR;
+}
+
+// The bytes parse back into a valid SR document: what a receiver will do first.
+void check_round_trip(const std::vector<std::uint8_t>& bytes) {
+  DcmInputBufferStream stream;
+  stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  stream.setEos();
+  DcmFileFormat file;
+  file.transferInit();
+  const OFCondition status = file.read(stream);
+  file.transferEnd();
+  check(status, "reading the encoded SR back");
+  DSRDocument reread;
+  check(reread.read(*file.getDataset()), "parsing the encoded SR back");
+  if (!reread.isValid()) throw Failure{"the encoded SR is not valid when read back"};
+}
+
+}  // namespace
+
+std::optional<SrDocumentType> parse_sr_document_type(std::string_view name) {
+  if (name == "comprehensive") return SrDocumentType::comprehensive;
+  if (name == "enhanced") return SrDocumentType::enhanced;
+  if (name == "comprehensive-3d") return SrDocumentType::comprehensive_3d;
+  return std::nullopt;
+}
+
+std::expected<DicomObject, std::string> build_structured_report(const ReportRequest& request) {
+  if (request.images.empty()) return std::unexpected(std::string("a report needs at least one analysed image"));
+  try {
+    std::vector<std::unique_ptr<DcmFileFormat>> sources;
+    for (const auto& image : request.images) {
+      auto source = load_source(image.source_path);
+      if (!source) return std::unexpected(source.error());
+      sources.push_back(std::move(*source));
+    }
+    const AlgorithmIdentity& algorithm = request.algorithm;
+    DcmDataset& first = *sources.front()->getDataset();
+    const std::string study_uid = element_string(first, DCM_StudyInstanceUID);
+    if (study_uid.empty()) return std::unexpected(std::string("the source image has no Study Instance UID"));
+
+    CMR_TID1500 report(CMR_CID7021::ImagingMeasurementReport);
+    check(report.setLanguage(CID5000_Languages::English), "language");
+    const std::string observer_uid = algorithm.device_observer_uid.empty() ? new_uid(SITE_INSTANCE_UID_ROOT) : algorithm.device_observer_uid;
+    check(report.getObservationContext().addDeviceObserver(observer_uid.c_str(), algorithm.manufacturer.c_str(),
+                                                           algorithm.manufacturer.c_str(),
+                                                           (algorithm.model_name + " " + algorithm.model_task).c_str()),
+          "device observer");
+    check(report.addProcedureReported(CMR_CID100(kProcedure)), "procedure reported");
+    check(report.getImageLibrary().createNewImageLibrary(), "image library");
+    check(report.getImageLibrary().addImageGroup(), "image group");
+    // Modality and size, not Target Region: DCMTK 3.6.7 codes CHEST as 816094009, which
+    // validators built on older code tables (PixelMed 2022) reject.
+    TID1600_ImageLibrary::ConceptNameList descriptors;
+    descriptors.push_back(CODE_DCM_Modality);
+    descriptors.push_back(CODE_DCM_PixelDataRows);
+    descriptors.push_back(CODE_DCM_PixelDataColumns);
+    for (auto& source : sources)
+      check(report.getImageLibrary().addImageEntry(*source->getDataset(), TID1600_ImageLibrary::withSelectedDescriptors,
+                                                   descriptors),
+            "image library entry");
+    bool first_group = true;
+    for (std::size_t i = 0; i < request.images.size(); ++i) {
+      for (const auto& finding : request.images[i].findings) {
+        add_measurement_group(report, algorithm, *sources[i]->getDataset(), static_cast<int>(i + 1), finding, first_group);
+        first_group = false;
+      }
+    }
+    if (first_group) return std::unexpected(std::string("no findings to report"));
+    std::string notice = "AI-GENERATED - NOT FOR DIAGNOSTIC USE. Findings of " + model_description(algorithm) +
+                         ", probabilities with operating points; not verified by a physician.";
+    if (algorithm.demo) notice = "DEMO MODEL - UNTRAINED WEIGHTS: results carry no clinical meaning. " + notice;
+    check(report.addQualitativeEvaluation(CODE_DCM_Comment, notice.c_str()), "notice");
+    if (!report.isValid()) throw Failure{"TID 1500 report is not valid"};
+
+    DSRDocument document;
+    check(document.setTreeFromRootTemplate(report, /*expandTree=*/OFTrue), "document tree");
+    check(document.changeDocumentType(dicom_document_type(request.document_type)), "document type");
+    check(document.createNewSeriesInStudy(study_uid.c_str()), "new series");
+    check(document.setSeriesDescription(series_description(algorithm).c_str()), "series description");
+    check(document.setSeriesNumber(std::to_string(request.series_number).c_str()), "series number");
+    check(document.setInstanceNumber("1"), "instance number");
+    check(document.setManufacturer(algorithm.manufacturer.c_str()), "manufacturer");
+    auto& coding_schemes = document.getCodingSchemeIdentification();
+    check(coding_schemes.addItem(kPrivateScheme), "coding scheme");
+    check(coding_schemes.setCodingSchemeName(kPrivateSchemeName), "coding scheme name");
+    check(coding_schemes.setCodingSchemeResponsibleOrganization(algorithm.manufacturer.c_str()), "coding scheme owner");
+    for (auto& source : sources) check(document.getCurrentRequestedProcedureEvidence().addItem(*source->getDataset()), "evidence");
+    if (request.predecessor) {
+      const auto& p = *request.predecessor;
+      check(document.getPredecessorDocuments().addItem(p.study_instance_uid.c_str(), p.series_instance_uid.c_str(),
+                                                       p.sop_class_uid.c_str(), p.sop_instance_uid.c_str()),
+            "predecessor");
+    }
+    check(document.completeDocument(), "completion flag");
+    if (!document.isValid()) throw Failure{"the SR document is not valid"};
+
+    DcmFileFormat file;
+    DcmDataset& d = *file.getDataset();
+    check(document.write(d), "writing the SR");
+    // The received values, byte for byte (character set included), over DCMTK's own.
+    copy_patient_and_study(first, d);
+    put_equipment(algorithm, d);
+    auto bytes = to_part10(file);
+    if (!bytes) return std::unexpected(bytes.error());
+    check_round_trip(*bytes);
+    return DicomObject{"sr",
+                       {study_uid, element_string(d, DCM_SeriesInstanceUID), element_string(d, DCM_SOPClassUID),
+                        element_string(d, DCM_SOPInstanceUID)},
+                       std::move(*bytes)};
+  } catch (const Failure& f) {
+    return std::unexpected("cannot build the structured report: " + f.what);
+  } catch (const std::exception& e) {
+    return std::unexpected(std::string("cannot build the structured report: ") + e.what());
+  }
+}
+
+}  // namespace evax::reporting

@@ -1,0 +1,281 @@
+// The SR and the Secondary Capture as a PACS and its validators see them. Source images are
+// synthetic DX files; every object is written to disk and checked by the real tools.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "evax/reporting/result_objects.h"
+#include "synthetic_dicom.h"
+
+namespace evax::reporting {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string run(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen(("timeout 120 " + command + " 2>&1").c_str(), "r");
+  if (!pipe) return "<popen failed>";
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
+  ::pclose(pipe);
+  return output;
+}
+
+// The lines of `text` that start with `prefix`.
+std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> found;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(prefix, 0) == 0) found.push_back(line);
+  return found;
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+AlgorithmIdentity algorithm(bool demo) {
+  AlgorithmIdentity a;
+  a.software_version = "0.1.0";
+  a.model_name = "EVA-X-S";
+  a.model_task = "cxr14";
+  a.checkpoint_sha256 = demo ? "" : std::string(64, 'a');
+  a.demo = demo;
+  a.device_observer_uid = "2.25.1234567890";
+  a.station_name = "EVAX";
+  return a;
+}
+
+std::vector<FindingResult> cxr14_findings() {
+  const char* labels[] = {"Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
+                          "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia"};
+  std::vector<FindingResult> findings;
+  for (int i = 0; i < 14; ++i) findings.push_back({labels[i], 0.05 + 0.06 * i, i == 2 ? 0.3 : 0.5});
+  return findings;
+}
+
+class ResultObjects : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/evax-reporting-test-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+  }
+  void TearDown() override {
+    if (!getenv("EVAX_KEEP_TEST_FILES")) fs::remove_all(dir_);
+  }
+
+  std::string source(const std::string& name, testing::SyntheticImage image = {}) {
+    if (image.study_uid.empty()) image.study_uid = study_uid_;
+    image.width = 320;
+    image.height = 384;
+    image.window = {{2048.0, 4096.0}};
+    const std::string path = (dir_ / name).string();
+    testing::write_synthetic_dicom(path, image);
+    return path;
+  }
+
+  std::string save(const DicomObject& object, const std::string& name) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(object.bytes.data()),
+                                                static_cast<std::streamsize>(object.bytes.size()));
+    return path;
+  }
+
+  SecondaryCaptureRequest sc_request(const std::string& source_path, bool demo) {
+    SecondaryCaptureRequest r;
+    r.algorithm = algorithm(demo);
+    r.source_path = source_path;
+    r.width = 320;
+    r.height = 384;
+    r.grey.resize(320 * 384);
+    for (std::size_t i = 0; i < r.grey.size(); ++i) r.grey[i] = static_cast<std::uint8_t>(i % 320 * 255 / 319);
+    r.findings = cxr14_findings();
+    std::vector<std::uint8_t> heat(r.grey.size());
+    for (std::size_t i = 0; i < heat.size(); ++i) heat[i] = static_cast<std::uint8_t>((i / 320) * 255 / 383);
+    r.heatmaps = {{"Hernia", 0.83, heat}};
+    r.series_instance_uid = new_series_uid();
+    return r;
+  }
+
+  fs::path dir_;
+  std::string study_uid_ = testing::new_uid(SITE_STUDY_UID_ROOT);
+};
+
+TEST_F(ResultObjects, TheStructuredReportPassesEveryValidator) {
+  const std::string pa = source("pa.dcm");
+  testing::SyntheticImage ap_image;
+  ap_image.view_position = "AP";
+  const std::string ap = source("ap.dcm", ap_image);
+  ReportRequest request{algorithm(false), {{pa, cxr14_findings()}, {ap, cxr14_findings()}}};
+  const auto sr = build_structured_report(request);
+  ASSERT_TRUE(sr) << sr.error();
+  EXPECT_EQ(sr->kind, "sr");
+  EXPECT_EQ(sr->reference.sop_class_uid, UID_ComprehensiveSRStorage);
+  EXPECT_EQ(sr->reference.study_instance_uid, study_uid_);
+  const std::string path = save(*sr, "sr.dcm");
+
+  const std::string iod = run("dciodvfy " + path);
+  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+  const std::string entities = run("dcentvfy " + pa + " " + ap + " " + path);
+  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+
+  const std::string tree = run("dsrdump +Pc +Pl " + path);
+  for (const char* expected : {"Imaging Measurement Report", "Comprehensive SR", "UNVERIFIED", "Image Library",
+                               "Measurement Group", "Tracking Identifier", "(60046008,SCT,\"Pleural effusion\")",
+                               "(122157,DCM,\"Probability\")", "(1,UCUM,\"no units\")", "(52101004,SCT,\"Present\")",
+                               "(272519000,SCT,\"Absent\")", "(111001,DCM,\"Algorithm Name\")", "EVA-X-S cxr14",
+                               "(3120008,SCT,\"Pleural membrane structure\")", "Source of Measurement", "NOT FOR DIAGNOSTIC USE"})
+    EXPECT_NE(tree.find(expected), std::string::npos) << expected << "\n" << tree;
+  // 14 findings x 2 images.
+  std::size_t groups = 0;
+  for (std::size_t at = 0; (at = tree.find("Tracking Identifier", at)) != std::string::npos; ++at) ++groups;
+  EXPECT_EQ(groups, 28u);
+  // Effusion 0.17 against its operating point 0.3: Absent; Hernia 0.83 against 0.5: Present.
+  EXPECT_NE(tree.find("\"Effusion image 1\""), std::string::npos);
+
+  // The JDK's XPath limits stop PixelMed's template stylesheet unless lifted.
+  const std::string pixelmed = run(
+      "java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
+      "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path);
+  EXPECT_TRUE(lines_starting(pixelmed, "Error").empty()) << pixelmed;
+  EXPECT_NE(pixelmed.find("Found Root Template TID_1500"), std::string::npos) << pixelmed;
+  EXPECT_NE(pixelmed.find("Root Template Validation"), std::string::npos) << pixelmed;
+
+  const std::string py = run(std::string(EVAX_PYTHON) + " -c \"import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); s=pydicom.dcmread(sys.argv[2]); "
+                             "print(d.Modality, d.VerificationFlag, d.CompletionFlag, d.PatientID == s.PatientID, "
+                             "str(d.PatientName) == str(s.PatientName), d.StudyInstanceUID == s.StudyInstanceUID, "
+                             "d.Manufacturer, len(d.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence))\" " +
+                             path + " " + pa);
+  EXPECT_NE(py.find("SR UNVERIFIED COMPLETE True True True evax-node 2"), std::string::npos) << py;
+}
+
+TEST_F(ResultObjects, DocumentTypesPredecessorAndDemoNotice) {
+  const std::string pa = source("pa.dcm");
+  ReportRequest request{algorithm(true), {{pa, cxr14_findings()}}};
+  request.predecessor = ObjectReference{study_uid_, "1.2.3.4", UID_ComprehensiveSRStorage, "1.2.3.4.5"};
+  for (auto [type, sop_class] : {std::pair{SrDocumentType::enhanced, UID_EnhancedSRStorage},
+                                 std::pair{SrDocumentType::comprehensive_3d, UID_Comprehensive3DSRStorage}}) {
+    request.document_type = type;
+    const auto sr = build_structured_report(request);
+    ASSERT_TRUE(sr) << sr.error();
+    EXPECT_EQ(sr->reference.sop_class_uid, sop_class);
+    const std::string path = save(*sr, "sr.dcm");
+    const std::string iod = run("dciodvfy " + path);
+    EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+    const std::string dump = run("dcmdump " + path);
+    EXPECT_NE(dump.find("1.2.3.4.5"), std::string::npos) << "predecessor missing";
+    EXPECT_NE(dump.find("PredecessorDocumentsSequence"), std::string::npos);
+    EXPECT_NE(dump.find("EVA-X AI findings (DEMO MODEL)"), std::string::npos);
+    const std::string tree = run("dsrdump +Pc +Pl " + path);
+    EXPECT_NE(tree.find("DEMO MODEL - UNTRAINED WEIGHTS"), std::string::npos) << tree;
+    EXPECT_NE(tree.find("demo weights (untrained)"), std::string::npos) << tree;
+  }
+  EXPECT_EQ(parse_sr_document_type("comprehensive"), SrDocumentType::comprehensive);
+  EXPECT_FALSE(parse_sr_document_type("basic"));
+}
+
+TEST_F(ResultObjects, PatientAttributesAndCharacterSetAreCopiedByteForByte) {
+  const std::string pa = source("pa.dcm");
+  {
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(pa.c_str()).good());
+    file.getDataset()->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 100");
+    file.getDataset()->putAndInsertString(DCM_PatientName, "M\xE9lanie^Test");  // é in Latin-1
+    file.getDataset()->putAndInsertString(DCM_AccessionNumber, "ACC42");
+    ASSERT_TRUE(file.saveFile(pa.c_str(), EXS_LittleEndianExplicit).good());
+  }
+  const auto sr = build_structured_report({algorithm(false), {{pa, cxr14_findings()}}});
+  ASSERT_TRUE(sr) << sr.error();
+  const auto sc = build_secondary_capture(sc_request(pa, false));
+  ASSERT_TRUE(sc) << sc.error();
+  for (const auto& object : {*sr, *sc}) {
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(save(object, "out.dcm").c_str()).good());
+    OFString name, charset, accession;
+    file.getDataset()->findAndGetOFString(DCM_PatientName, name);
+    file.getDataset()->findAndGetOFString(DCM_SpecificCharacterSet, charset);
+    file.getDataset()->findAndGetOFString(DCM_AccessionNumber, accession);
+    EXPECT_EQ(std::string(name.c_str()), "M\xE9lanie^Test") << object.kind;
+    EXPECT_EQ(std::string(charset.c_str()), "ISO_IR 100") << object.kind;
+    EXPECT_EQ(std::string(accession.c_str()), "ACC42") << object.kind;
+  }
+}
+
+TEST_F(ResultObjects, TheSecondaryCapturePassesTheValidatorsAndShowsWhatItIs) {
+  const std::string pa = source("pa.dcm");
+  const auto sc = build_secondary_capture(sc_request(pa, true));
+  ASSERT_TRUE(sc) << sc.error();
+  EXPECT_EQ(sc->reference.sop_class_uid, UID_SecondaryCaptureImageStorage);
+  const std::string path = save(*sc, "sc.dcm");
+  const std::string iod = run("dciodvfy " + path);
+  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+  const std::string entities = run("dcentvfy " + pa + " " + path);
+  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+
+  const std::string py = run(std::string(EVAX_PYTHON) + " -c \"import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); a=d.pixel_array; "
+                             "print(d.Modality, d.PhotometricInterpretation, a.shape, d.BurnedInAnnotation, '+'.join(d.ImageType), "
+                             "d.ConversionType, d.SourceImageSequence[0].PurposeOfReferenceCodeSequence[0].CodeValue, "
+                             "int(a[0:20,:,:].max() - a[0:20,:,:].min() > 100), int((a[:,:,0].astype(int) - a[:,:,2]).std() > 5))\" " + path);
+  // Banner text on black at the top; colour (red differs from blue) where the heatmap is.
+  EXPECT_NE(py.find("OT RGB (384, 320, 3) YES DERIVED+SECONDARY WSD 121322 1 1"), std::string::npos) << py;
+  const std::string dump = run("dcmdump +L " + path);
+  EXPECT_NE(dump.find("DEMO MODEL - UNTRAINED WEIGHTS"), std::string::npos);
+  EXPECT_NE(dump.find("AI-GENERATED - NOT FOR DIAGNOSTIC USE"), std::string::npos);
+  EXPECT_NE(dump.find("Grad-CAM of EVA-X-S cxr14 (DEMO MODEL - UNTRAINED WEIGHTS) for Hernia"), std::string::npos) << dump;
+}
+
+TEST_F(ResultObjects, LargeImagesAreScaledDownNeverUp) {
+  const std::string pa = source("pa.dcm");
+  auto request = sc_request(pa, false);
+  request.max_side = 256;
+  auto sc = build_secondary_capture(request);
+  ASSERT_TRUE(sc) << sc.error();
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(save(*sc, "small.dcm").c_str()).good());
+  Uint16 rows = 0, columns = 0;
+  file.getDataset()->findAndGetUint16(DCM_Rows, rows);
+  file.getDataset()->findAndGetUint16(DCM_Columns, columns);
+  EXPECT_EQ(rows, 256);
+  EXPECT_EQ(columns, 213);
+  request.max_side = 4096;
+  sc = build_secondary_capture(request);
+  ASSERT_TRUE(sc);
+  ASSERT_TRUE(file.loadFile(save(*sc, "same.dcm").c_str()).good());
+  file.getDataset()->findAndGetUint16(DCM_Rows, rows);
+  EXPECT_EQ(rows, 384);
+}
+
+TEST_F(ResultObjects, BadInputIsAnErrorNotACrash) {
+  const std::string pa = source("pa.dcm");
+  EXPECT_FALSE(build_structured_report({algorithm(false), {}}));
+  const auto missing = build_structured_report({algorithm(false), {{(dir_ / "gone.dcm").string(), cxr14_findings()}}});
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().find("cannot read the received file"), std::string::npos) << missing.error();
+  std::ofstream(dir_ / "junk.dcm") << "not DICOM at all";
+  EXPECT_FALSE(build_structured_report({algorithm(false), {{(dir_ / "junk.dcm").string(), cxr14_findings()}}}));
+  EXPECT_FALSE(build_structured_report({algorithm(false), {{pa, {}}}}));  // nothing to report
+
+  auto request = sc_request(pa, false);
+  request.heatmaps[0].intensity.resize(10);
+  const auto sc = build_secondary_capture(request);
+  ASSERT_FALSE(sc);
+  EXPECT_NE(sc.error().find("does not match"), std::string::npos) << sc.error();
+  request = sc_request(pa, false);
+  request.grey.clear();
+  EXPECT_FALSE(build_secondary_capture(request));
+}
+
+}  // namespace
+}  // namespace evax::reporting

@@ -1,0 +1,294 @@
+// Results going back: the node sends the SR and SC of every analysed study to its destinations,
+// through faults a PACS really produces (down for a long time, failure statuses, refusals,
+// timeouts, a node killed in the middle of sending).
+#include <gtest/gtest.h>
+
+#include <dcmtk/dcmdata/dcfilefo.h>
+
+#include <set>
+#include <thread>
+
+#include "destination.h"
+#include "service_test_support.h"
+
+namespace evax::testing {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string element(const std::filesystem::path& file, const DcmTagKey& tag) {
+  DcmFileFormat f;
+  if (f.loadFile(file.c_str()).bad()) return "<unreadable>";
+  OFString value;
+  f.getDataset()->findAndGetOFStringArray(tag, value);
+  return value.c_str();
+}
+
+// Every output of every job, as {SOP Instance UID -> delivery state at `destination`}.
+std::map<std::string, std::string> delivery_states(const json& status, const std::string& destination = "pacs") {
+  std::map<std::string, std::string> states;
+  for (const auto& job : status["jobs"])
+    for (const auto& output : job["outputs"])
+      for (const auto& d : output["deliveries"])
+        if (d["destination"] == destination) states[output["sop_instance_uid"]] = d["state"];
+  return states;
+}
+
+bool all_delivered(const json& status, std::size_t outputs) {
+  const auto states = delivery_states(status);
+  if (states.size() < outputs) return false;
+  for (const auto& [uid, state] : states)
+    if (state != "delivered") return false;
+  return true;
+}
+
+bool all_settled(const json& status, std::size_t outputs) {
+  const auto states = delivery_states(status);
+  if (states.size() < outputs) return false;
+  for (const auto& [uid, state] : states)
+    if (state == "pending" || state == "sending") return false;
+  return true;
+}
+
+// A node with fast retries sending to `destination`.
+void configure(NodeHarness& node, const Destination& destination) {
+  node.config()["destinations"] = json::array({destination.config_entry()});
+  node.config()["delivery"] = {{"retry_initial_s", 1}, {"retry_max_s", 2}, {"max_attempts", 4},
+                               {"connect_timeout_s", 3}, {"dimse_timeout_s", 3}};
+}
+
+std::string send_study(NodeHarness& node, const std::string& prefix, int images = 1) {
+  const std::string study = new_uid(SITE_STUDY_UID_ROOT);
+  std::vector<SyntheticImage> list(static_cast<std::size_t>(images), frontal(study));
+  const auto files = write_images(node.dir(), prefix, list);
+  const CommandResult sent = node.storescu(files);
+  EXPECT_EQ(store_successes(sent.output), images) << sent.output;
+  return study;
+}
+
+TEST(Delivery, SrAndScReachTheDestinationInTheSourceStudy) {
+  NodeHarness node;
+  Destination pacs(node.dir());
+  pacs.start_storescp();
+  configure(node, pacs);
+  node.start();
+  const std::string study = send_study(node, "study", 2);
+
+  const json status = node.wait_for([](const json& s) { return all_delivered(s, 3); }, 120s);
+  ASSERT_TRUE(all_delivered(status, 3)) << status.dump(2);
+  const json& job = status["jobs"][0];
+  for (const char* stage : {"received", "complete", "queued", "started", "inferred", "reported", "delivered", "finished"})
+    EXPECT_FALSE(job["times"][stage].is_null()) << stage;
+  EXPECT_LE(job["times"]["reported"].get<std::string>(), job["times"]["delivered"].get<std::string>());
+
+  std::multiset<std::string> classes;
+  for (const auto& file : pacs.received_files()) {
+    EXPECT_EQ(element(file, DCM_StudyInstanceUID), study) << file;
+    EXPECT_EQ(element(file, DCM_PatientID), "SYN0001") << file;
+    EXPECT_EQ(element(file, DCM_Manufacturer), "evax-node") << file;  // the intake loop guard's mark
+    classes.insert(element(file, DCM_SOPClassUID));
+  }
+  EXPECT_EQ(classes.count(UID_ComprehensiveSRStorage), 1u);
+  EXPECT_EQ(classes.count(UID_SecondaryCaptureImageStorage), 2u);
+  // One attempt each, recorded with the C-STORE status.
+  for (const auto& output : job["outputs"]) {
+    ASSERT_EQ(output["deliveries"].size(), 1u);
+    const auto& d = output["deliveries"][0];
+    EXPECT_EQ(d["attempts"], 1);
+    ASSERT_EQ(d["attempt_log"].size(), 1u);
+    EXPECT_EQ(d["attempt_log"][0]["outcome"], "delivered");
+    EXPECT_EQ(d["attempt_log"][0]["dimse_status"], 0);
+  }
+}
+
+TEST(Delivery, DestinationDownThroughARestartThenBackGetsEverythingOnce) {
+  NodeHarness node;
+  Destination pacs(node.dir());  // not started: connections are refused
+  configure(node, pacs);
+  node.config()["delivery"]["max_attempts"] = 100;
+  node.start();
+  for (int i = 0; i < 3; ++i) send_study(node, "study" + std::to_string(i));
+
+  // Six outputs, each tried and failed at least once, the destination paused in between.
+  json status = node.wait_for([](const json& s) {
+    const auto states = delivery_states(s);
+    if (states.size() < 6) return false;
+    for (const auto& job : s["jobs"])
+      for (const auto& o : job["outputs"])
+        if (o["deliveries"][0]["attempts"].get<int>() < 1 || o["deliveries"][0]["state"] != "pending") return false;
+    return true;
+  }, 120s);
+  ASSERT_EQ(delivery_states(status).size(), 6u) << status.dump(2);
+  EXPECT_NE(node.log().find("destination-unreachable"), std::string::npos);
+
+  // The queue survives a restart while the destination is still down.
+  ASSERT_EQ(node.stop(), 0);
+  node.start();
+  std::this_thread::sleep_for(3s);
+  status = node.status();
+  for (const auto& [uid, state] : delivery_states(status)) EXPECT_EQ(state, "pending") << uid;
+
+  pacs.start_test_scp();
+  status = node.wait_for([](const json& s) { return all_delivered(s, 6); }, 60s);
+  ASSERT_TRUE(all_delivered(status, 6)) << status.dump(2);
+  const auto receipts = pacs.receipts();
+  EXPECT_EQ(receipts.size(), 6u);
+  for (const auto& [uid, count] : receipts) EXPECT_EQ(count, 1) << uid << " arrived more than once";
+  for (const auto& [uid, state] : delivery_states(status)) EXPECT_EQ(receipts.count(uid), 1u) << uid;
+}
+
+struct StatusCase {
+  const char* name;
+  std::vector<std::string> scp_options;
+  const char* final_state;       // of every delivery
+  int attempts;                  // of every delivery
+  const char* last_outcome;      // of the last attempt
+  const char* status_text;       // in last_status
+};
+
+class DeliveryStatuses : public ::testing::TestWithParam<StatusCase> {};
+
+TEST_P(DeliveryStatuses, RetryableAndPermanentFailuresAreToldApart) {
+  const StatusCase& c = GetParam();
+  NodeHarness node;
+  Destination pacs(node.dir());
+  pacs.start_test_scp(c.scp_options);
+  configure(node, pacs);
+  node.config()["reporting"] = {{"secondary_capture", false}};  // one object: one clear sequence
+  node.start();
+  send_study(node, "study");
+
+  const json status = node.wait_for([](const json& s) { return all_settled(s, 1); }, 120s);
+  ASSERT_TRUE(all_settled(status, 1)) << status.dump(2);
+  const json& d = status["jobs"][0]["outputs"][0]["deliveries"][0];
+  EXPECT_EQ(d["state"], c.final_state) << d.dump(2);
+  EXPECT_EQ(d["attempts"], c.attempts) << d.dump(2);
+  ASSERT_EQ(d["attempt_log"].size(), static_cast<std::size_t>(c.attempts));
+  EXPECT_EQ(d["attempt_log"].back()["outcome"], c.last_outcome) << d.dump(2);
+  EXPECT_NE(d["last_status"].get<std::string>().find(c.status_text), std::string::npos) << d.dump(2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Destination, DeliveryStatuses,
+    ::testing::Values(
+        // Out of resources, then fine: retried, delivered on the second attempt.
+        StatusCase{"OutOfResourcesThenSuccess", {"--statuses", "A700,0000"}, "delivered", 2, "delivered", "0x0000"},
+        // A warning is a delivery (the PACS kept the object).
+        StatusCase{"CoercionWarning", {"--statuses", "B000"}, "delivered", 1, "delivered", "0xB000"},
+        // Cannot understand / data set does not match: the same object will fail again.
+        StatusCase{"CannotUnderstand", {"--statuses", "C000"}, "dead", 1, "permanent", "0xC000"},
+        StatusCase{"DataSetMismatch", {"--statuses", "A900"}, "dead", 1, "permanent", "0xA900"},
+        // Out of resources every time: retried until max_attempts (4), then dead-lettered.
+        StatusCase{"AlwaysOutOfResources", {"--statuses", "A700"}, "dead", 4, "retryable", "gave up after 4 attempts"},
+        // Associations refused: retryable, then dead-lettered after max_attempts.
+        StatusCase{"AssociationRefused", {"--refuse"}, "dead", 4, "retryable", "association"},
+        // No answer within the DIMSE timeout (3 s): retryable.
+        StatusCase{"NoAnswer", {"--delay-ms", "6000"}, "dead", 4, "retryable", "C-STORE failed"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Delivery, KillDuringSendingResendsOnlyTheInterruptedObject) {
+  NodeHarness node;
+  Destination pacs(node.dir());
+  // Each answer takes 2 s: the node is caught in the middle of a C-STORE.
+  pacs.start_test_scp({"--delay-ms", "2000"});
+  configure(node, pacs);
+  node.config()["delivery"]["dimse_timeout_s"] = 30;
+  node.start();
+  send_study(node, "study", 2);  // SR + 2 SC
+
+  // Wait for the first object to reach the destination, then kill the node while it waits
+  // for the answer.
+  for (int i = 0; i < 600 && pacs.receipts().empty(); ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_FALSE(pacs.receipts().empty()) << node.log();
+  node.kill9();
+  // The batch (SR and both SCs) was claimed together; only its first object reached the wire.
+  ASSERT_EQ(node.sql("SELECT COUNT(*) FROM deliveries WHERE state = 'sending'"), "3");
+
+  pacs.start_test_scp();  // fast again (the slow one is replaced on the same port)
+  node.start();
+  const json status = node.wait_for([](const json& s) { return all_delivered(s, 3); }, 120s);
+  ASSERT_TRUE(all_delivered(status, 3)) << status.dump(2);
+  // Every object arrived; only the one in flight at the crash arrived twice.
+  const auto receipts = pacs.receipts();
+  EXPECT_EQ(receipts.size(), 3u);
+  int duplicates = 0;
+  for (const auto& [uid, count] : receipts) {
+    EXPECT_LE(count, 2) << uid;
+    if (count == 2) ++duplicates;
+  }
+  EXPECT_EQ(duplicates, 1);  // the one on the wire when the node died, sent again with the same UID
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM delivery_attempts WHERE outcome = 'interrupted'"), "3");
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM delivery_attempts WHERE outcome = 'delivered'"), "3");
+}
+
+TEST(Delivery, KillDuringInferenceStillDeliversOneResultSet) {
+  NodeHarness node;
+  Destination pacs(node.dir());
+  pacs.start_test_scp();
+  configure(node, pacs);
+  node.config()["model"]["classifier"]["checkpoint"] = "demo:base";  // seconds per job: caught running
+  node.config()["model"]["cam_top_k"] = 3;
+  node.start();
+  send_study(node, "study");
+  for (int i = 0; i < 600 && node.log().find("job-started") == std::string::npos; ++i) std::this_thread::sleep_for(50ms);
+  node.kill9();
+  EXPECT_EQ(node.sql("SELECT state FROM jobs"), "running");
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM outputs"), "0");  // killed before its results were committed
+
+  node.start();
+  EXPECT_NE(node.log().find("jobs_requeued=1"), std::string::npos);
+  const json status = node.wait_for([](const json& s) { return all_delivered(s, 2); }, 120s);
+  ASSERT_TRUE(all_delivered(status, 2)) << status.dump(2);
+  EXPECT_EQ(pacs.receipts().size(), 2u);  // one SR and one SC: no second result set
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM outputs"), "2");
+  // Nothing written by the interrupted attempt is left behind.
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(node.data_dir() / "outputs"))
+    files += e.is_regular_file() ? 1 : 0;
+  EXPECT_EQ(files, 2u);
+}
+
+TEST(Delivery, ReanalysisSupersedesTheEarlierReport) {
+  NodeHarness node;
+  Destination pacs(node.dir());
+  pacs.start_storescp();
+  configure(node, pacs);
+  node.start();
+  const std::string study = new_uid(SITE_STUDY_UID_ROOT);
+  const auto first = write_images(node.dir(), "first", {frontal(study)});
+  ASSERT_EQ(store_successes(node.storescu(first).output), 1);
+  node.wait_for([](const json& s) { return all_delivered(s, 2); }, 120s);
+  const auto late = write_images(node.dir(), "late", {frontal(study, "AP")});
+  ASSERT_EQ(store_successes(node.storescu(late).output), 1);
+  const json status = node.wait_for([](const json& s) { return all_delivered(s, 2 + 3); }, 120s);
+  ASSERT_TRUE(all_delivered(status, 5)) << status.dump(2);
+
+  std::string first_sr, second_sr;
+  for (const auto& job : status["jobs"])
+    for (const auto& o : job["outputs"])
+      if (o["kind"] == "sr") (job["supersedes_job"].is_null() ? first_sr : second_sr) = o["sop_instance_uid"];
+  ASSERT_FALSE(first_sr.empty());
+  ASSERT_FALSE(second_sr.empty());
+  for (const auto& file : pacs.received_files()) {
+    if (element(file, DCM_SOPInstanceUID) != second_sr) continue;
+    DcmFileFormat f;
+    ASSERT_TRUE(f.loadFile(file.c_str()).good());
+    DcmItem* reference = nullptr;
+    ASSERT_TRUE(f.getDataset()
+                    ->findAndGetSequenceItem(DCM_PredecessorDocumentsSequence, reference, 0)
+                    .good());
+    DcmItem* series = nullptr;
+    ASSERT_TRUE(reference->findAndGetSequenceItem(DCM_ReferencedSeriesSequence, series, 0).good());
+    DcmItem* sop = nullptr;
+    ASSERT_TRUE(series->findAndGetSequenceItem(DCM_ReferencedSOPSequence, sop, 0).good());
+    OFString uid;
+    sop->findAndGetOFString(DCM_ReferencedSOPInstanceUID, uid);
+    EXPECT_EQ(std::string(uid.c_str()), first_sr);
+    return;
+  }
+  FAIL() << "the second SR did not arrive";
+}
+
+}  // namespace
+}  // namespace evax::testing
