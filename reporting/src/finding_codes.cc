@@ -29,9 +29,11 @@ const std::map<std::string, FindingCodes>& table() {
       {"Emphysema", {{"87433001", "SCT", "Pulmonary emphysema"}, kLung}},
       {"Fibrosis", {{"112674009", "SCT", "Fibrosis"}, kLung}},
       {"Hernia", {{"84089009", "SCT", "Hiatal hernia"}, kChest}},
-      {"COVID-19", {{"840539006", "SCT", "Disease caused by severe acute respiratory syndrome coronavirus 2"}, kLung}},
+      // The SNOMED synonym: the full name is 65 characters, one over what Code Meaning holds.
+      {"COVID-19", {{"840539006", "SCT", "COVID-19"}, kLung}},
       // No standard concept fits the model's meaning exactly: private, documented in docs/results.md.
-      {"Pleural_Thickening", {{"PLEURAL-THICKENING", kPrivateScheme, "Pleural thickening"}, kPleura}},
+      // Code values stay within 16 characters (SH), so no receiver meets a Long Code Value.
+      {"Pleural_Thickening", {{"PLEURAL-THICK", kPrivateScheme, "Pleural thickening"}, kPleura}},
       {"normal", {{"COVIDX-NORMAL", kPrivateScheme, "No pneumonia (COVIDx normal)"}, kLung}},
       {"negative", {{"COVIDX-NEGATIVE", kPrivateScheme, "COVID-19 negative (COVIDx)"}, kLung}},
       {"positive", {{"COVIDX-POSITIVE", kPrivateScheme, "COVID-19 positive (COVIDx)"}, kLung}},
@@ -41,11 +43,19 @@ const std::map<std::string, FindingCodes>& table() {
 
 }  // namespace
 
+std::string printable_label(const std::string& label) {
+  std::string out;
+  for (unsigned char c : label)
+    if (c >= 0x20 && c < 0x7f && c != '\\' && out.size() < 64) out += static_cast<char>(c);
+  return out.empty() ? "unnamed label" : out;
+}
+
 FindingCodes finding_codes(const std::string& label) {
   const auto it = table().find(label);
   if (it != table().end()) return it->second;
   // Code values are SH (16 characters); the label itself goes into the meaning.
-  return {{"LABEL-" + std::to_string(std::hash<std::string>{}(label) % 1000000000), kPrivateScheme, label}, kChest};
+  return {{"LABEL-" + std::to_string(std::hash<std::string>{}(label) % 1000000000), kPrivateScheme, printable_label(label)},
+          kChest};
 }
 
 }  // namespace evax::reporting

@@ -28,4 +28,8 @@ struct FindingCodes {
 // them). An unknown label never fails: it gets a 99EVAX code with the label as meaning.
 FindingCodes finding_codes(const std::string& label);
 
+// The label as SR text may carry it (Code Meaning is LO: printable, no backslash, at most 64
+// characters); an empty label becomes "unnamed label".
+std::string printable_label(const std::string& label);
+
 }  // namespace evax::reporting

@@ -89,26 +89,52 @@ void draw_legend(cv::Mat& image, const std::vector<Heatmap>& heatmaps, const Tex
   put_text(image, shown, {std::max(0, right - size.width), top + bar_height + style.line_height}, small, {255, 255, 255});
 }
 
-// The findings, most probable first, on a dark panel at the bottom left; present ones in yellow.
+int text_width(const std::string& text, const TextStyle& style) {
+  int baseline = 0;
+  return cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, style.scale, style.thickness, &baseline).width;
+}
+
+// "Pleural_Thickening" as a reader writes it.
+std::string display_label(std::string label) {
+  for (char& c : label)
+    if (c == '_') c = ' ';
+  return label;
+}
+
+// The findings, most probable first, in columns on a dark panel at the bottom left; the ones
+// at or above their operating point in yellow, marked "+".
 void draw_findings_table(cv::Mat& image, const std::vector<FindingResult>& findings, const TextStyle& style) {
   std::vector<std::size_t> order(findings.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return findings[a].probability > findings[b].probability; });
   const int rows = static_cast<int>(order.size()) + 1;
   const int panel_height = rows * style.line_height + style.line_height / 2;
-  const int panel_width = std::min(image.cols / 2, static_cast<int>(style.line_height * 11));
+  const int gap = style.line_height / 2;
+  int label_width = text_width("Finding", style);
+  for (const auto& f : findings) label_width = std::max(label_width, text_width(display_label(f.label), style));
+  const int x_label = style.line_height / 3;
+  const int x_probability = x_label + label_width + gap;
+  const int x_threshold = x_probability + text_width("0.00", style) + gap;
+  const int panel_width = x_threshold + text_width("(0.00) +", style) + gap;
   const int top = image.rows - panel_height;
-  if (top < style.line_height * 3) return;  // an image this small carries the banner only
+  if (top < style.line_height * 3 || panel_width > image.cols) return;  // an image this small carries the banner only
   cv::Mat panel = image(cv::Rect(0, top, panel_width, panel_height));
   panel *= 0.35;
-  put_text(image, "Finding        p   (threshold)", {style.line_height / 3, top + style.line_height}, style, {200, 200, 200});
+  const cv::Scalar heading(200, 200, 200);
+  const int heading_y = top + style.line_height;
+  put_text(image, "Finding", {x_label, heading_y}, style, heading);
+  put_text(image, "p", {x_probability, heading_y}, style, heading);
+  put_text(image, "(cut-off)", {x_threshold, heading_y}, style, heading);
   for (int row = 0; row < static_cast<int>(order.size()); ++row) {
     const auto& f = findings[order[static_cast<std::size_t>(row)]];
-    char line[160];
-    std::snprintf(line, sizeof line, "%-16.16s %.2f (%.2f)%s", f.label.c_str(), f.probability, f.operating_point,
-                  f.present() ? " +" : "");
-    put_text(image, line, {style.line_height / 3, top + style.line_height * (row + 2)}, style,
-             f.present() ? cv::Scalar(0, 230, 255) : cv::Scalar(255, 255, 255));
+    const int y = top + style.line_height * (row + 2);
+    const cv::Scalar colour = f.present() ? cv::Scalar(0, 230, 255) : cv::Scalar(255, 255, 255);
+    char number[32];
+    put_text(image, display_label(f.label), {x_label, y}, style, colour);
+    std::snprintf(number, sizeof number, "%.2f", f.probability);
+    put_text(image, number, {x_probability, y}, style, colour);
+    std::snprintf(number, sizeof number, "(%.2f)%s", f.operating_point, f.present() ? " +" : "");
+    put_text(image, number, {x_threshold, y}, style, colour);
   }
 }
 

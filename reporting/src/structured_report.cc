@@ -61,7 +61,8 @@ void add_measurement_group(CMR_TID1500& report, const AlgorithmIdentity& algorit
   check(report.addIndividualMeasurements(/*checkEmpty=*/first_group), "measurement group");
   auto& group = report.getIndividualMeasurements();
   const FindingCodes codes = finding_codes(finding.label);
-  check(group.setTrackingIdentifier((finding.label + " image " + std::to_string(image_number)).c_str()), "tracking id");
+  check(group.setTrackingIdentifier((printable_label(finding.label) + " image " + std::to_string(image_number)).c_str()),
+        "tracking id");
   check(group.setTrackingUniqueIdentifier(new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "tracking uid");
   check(group.setFinding(coded(codes.finding)), "finding");
   check(group.addFindingSite(coded(codes.site)), "finding site");

@@ -191,6 +191,7 @@ TEST_F(ResultObjects, PatientAttributesAndCharacterSetAreCopiedByteForByte) {
   {
     DcmFileFormat file;
     ASSERT_TRUE(file.loadFile(pa.c_str()).good());
+    file.loadAllDataIntoMemory();  // it is saved over itself
     file.getDataset()->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 100");
     file.getDataset()->putAndInsertString(DCM_PatientName, "M\xE9lanie^Test");  // é in Latin-1
     file.getDataset()->putAndInsertString(DCM_AccessionNumber, "ACC42");
@@ -236,6 +237,16 @@ TEST_F(ResultObjects, TheSecondaryCapturePassesTheValidatorsAndShowsWhatItIs) {
   EXPECT_NE(dump.find("Grad-CAM of EVA-X-S cxr14 (DEMO MODEL - UNTRAINED WEIGHTS) for Hernia"), std::string::npos) << dump;
 }
 
+TEST_F(ResultObjects, AnUnknownBodyPartStillGivesAValidSecondaryCapture) {
+  testing::SyntheticImage image;
+  image.body_part = "";  // accepted by the intake rules by default
+  const std::string pa = source("pa.dcm", image);
+  const auto sc = build_secondary_capture(sc_request(pa, false));
+  ASSERT_TRUE(sc) << sc.error();
+  const std::string iod = run("dciodvfy " + save(*sc, "sc.dcm"));
+  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+}
+
 TEST_F(ResultObjects, LargeImagesAreScaledDownNeverUp) {
   const std::string pa = source("pa.dcm");
   auto request = sc_request(pa, false);
@@ -255,6 +266,25 @@ TEST_F(ResultObjects, LargeImagesAreScaledDownNeverUp) {
   ASSERT_TRUE(file.loadFile(save(*sc, "same.dcm").c_str()).good());
   file.getDataset()->findAndGetUint16(DCM_Rows, rows);
   EXPECT_EQ(rows, 384);
+}
+
+TEST_F(ResultObjects, EveryHeadsLabelsAndOddLabelsGiveAValidReport) {
+  const std::string pa = source("pa.dcm");
+  std::vector<FindingResult> findings;
+  for (const char* label : {"normal", "pneumonia", "COVID-19", "negative", "positive", "Pleural Effusion", "Pleural_Thickening",
+                            "", "back\\slash", "caf\xC3\xA9", "a label far longer than the sixty-four characters a code meaning may hold"})
+    findings.push_back({label, 0.5, 0.5});
+  const auto sr = build_structured_report({algorithm(false), {{pa, findings}}});
+  ASSERT_TRUE(sr) << sr.error();
+  const std::string path = save(*sr, "labels.dcm");
+  const std::string iod = run("dciodvfy " + path);
+  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+  const std::string dump = run("dcmdump " + path);
+  EXPECT_EQ(dump.find("LongCodeValue"), std::string::npos) << "a code value over 16 characters";
+  const std::string tree = run("dsrdump +Pc +Pl " + path);
+  EXPECT_NE(tree.find("(840539006,SCT,\"COVID-19\")"), std::string::npos) << tree;
+  EXPECT_NE(tree.find("(PLEURAL-THICK,99EVAX,\"Pleural thickening\")"), std::string::npos) << tree;
+  EXPECT_NE(tree.find("\"unnamed label image 1\""), std::string::npos) << tree;
 }
 
 TEST_F(ResultObjects, BadInputIsAnErrorNotACrash) {
