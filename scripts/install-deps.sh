@@ -21,6 +21,9 @@ packages=(
   faketime
   # the TLS tests make their certificates with openssl
   openssl
+  # the results' validators: dciodvfy and dcentvfy, PixelMed's SR validator (Java); Orthanc is
+  # the real PACS of the end-to-end test (each test runs its own, on its own ports)
+  dicom3tools pixelmed-apps orthanc
 )
 
 missing=()
@@ -38,3 +41,9 @@ if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
 echo "install-deps: installing ${missing[*]}"
 "${sudo_cmd[@]}" apt-get update -q
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# Debian's orthanc package enables a system-wide PACS (ports 4242 and 8042). The tests start
+# their own; a PACS this script installed is not left running on the machine.
+if [[ " ${missing[*]} " == *" orthanc "* ]] && command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+  "${sudo_cmd[@]}" systemctl disable --now orthanc || true
+fi

@@ -218,6 +218,7 @@ std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std:
   if (requests.empty()) return results;
   return error_boundary([&]() -> std::expected<std::vector<ImageResult>, std::string> {
     std::vector<std::size_t> plain, explained;
+    std::map<int, std::vector<std::size_t>> explained_top;  // by k
     std::set<int> cam_classes;
     std::vector<at::Tensor> inputs;
     for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -229,7 +230,13 @@ std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std:
           return std::unexpected("Grad-CAM class " + std::to_string(c) + " is not an output of this head");
         cam_classes.insert(c);
       }
-      (request.cam_classes.empty() ? plain : explained).push_back(i);
+      if (request.cam_top_k != 0) {
+        if (!request.cam_classes.empty()) return std::unexpected(std::string("cam_classes and cam_top_k exclude each other"));
+        if (request.cam_top_k < 0 || info.task == Task::features) return std::unexpected(std::string("Grad-CAM top-k needs a classification task and k > 0"));
+        explained_top[std::min(request.cam_top_k, static_cast<int>(info.labels.size()))].push_back(i);
+      } else {
+        (request.cam_classes.empty() ? plain : explained).push_back(i);
+      }
       inputs.push_back(preprocess(request.image, info.input_size, &results[i].geometry));
     }
 
@@ -269,6 +276,22 @@ std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std:
           map.raw = impl_->to_vector(maps[j][k]);
           map.normalised = normalise_cam(map.raw);
           result.findings[c].cam = std::move(map);
+        }
+      }
+    }
+    for (const auto& [k, members] : explained_top) {
+      const EvaXModel::TopGradCam top = model.grad_cam_top_k(batch_of(members), k);
+      const at::Tensor logits = top.cam.logits.cpu();
+      const at::Tensor maps = top.cam.raw_maps.cpu().contiguous();
+      for (std::size_t j = 0; j < members.size(); ++j) {
+        ImageResult& result = results[members[j]];
+        fill_findings(result, logits[j]);
+        for (int slot = 0; slot < k; ++slot) {
+          CamMap map;
+          map.grid_side = model.grid_side();
+          map.raw = impl_->to_vector(maps[j][slot]);
+          map.normalised = normalise_cam(map.raw);
+          result.findings[static_cast<std::size_t>(top.classes[j][slot].item<std::int64_t>())].cam = std::move(map);
         }
       }
     }

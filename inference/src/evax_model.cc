@@ -234,28 +234,22 @@ at::Tensor EvaXModel::logits(const at::Tensor& pooled_features) const {
   return apply_linear(head_, pooled_features);
 }
 
-EvaXModel::GradCam EvaXModel::grad_cam(const at::Tensor& images, const std::vector<int>& classes) const {
-  if (spec_.num_classes == 0) throw EngineError("Grad-CAM needs a classification head");
-  if (classes.empty()) throw EngineError("Grad-CAM needs at least one class");
-  for (int c : classes)
-    if (c < 0 || c >= spec_.num_classes) throw EngineError("Grad-CAM class index " + std::to_string(c) + " out of range");
+std::pair<at::Tensor, at::Tensor> EvaXModel::up_to_last_block(const at::Tensor& images) const {
+  at::NoGradGuard no_grad;
+  const Block& last = blocks_.back();
+  at::Tensor before_last = embed(images);
+  for (std::size_t i = 0; i + 1 < blocks_.size(); ++i) before_last = block_forward(blocks_[i], before_last);
+  at::Tensor activations = at::layer_norm(before_last, {spec_.embed_dim}, last.norm1.weight, last.norm1.bias, kLayerNormEps);
+  return {before_last, activations};
+}
 
-  // Tensors made under InferenceMode cannot enter autograd: this path runs in normal mode.
-  c10::InferenceMode normal_mode(false);
-  const std::int64_t batch = images.size(0), k = static_cast<std::int64_t>(classes.size());
+EvaXModel::GradCam EvaXModel::explain_last_block(const at::Tensor& before_last, const at::Tensor& activations,
+                                                 const std::vector<std::int64_t>& class_index, std::int64_t k) const {
+  const std::int64_t batch = activations.size(0);
   const std::int64_t d = spec_.embed_dim;
   const Block& last = blocks_.back();
-
-  at::Tensor before_last, activations;
-  {
-    at::NoGradGuard no_grad;
-    before_last = embed(images);
-    for (std::size_t i = 0; i + 1 < blocks_.size(); ++i) before_last = block_forward(blocks_[i], before_last);
-    activations = at::layer_norm(before_last, {d}, last.norm1.weight, last.norm1.bias, kLayerNormEps);
-  }
-
   at::AutoGradMode grad_mode(true);
-  // Replica (b, k) of image b serves class k; one backward pass then yields every gradient.
+  // Replica (b, j) of image b serves class_index[b * k + j]; one backward pass yields every gradient.
   const at::Tensor replicated = activations.unsqueeze(1).expand({batch, k, activations.size(1), d})
                                     .reshape({batch * k, activations.size(1), d}).detach().requires_grad_(true);
   const at::Tensor residual = before_last.repeat_interleave(k, 0);
@@ -263,9 +257,6 @@ EvaXModel::GradCam EvaXModel::grad_cam(const at::Tensor& images, const std::vect
   y = y + mlp(last, at::layer_norm(y, {d}, last.norm2.weight, last.norm2.bias, kLayerNormEps));
   const at::Tensor all_logits = logits(pooled(y));  // (B*K, classes)
 
-  std::vector<std::int64_t> class_index;
-  for (std::int64_t b = 0; b < batch; ++b)
-    for (int c : classes) class_index.push_back(c);
   const at::Tensor index = at::tensor(class_index, at::kLong).to(all_logits.device()).unsqueeze(1);
   const at::Tensor selected = all_logits.gather(1, index).sum();
   const at::Tensor gradient = torch::autograd::grad({selected}, {replicated})[0];
@@ -278,6 +269,39 @@ EvaXModel::GradCam EvaXModel::grad_cam(const at::Tensor& images, const std::vect
   out.raw_maps = at::bmm(out.weights, patch_activations.transpose(1, 2)).view({batch, k, grid_side(), grid_side()});
   out.logits = all_logits.detach().view({batch, k, -1}).select(1, 0).to(at::kFloat);
   return out;
+}
+
+EvaXModel::GradCam EvaXModel::grad_cam(const at::Tensor& images, const std::vector<int>& classes) const {
+  if (spec_.num_classes == 0) throw EngineError("Grad-CAM needs a classification head");
+  if (classes.empty()) throw EngineError("Grad-CAM needs at least one class");
+  for (int c : classes)
+    if (c < 0 || c >= spec_.num_classes) throw EngineError("Grad-CAM class index " + std::to_string(c) + " out of range");
+  // Tensors made under InferenceMode cannot enter autograd: this path runs in normal mode.
+  c10::InferenceMode normal_mode(false);
+  const auto [before_last, activations] = up_to_last_block(images);
+  std::vector<std::int64_t> class_index;
+  for (std::int64_t b = 0; b < images.size(0); ++b)
+    for (int c : classes) class_index.push_back(c);
+  return explain_last_block(before_last, activations, class_index, static_cast<std::int64_t>(classes.size()));
+}
+
+EvaXModel::TopGradCam EvaXModel::grad_cam_top_k(const at::Tensor& images, int k) const {
+  if (spec_.num_classes == 0) throw EngineError("Grad-CAM needs a classification head");
+  if (k < 1 || k > spec_.num_classes) throw EngineError("Grad-CAM top-k must be from 1 to the number of classes");
+  c10::InferenceMode normal_mode(false);
+  const auto [before_last, activations] = up_to_last_block(images);
+  at::Tensor top;
+  {
+    // The last block once without autograd: probabilities are monotonic in the logits, so the
+    // K largest logits are the K most probable findings.
+    at::NoGradGuard no_grad;
+    const Block& last = blocks_.back();
+    at::Tensor y = before_last + attention(last, activations);
+    y = y + mlp(last, at::layer_norm(y, {spec_.embed_dim}, last.norm2.weight, last.norm2.bias, kLayerNormEps));
+    top = std::get<1>(logits(pooled(y)).to(at::kFloat).topk(k, 1, /*largest=*/true, /*sorted=*/true)).cpu().contiguous();
+  }
+  const std::vector<std::int64_t> class_index(top.data_ptr<std::int64_t>(), top.data_ptr<std::int64_t>() + top.numel());
+  return {explain_last_block(before_last, activations, class_index, k), top};
 }
 
 }  // namespace evax::inference

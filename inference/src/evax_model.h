@@ -4,6 +4,7 @@
 // Immutable after construction; forward passes are safe from several threads at once.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -43,6 +44,14 @@ class EvaXModel {
   // share one backward pass through the last block (the batch is replicated K times there).
   GradCam grad_cam(const at::Tensor& images, const std::vector<int>& classes) const;
 
+  // The same for each image's own K most probable classes, in one pass: the classes are picked
+  // from a plain run of the last block (the blocks before it run once, as above).
+  struct TopGradCam {
+    GradCam cam;
+    at::Tensor classes;   // (B, K) int64, most probable first
+  };
+  TopGradCam grad_cam_top_k(const at::Tensor& images, int k) const;
+
  private:
   struct Linear {
     at::Tensor weight, bias;
@@ -55,6 +64,12 @@ class EvaXModel {
     Norm norm1, norm2, mlp_norm;  // mlp_norm only for scale_mlp (EVA-X-B)
     Linear qkv, proj, fc1, fc2;   // qkv = [q * 1/8; k; v], fc1 = [gate; value]
   };
+
+  // Grad-CAM through the last block for replica (b, j) explaining class_index[b * k + j].
+  GradCam explain_last_block(const at::Tensor& before_last, const at::Tensor& activations,
+                             const std::vector<std::int64_t>& class_index, std::int64_t k) const;
+  // Every token before the last block, and the last block's norm1 of them (no autograd).
+  std::pair<at::Tensor, at::Tensor> up_to_last_block(const at::Tensor& images) const;
 
   Linear make_linear(at::Tensor weight, at::Tensor bias) const;
   Norm make_norm(const at::Tensor& weight, const at::Tensor& bias) const;

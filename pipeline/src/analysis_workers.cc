@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <future>
-#include <numeric>
 #include <thread>
 
 #include "evax/dicom_node/pixel_decoder.h"
@@ -33,15 +32,6 @@ struct Candidate {
   std::string source_path;
   inference::GreyImage pixels;
 };
-
-std::vector<int> leading_findings(const inference::ImageResult& result, int k) {
-  std::vector<int> order(result.findings.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return result.findings[a].probability > result.findings[b].probability; });
-  order.resize(std::min<std::size_t>(order.size(), static_cast<std::size_t>(std::max(k, 0))));
-  return order;
-}
 
 }  // namespace
 
@@ -196,26 +186,16 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
       return;
     }
 
-    // Classification of every image first (the batcher mixes them with other jobs' images),
-    // then Grad-CAM for each image's leading findings.
+    // One request per image: probabilities and the Grad-CAM maps of its leading findings in a
+    // single pass (the batcher mixes the images with other jobs' images).
+    const int cam_top_k = model_.task == inference::Task::features ? 0 : settings_.cam_top_k;
     std::vector<std::future<inference::BatchingClassifier::Outcome>> pending;
-    for (auto& c : candidates) pending.push_back(classifier_.submit({c.pixels, {}}));
+    for (auto& c : candidates) pending.push_back(classifier_.submit({c.pixels, {}, cam_top_k}));
     std::vector<inference::ImageResult> results;
     for (auto& f : pending) {
       auto outcome = f.get();
       if (!outcome) throw std::runtime_error("inference failed: " + outcome.error());
       results.push_back(std::move(*outcome));
-    }
-    if (settings_.cam_top_k > 0 && model_.task != inference::Task::features) {
-      pending.clear();
-      for (std::size_t i = 0; i < candidates.size(); ++i)
-        pending.push_back(classifier_.submit({candidates[i].pixels, leading_findings(results[i], settings_.cam_top_k)}));
-      for (std::size_t i = 0; i < pending.size(); ++i) {
-        auto outcome = pending[i].get();
-        if (!outcome) throw std::runtime_error("Grad-CAM failed: " + outcome.error());
-        for (std::size_t c = 0; c < outcome->findings.size(); ++c)
-          if (outcome->findings[c].cam) results[i].findings[c].cam = std::move(outcome->findings[c].cam);
-      }
     }
     record([&] { jobs.mark_inferred(job.id); }, log_, fields());
 

@@ -136,7 +136,11 @@ bool DeliveryWorkers::deliver(storage::OutboxStore& outbox, const config::Destin
       ++dead;
     } else if (delivery.attempts >= settings_.retry.max_attempts ||
                delivery.age_seconds >= settings_.retry.max_age_h * 3600.0) {
-      const std::string why = result.detail + " (gave up after " + std::to_string(delivery.attempts) + " attempts)";
+      const std::string why =
+          result.detail + (delivery.attempts >= settings_.retry.max_attempts
+                               ? " (gave up after " + std::to_string(delivery.attempts) + " attempts)"
+                               : " (gave up: undelivered for " + std::to_string(static_cast<long>(delivery.age_seconds / 3600)) +
+                                     " h, " + std::to_string(delivery.attempts) + " attempts)");
       outbox.record_dead(delivery.id, false, result.dimse_status, why);
       log_.error("delivery", "dead-lettered", why, fields);
       ++dead;

@@ -70,11 +70,20 @@ std::vector<storage::Output> produce_results(const storage::FileStore& files, co
       request.height = image.grey.height;
       request.grey = image.grey.pixels;
       request.findings = findings_of(settings, image.result);
-      // The maps in the order the worker asked for them: the most probable findings first.
+      // The leading findings' maps combined by maximum on the patch grid, then upsampled once.
+      std::vector<const inference::Finding*> explained;
       for (const auto& f : image.result.findings)
-        if (f.cam) request.heatmaps.push_back({f.label, f.probability, inference::render_cam(*f.cam, image.result.geometry)});
-      std::stable_sort(request.heatmaps.begin(), request.heatmaps.end(),
-                       [](const auto& a, const auto& b) { return a.probability > b.probability; });
+        if (f.cam) explained.push_back(&f);
+      std::stable_sort(explained.begin(), explained.end(), [](auto a, auto b) { return a->probability > b->probability; });
+      if (!explained.empty()) {
+        inference::CamMap combined = *explained.front()->cam;
+        for (const auto* f : explained) {
+          request.heat_labels.push_back(f->label);
+          for (std::size_t p = 0; p < combined.normalised.size() && p < f->cam->normalised.size(); ++p)
+            combined.normalised[p] = std::max(combined.normalised[p], f->cam->normalised[p]);
+        }
+        request.heat = inference::render_cam(combined, image.result.geometry);
+      }
       request.series_instance_uid = series_uid;
       request.instance_number = ++instance_number;
       request.max_side = settings.sc_max_side;

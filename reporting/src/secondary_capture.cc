@@ -37,20 +37,15 @@ void put_text(cv::Mat& image, const std::string& text, cv::Point origin, const T
   cv::putText(image, text, origin, cv::FONT_HERSHEY_SIMPLEX, style.scale, colour, style.thickness, cv::LINE_AA);
 }
 
-// Per-pixel alpha follows the attention, so the X-ray stays readable where the model did not look.
+// Per-pixel opacity follows the attention, so the X-ray stays readable where the model did not look.
 cv::Mat blend_heat(const cv::Mat& grey_bgr, const cv::Mat& heat) {
   cv::Mat colour;
   cv::applyColorMap(heat, colour, cv::COLORMAP_JET);
-  cv::Mat alpha;
-  heat.convertTo(alpha, CV_32F, 0.6 / 255.0);
-  cv::Mat alpha3;
-  cv::cvtColor(alpha, alpha3, cv::COLOR_GRAY2BGR);
-  cv::Mat base, over;
-  grey_bgr.convertTo(base, CV_32FC3);
-  colour.convertTo(over, CV_32FC3);
-  cv::Mat mixed = base.mul(cv::Scalar::all(1.0) - alpha3) + over.mul(alpha3);
+  cv::Mat heat_weight, grey_weight;
+  heat.convertTo(heat_weight, CV_32F, 0.6 / 255.0);
+  cv::subtract(cv::Scalar::all(1.0), heat_weight, grey_weight);
   cv::Mat out;
-  mixed.convertTo(out, CV_8UC3);
+  cv::blendLinear(grey_bgr, colour, grey_weight, heat_weight, out);
   return out;
 }
 
@@ -62,7 +57,7 @@ void draw_banner(cv::Mat& image, bool demo, const TextStyle& style) {
 }
 
 // A vertical colour bar at the right edge: what the colours mean and which findings they show.
-void draw_legend(cv::Mat& image, const std::vector<Heatmap>& heatmaps, const TextStyle& style) {
+void draw_legend(cv::Mat& image, const std::vector<std::string>& labels, const TextStyle& style) {
   const int bar_width = std::max(6, style.line_height / 2);
   const int bar_height = std::max(20, image.rows / 3);
   const int right = image.cols - style.line_height / 3;
@@ -83,7 +78,7 @@ void draw_legend(cv::Mat& image, const std::vector<Heatmap>& heatmaps, const Tex
   put_text(image, "high", {label_left("high"), top + style.line_height / 2}, small, {255, 255, 255});
   put_text(image, "low", {label_left("low"), top + bar_height}, small, {255, 255, 255});
   std::string shown = "Grad-CAM:";
-  for (const auto& h : heatmaps) shown += " " + h.label;
+  for (const auto& label : labels) shown += " " + label;
   int baseline = 0;
   const auto size = cv::getTextSize(shown, cv::FONT_HERSHEY_SIMPLEX, small.scale, small.thickness, &baseline);
   put_text(image, shown, {std::max(0, right - size.width), top + bar_height + style.line_height}, small, {255, 255, 255});
@@ -138,33 +133,38 @@ void draw_findings_table(cv::Mat& image, const std::vector<FindingResult>& findi
   }
 }
 
-std::string heatmap_labels(const std::vector<Heatmap>& heatmaps) {
-  std::string labels;
-  for (const auto& h : heatmaps) labels += (labels.empty() ? "" : ", ") + h.label;
-  return labels;
+std::string joined(const std::vector<std::string>& labels) {
+  std::string text;
+  for (const auto& label : labels) text += (text.empty() ? "" : ", ") + label;
+  return text;
 }
 
 std::expected<cv::Mat, std::string> render(const SecondaryCaptureRequest& request) {
   const std::size_t pixels = static_cast<std::size_t>(request.width) * static_cast<std::size_t>(request.height);
   if (request.width <= 0 || request.height <= 0 || request.grey.size() != pixels)
     return std::unexpected(std::string("the grey image does not match its size"));
-  const cv::Mat grey(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(request.grey.data()));
-  cv::Mat heat = cv::Mat::zeros(request.height, request.width, CV_8UC1);
-  for (const auto& h : request.heatmaps) {
-    if (h.intensity.size() != pixels) return std::unexpected("the heatmap of " + h.label + " does not match the image size");
-    cv::max(heat, cv::Mat(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(h.intensity.data())), heat);
-  }
-  cv::Mat grey_bgr;
-  cv::cvtColor(grey, grey_bgr, cv::COLOR_GRAY2BGR);
-  cv::Mat picture = request.heatmaps.empty() ? grey_bgr : blend_heat(grey_bgr, heat);
-  // Never larger than the source; large detectors are scaled down to max_side.
+  if (!request.heat.empty() && request.heat.size() != pixels)
+    return std::unexpected(std::string("the heatmap does not match the image size"));
+  cv::Mat grey(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(request.grey.data()));
+  cv::Mat heat;
+  if (!request.heat.empty()) heat = cv::Mat(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(request.heat.data()));
+  // Never larger than the source; large detectors are scaled down to max_side before drawing.
   const int longest = std::max(request.width, request.height);
   if (request.max_side > 0 && longest > request.max_side) {
     const double factor = static_cast<double>(request.max_side) / longest;
-    cv::resize(picture, picture, {}, factor, factor, cv::INTER_AREA);
+    cv::Mat smaller_grey, smaller_heat;
+    cv::resize(grey, smaller_grey, {}, factor, factor, cv::INTER_AREA);
+    grey = smaller_grey;
+    if (!heat.empty()) {
+      cv::resize(heat, smaller_heat, grey.size(), 0, 0, cv::INTER_AREA);
+      heat = smaller_heat;
+    }
   }
+  cv::Mat grey_bgr;
+  cv::cvtColor(grey, grey_bgr, cv::COLOR_GRAY2BGR);
+  cv::Mat picture = heat.empty() ? grey_bgr : blend_heat(grey_bgr, heat);
   const TextStyle style = text_style(picture.cols);
-  if (!request.heatmaps.empty()) draw_legend(picture, request.heatmaps, style);
+  if (!heat.empty()) draw_legend(picture, request.heat_labels, style);
   draw_findings_table(picture, request.findings, style);
   draw_banner(picture, request.algorithm.demo, style);
   cv::Mat rgb;
@@ -237,9 +237,9 @@ std::expected<DicomObject, std::string> build_secondary_capture(const SecondaryC
     d.putAndInsertString(DCM_RecognizableVisualFeatures, "NO");
     d.putAndInsertString(DCM_LossyImageCompression, "00");
     d.putAndInsertString(DCM_ImageComments, (std::string(kBanner) + (request.algorithm.demo ? ". " + std::string(kDemoBanner) : "")).c_str());
-    const std::string derivation = request.heatmaps.empty()
+    const std::string derivation = request.heat.empty()
                                        ? "Findings of " + model_description(request.algorithm)
-                                       : "Grad-CAM of " + model_description(request.algorithm) + " for " + heatmap_labels(request.heatmaps);
+                                       : "Grad-CAM of " + model_description(request.algorithm) + " for " + joined(request.heat_labels);
     d.putAndInsertString(DCM_DerivationDescription, derivation.substr(0, 1024).c_str());
     put_source_reference(d, source_set);
 

@@ -137,6 +137,37 @@ TEST(Engine, GradCamMapsComeWithTheRequestedFindingsOnly) {
   EXPECT_NEAR((*results)[1].findings[5].probability, expected[1][5].item<double>(), 1e-5);
 }
 
+TEST(Engine, TopKGradCamExplainsEachImagesMostProbableFindingsInOnePass) {
+  const auto engine = make_engine({.checkpoint = "demo:small"});
+  ClassifyRequest first{oracle_image("image1_u8"), {}, 3};
+  ClassifyRequest second{oracle_image("image2_u8"), {}, 3};
+  auto top = engine->classify({first, second});
+  ASSERT_TRUE(top) << top.error();
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& findings = (*top)[i].findings;
+    std::vector<int> order(findings.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return findings[a].probability > findings[b].probability; });
+    const std::vector<int> expected_classes(order.begin(), order.begin() + 3);
+    for (std::size_t c = 0; c < findings.size(); ++c)
+      EXPECT_EQ(findings[c].cam.has_value(), std::find(expected_classes.begin(), expected_classes.end(), c) != expected_classes.end())
+          << "image " << i << " class " << c;
+    // The same maps and probabilities as asking for those classes by name.
+    ClassifyRequest explicit_request{i == 0 ? first.image : second.image, expected_classes, 0};
+    auto named = engine->classify({explicit_request});
+    ASSERT_TRUE(named) << named.error();
+    for (int c : expected_classes) {
+      ASSERT_TRUE((*named)[0].findings[c].cam);
+      const auto& a = findings[c].cam->raw;
+      const auto& b = (*named)[0].findings[c].cam->raw;
+      ASSERT_EQ(a.size(), b.size());
+      for (std::size_t p = 0; p < a.size(); ++p) EXPECT_NEAR(a[p], b[p], 1e-5 * (1 + std::abs(b[p])));
+      EXPECT_NEAR(findings[c].probability, (*named)[0].findings[c].probability, 1e-6);
+    }
+  }
+  EXPECT_FALSE(engine->classify({{first.image, {1}, 2}}));  // both ways at once: an error value
+}
+
 TEST(Engine, CudaGraphReplayGivesTheEagerProbabilities) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this run";
   auto graphed = Engine::create({.checkpoint = "demo:small", .device = DeviceChoice::cuda, .cuda_graph_batches = {1, 2}});

@@ -40,12 +40,6 @@ std::vector<std::string> lines_starting(const std::string& text, const std::stri
   return found;
 }
 
-std::string joined(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += l + "\n";
-  return out;
-}
-
 AlgorithmIdentity algorithm(bool demo) {
   AlgorithmIdentity a;
   a.software_version = "0.1.0";
@@ -102,9 +96,9 @@ class ResultObjects : public ::testing::Test {
     r.grey.resize(320 * 384);
     for (std::size_t i = 0; i < r.grey.size(); ++i) r.grey[i] = static_cast<std::uint8_t>(i % 320 * 255 / 319);
     r.findings = cxr14_findings();
-    std::vector<std::uint8_t> heat(r.grey.size());
-    for (std::size_t i = 0; i < heat.size(); ++i) heat[i] = static_cast<std::uint8_t>((i / 320) * 255 / 383);
-    r.heatmaps = {{"Hernia", 0.83, heat}};
+    r.heat.resize(r.grey.size());
+    for (std::size_t i = 0; i < r.heat.size(); ++i) r.heat[i] = static_cast<std::uint8_t>((i / 320) * 255 / 383);
+    r.heat_labels = {"Hernia"};
     r.series_instance_uid = new_series_uid();
     return r;
   }
@@ -298,7 +292,7 @@ TEST_F(ResultObjects, BadInputIsAnErrorNotACrash) {
   EXPECT_FALSE(build_structured_report({algorithm(false), {{pa, {}}}}));  // nothing to report
 
   auto request = sc_request(pa, false);
-  request.heatmaps[0].intensity.resize(10);
+  request.heat.resize(10);
   const auto sc = build_secondary_capture(request);
   ASSERT_FALSE(sc);
   EXPECT_NE(sc.error().find("does not match"), std::string::npos) << sc.error();

@@ -91,6 +91,16 @@ TEST(Delivery, SrAndScReachTheDestinationInTheSourceStudy) {
   }
   EXPECT_EQ(classes.count(UID_ComprehensiveSRStorage), 1u);
   EXPECT_EQ(classes.count(UID_SecondaryCaptureImageStorage), 2u);
+  // What the PACS received is valid, and one patient and one study with the sources.
+  std::string all_files;
+  for (const auto& file : pacs.received_files()) {
+    const CommandResult iod = run_command("dciodvfy " + file.string() + " 2>&1");
+    EXPECT_EQ(iod.output.find("\nError"), std::string::npos) << file << "\n" << iod.output;
+    all_files.append(" ").append(file.string());
+  }
+  for (int i = 0; i < 2; ++i) all_files.append(" ").append((node.dir() / ("study" + std::to_string(i) + ".dcm")).string());
+  const CommandResult entities = run_command("dcentvfy" + all_files + " 2>&1");
+  EXPECT_EQ(entities.output.find("Error"), std::string::npos) << entities.output;
   // One attempt each, recorded with the C-STORE status.
   for (const auto& output : job["outputs"]) {
     ASSERT_EQ(output["deliveries"].size(), 1u);
@@ -147,6 +157,8 @@ struct StatusCase {
   const char* status_text;       // in last_status
 };
 
+void PrintTo(const StatusCase& c, std::ostream* out) { *out << c.name; }
+
 class DeliveryStatuses : public ::testing::TestWithParam<StatusCase> {};
 
 TEST_P(DeliveryStatuses, RetryableAndPermanentFailuresAreToldApart) {
@@ -186,6 +198,32 @@ INSTANTIATE_TEST_SUITE_P(
         // No answer within the DIMSE timeout (3 s): retryable.
         StatusCase{"NoAnswer", {"--delay-ms", "6000"}, "dead", 4, "retryable", "C-STORE failed"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Delivery, AResultOlderThanMaxAgeIsDeadLetteredAtItsNextFailure) {
+  NodeHarness node;
+  Destination pacs(node.dir());
+  pacs.start_test_scp({"--refuse"});
+  configure(node, pacs);
+  node.config()["delivery"]["max_attempts"] = 1000;
+  node.config()["delivery"]["max_age_h"] = 1;
+  node.config()["reporting"] = {{"secondary_capture", false}};
+  node.start();
+  send_study(node, "study");
+  json status = node.wait_for([](const json& s) {
+    const auto states = delivery_states(s);
+    return !states.empty() && s["jobs"][0]["outputs"][0]["deliveries"][0]["attempts"].get<int>() >= 1;
+  }, 120s);
+  ASSERT_EQ(delivery_states(status).begin()->second, "pending") << status.dump(2);
+  // Two hours old, as if the PACS had refused it since then.
+  const auto aged = run_command("sqlite3 -cmd '.timeout 5000' " + (node.data_dir() / "evax-node.sqlite").string() +
+                                " \"UPDATE deliveries SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours')\"");
+  ASSERT_EQ(aged.status, 0) << aged.output;
+  status = node.wait_for([](const json& s) { return all_settled(s, 1); }, 60s);
+  const json& d = status["jobs"][0]["outputs"][0]["deliveries"][0];
+  EXPECT_EQ(d["state"], "dead") << d.dump(2);
+  EXPECT_NE(d["last_status"].get<std::string>().find("undelivered for 2 h"), std::string::npos) << d.dump(2);
+  EXPECT_LT(d["attempts"].get<int>(), 10);
+}
 
 TEST(Delivery, KillDuringSendingResendsOnlyTheInterruptedObject) {
   NodeHarness node;

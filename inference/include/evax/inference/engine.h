@@ -90,6 +90,8 @@ struct ImageResult {
 struct ClassifyRequest {
   GreyImage image;
   std::vector<int> cam_classes;   // head indices to explain; empty: no Grad-CAM
+  int cam_top_k = 0;              // or: explain the image's k most probable findings (same
+                                  // single pass; not together with cam_classes)
 };
 
 class Engine {

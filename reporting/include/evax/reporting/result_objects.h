@@ -69,20 +69,15 @@ struct ReportRequest {
 // The TID 1500 Measurement Report (see docs/results.md for its content tree).
 std::expected<DicomObject, std::string> build_structured_report(const ReportRequest& request);
 
-// One finding's Grad-CAM map over the whole image, one byte per pixel (0 = no attention).
-struct Heatmap {
-  std::string label;
-  double probability = 0.0;
-  std::vector<std::uint8_t> intensity;
-};
-
 struct SecondaryCaptureRequest {
   AlgorithmIdentity algorithm;
   std::string source_path;                 // the received DICOM file
   int width = 0, height = 0;
   std::vector<std::uint8_t> grey;          // the windowed image the model saw, width * height
   std::vector<FindingResult> findings;     // head order; the table lists them by probability
-  std::vector<Heatmap> heatmaps;           // the leading findings' maps, blended together
+  std::vector<std::uint8_t> heat;          // Grad-CAM attention per pixel, width * height (0 = none);
+                                           // empty: no heatmap
+  std::vector<std::string> heat_labels;    // the findings the heat shows, most probable first
   std::string series_instance_uid;         // shared by the SCs of one analysis
   int series_number = 9902;
   int instance_number = 1;
