@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,13 +25,9 @@ import numpy
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from local_services import free_port, wait_port
+
 DX = "1.2.840.10008.5.1.4.1.1.1.1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_instance(path, rows=2560, columns=2048):
@@ -63,16 +58,6 @@ def send(port, aet, groups):
         if p.returncode != 0:
             raise SystemExit("storescu failed: " + err[-500:])
     return time.perf_counter() - start
-
-
-def wait_port(port, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
 
 
 def main():

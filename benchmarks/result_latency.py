@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,26 +32,12 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from local_services import free_port, wait_port
+
 DX = "1.2.840.10008.5.1.4.1.1.1.1"
 STAGES = [("quiet_period", "received", "complete"), ("queue", "queued", "started"),
           ("inference", "started", "inferred"), ("results", "inferred", "reported"),
           ("delivery", "reported", "delivered")]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
 
 
 def chest_pixels(rows, columns, rng):

@@ -10,6 +10,7 @@
 
 #include "evax/dicom_node/pixel_decoder.h"
 #include "evax/logging/logger.h"
+#include "evax/pipeline/backoff.h"
 #include "evax/storage/job_store.h"
 #include "result_production.h"
 
@@ -71,9 +72,7 @@ void AnalysisWorkers::wake() {
 }
 
 std::chrono::seconds AnalysisWorkers::retry_delay(const config::WorkerSettings& settings, int attempt) {
-  std::int64_t delay = settings.retry_initial_s;
-  for (int i = 1; i < attempt && delay < settings.retry_max_s; ++i) delay *= 2;
-  return std::chrono::seconds(std::min<std::int64_t>(delay, settings.retry_max_s));
+  return capped_backoff(settings.retry_initial_s, settings.retry_max_s, attempt);
 }
 
 std::set<std::int64_t> AnalysisWorkers::jobs_held_back() {

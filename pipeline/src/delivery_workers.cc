@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "evax/pipeline/backoff.h"
 #include "evax/storage/outbox_store.h"
 
 namespace evax::pipeline {
@@ -51,9 +52,7 @@ void DeliveryWorkers::wake() {
 }
 
 std::chrono::seconds DeliveryWorkers::retry_delay(const config::DeliverySettings& settings, int attempt) {
-  std::int64_t delay = settings.retry_initial_s;
-  for (int i = 1; i < attempt && delay < settings.retry_max_s; ++i) delay *= 2;
-  return std::chrono::seconds(std::min<std::int64_t>(delay, settings.retry_max_s));
+  return capped_backoff(settings.retry_initial_s, settings.retry_max_s, attempt);
 }
 
 bool DeliveryWorkers::wait_until(Clock::time_point deadline, std::uint64_t seen_generation) {

@@ -36,6 +36,19 @@ std::optional<Job> load_job(Database& db, std::int64_t job_id) {
   return read_job(query);
 }
 
+// The job's per-image decisions and results, replacing those of an earlier attempt.
+void replace_images(Database& db, std::int64_t job_id, const std::vector<JobImage>& images) {
+  Statement clear(db, "DELETE FROM job_images WHERE job_id = ?");
+  clear.bind(1, job_id).run();
+  for (const auto& image : images) {
+    Statement insert(db,
+                     "INSERT INTO job_images (job_id, instance_id, decision, reason_code, detail, probabilities_json, "
+                     "cams_json) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    insert.bind(1, job_id).bind(2, image.instance_id).bind(3, image.decision).bind(4, image.reason_code);
+    insert.bind(5, image.detail).bind(6, image.probabilities_json).bind(7, image.cams_json).run();
+  }
+}
+
 }  // namespace
 
 std::string_view job_state_name(JobState state) {
@@ -172,15 +185,7 @@ void JobStore::mark_inferred(std::int64_t job_id) {
 
 void JobStore::finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) {
   Transaction write(*db_);
-  Statement clear(*db_, "DELETE FROM job_images WHERE job_id = ?");
-  clear.bind(1, job_id).run();
-  for (const auto& image : images) {
-    Statement insert(*db_,
-                     "INSERT INTO job_images (job_id, instance_id, decision, reason_code, detail, probabilities_json, "
-                     "cams_json) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    insert.bind(1, job_id).bind(2, image.instance_id).bind(3, image.decision).bind(4, image.reason_code);
-    insert.bind(5, image.detail).bind(6, image.probabilities_json).bind(7, image.cams_json).run();
-  }
+  replace_images(*db_, job_id, images);
   Statement update(*db_, "UPDATE jobs SET state = ?, reason = ?, finished_at = ? WHERE id = ?");
   update.bind(1, std::string(job_state_name(state))).bind(2, reason).bind(3, utc_now_iso()).bind(4, job_id).run();
   write.commit();
@@ -190,15 +195,7 @@ void JobStore::finish_with_outputs(std::int64_t job_id, const std::vector<JobIma
                                    const std::vector<Output>& outputs, const std::vector<std::string>& destinations) {
   const std::string now = utc_now_iso();
   Transaction write(*db_);
-  Statement clear(*db_, "DELETE FROM job_images WHERE job_id = ?");
-  clear.bind(1, job_id).run();
-  for (const auto& image : images) {
-    Statement insert(*db_,
-                     "INSERT INTO job_images (job_id, instance_id, decision, reason_code, detail, probabilities_json, "
-                     "cams_json) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    insert.bind(1, job_id).bind(2, image.instance_id).bind(3, image.decision).bind(4, image.reason_code);
-    insert.bind(5, image.detail).bind(6, image.probabilities_json).bind(7, image.cams_json).run();
-  }
+  replace_images(*db_, job_id, images);
   for (const auto& output : outputs) {
     Statement insert(*db_,
                      "INSERT INTO outputs (job_id, kind, sop_class_uid, sop_instance_uid, series_instance_uid, "

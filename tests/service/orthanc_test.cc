@@ -49,7 +49,7 @@ TEST(Orthanc, ResultsLandInTheSourceStudyWithItsPatientAndStudyAttributes) {
   }
   std::vector<std::string> ids;
   for (const auto& f : files) ids.push_back(pacs.upload(f));
-  ASSERT_EQ(pacs.study_instances(study).size(), 2u);
+  ASSERT_EQ(pacs.study_instances_tags(study).size(), 2u);
 
   try {
     pacs.send_to_modality("evax", ids);  // Orthanc's C-STORE to the node
@@ -64,7 +64,8 @@ TEST(Orthanc, ResultsLandInTheSourceStudyWithItsPatientAndStudyAttributes) {
   ASSERT_FALSE(status["jobs"][0]["times"]["delivered"].is_null()) << status.dump(2) << "\n" << pacs.log();
 
   std::vector<json> instances;
-  for (int i = 0; i < 100 && (instances = pacs.study_instances(study)).size() < 4; ++i) std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 100 && (instances = pacs.study_instances_tags(study)).size() < 4; ++i)
+    std::this_thread::sleep_for(100ms);
   ASSERT_EQ(instances.size(), 4u) << json(instances).dump(2);  // PA, lateral, SR, SC
 
   json source, sr, sc;
