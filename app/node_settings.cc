@@ -2,12 +2,13 @@
 
 #include <filesystem>
 
+#include "evax/dicom_node/storage_scu.h"
 #include "evax/storage/file_store.h"
 #include "version.h"
 
 namespace evax::app {
 
-std::vector<config::ConfigError> check_model_settings(const config::NodeConfig& config) {
+std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& config) {
   std::vector<config::ConfigError> errors;
   const auto& model = config.model;
   const std::string& checkpoint = model.classifier_checkpoint;
@@ -25,6 +26,12 @@ std::vector<config::ConfigError> check_model_settings(const config::NodeConfig& 
     for (auto task : {inference::Task::cxr14, inference::Task::chexpert, inference::Task::covidx3, inference::Task::covidx4})
       for (const auto& l : inference::task_info(task).labels) known = known || l == label;
     if (!known) errors.push_back({"reporting.operating_points." + label, "is not a label of any supported head"});
+  }
+  for (std::size_t i = 0; i < config.destinations.size(); ++i) {
+    const auto peer = pipeline::peer_of(config.destinations[i]);
+    if (!peer.tls) continue;
+    if (const std::string problem = dicom_node::check_peer_tls(*peer.tls); !problem.empty())
+      errors.push_back({"destinations[" + std::to_string(i) + "].tls", problem});
   }
   if (model.device == "cpu" && model.precision != "fp32")
     errors.push_back({"model.precision", "bf16 and fp16 need model.device cuda (or auto with a GPU)"});

@@ -14,8 +14,10 @@
 
 namespace evax::app {
 
-// Errors with key paths, e.g. "model.classifier.task: must be one of cxr14|chexpert|...".
-std::vector<config::ConfigError> check_model_settings(const config::NodeConfig& config);
+// What only the modules can check (task names, demo sizes, checkpoint files, operating-point
+// labels, destinations' TLS files), as errors with key paths, e.g.
+// "model.classifier.task: must be one of cxr14|chexpert|...".
+std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& config);
 
 inference::EngineOptions engine_options(const config::ModelSettings& model);
 inference::BatchingOptions batching_options(const config::ModelSettings& model);

@@ -1,5 +1,6 @@
 #include "serve_command.h"
 
+#include <algorithm>
 #include <csignal>
 #include <pthread.h>
 
@@ -23,7 +24,7 @@ namespace {
 std::expected<config::NodeConfig, std::vector<config::ConfigError>> load_and_check(const std::string& path) {
   auto loaded = config::load_config_file(path);
   if (!loaded) return loaded;
-  auto errors = check_model_settings(*loaded);
+  auto errors = check_node_settings(*loaded);
   if (!errors.empty()) return std::unexpected(errors);
   return loaded;
 }
@@ -41,7 +42,15 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     storage::InstanceStore store(files, config.storage.min_free_mb * 1024 * 1024);
     const auto sweep = store.sweep_at_startup();
     const int requeued = storage::JobStore(files).requeue_running();
-    const int resend = storage::OutboxStore(files).requeue_sending();
+    storage::OutboxStore outbox(files);
+    const int resend = outbox.requeue_sending();
+    for (const auto& [name, count] : outbox.unfinished_by_destination()) {
+      const bool configured = std::any_of(config.destinations.begin(), config.destinations.end(),
+                                          [&](const config::Destination& d) { return d.name == name; });
+      if (!configured)
+        log.warn("delivery", "destination-unknown", "results wait for a destination that is no longer configured",
+                 {{"destination", name}, {"results", std::to_string(count)}});
+    }
     log.info("node", "startup-scan", "start-up scan done",
              {{"data_dir", files.data_dir()}, {"temp_files_removed", std::to_string(sweep.temp_files)},
               {"orphan_files_removed", std::to_string(sweep.orphan_files)}, {"jobs_requeued", std::to_string(requeued)},

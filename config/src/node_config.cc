@@ -232,6 +232,25 @@ void read_destinations(const json& list, const std::string& path, std::vector<Co
     else if (!names.insert(d.name).second) r.fail("name", "is used twice");
     if (!valid_ae_title(d.ae_title)) r.fail("ae_title", "must be 1 to 16 printable characters without backslash");
     if (d.host.empty()) r.fail("host", "is required");
+    if (const json* tls = r.find("tls")) {
+      ObjectReader t(*tls, r.child_path("tls"), errors);
+      DestinationTls settings;
+      t.text("certificate", settings.certificate);
+      t.text("private_key", settings.private_key);
+      t.boolean("verify_peer", settings.verify_peer);
+      if (const json* trusted = t.array("trusted_certificates")) {
+        for (const auto& item : *trusted) {
+          if (item.is_string()) settings.trusted_certificates.push_back(item.get<std::string>());
+          else t.fail("trusted_certificates", "must be a list of file names");
+        }
+      }
+      if (settings.verify_peer && settings.trusted_certificates.empty())
+        t.fail("trusted_certificates", "is required to verify the destination (or set verify_peer to false)");
+      if (settings.certificate.empty() != settings.private_key.empty())
+        t.fail(settings.certificate.empty() ? "certificate" : "private_key", "goes with " +
+               std::string(settings.certificate.empty() ? "private_key" : "certificate"));
+      d.tls = settings;
+    }
     out.push_back(d);
   }
 }

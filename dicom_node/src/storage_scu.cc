@@ -3,6 +3,9 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/dul.h>
 #include <dcmtk/dcmnet/scu.h>
+#include <dcmtk/dcmtls/tlslayer.h>
+
+#include <memory>
 
 #include <set>
 
@@ -20,7 +23,43 @@ std::vector<SendResult> all_retryable(std::size_t count, const std::string& deta
   return std::vector<SendResult>(count, SendResult{SendOutcome::retryable, std::nullopt, detail});
 }
 
+// A requestor-side TLS layer, or why it cannot be made.
+std::unique_ptr<DcmTLSTransportLayer> make_tls(const PeerTls& tls, std::string& error) {
+  auto layer = std::make_unique<DcmTLSTransportLayer>(NET_REQUESTOR, nullptr, OFTrue);
+  auto ok = [&](const OFCondition& c, const std::string& what) {
+    if (c.good()) return true;
+    error = what + ": " + c.text();
+    return false;
+  };
+  if (!ok(layer->setTLSProfile(TSP_Profile_BCP195), "TLS profile") || !ok(layer->activateCipherSuites(), "cipher suites"))
+    return nullptr;
+  if (!tls.certificate.empty()) {
+    if (!ok(layer->setPrivateKeyFile(tls.private_key.c_str(), DCF_Filetype_PEM), "private key " + tls.private_key) ||
+        !ok(layer->setCertificateFile(tls.certificate.c_str(), DCF_Filetype_PEM), "certificate " + tls.certificate))
+      return nullptr;
+    if (!layer->checkPrivateKeyMatchesCertificate()) {
+      error = "the private key does not match the certificate";
+      return nullptr;
+    }
+  }
+  for (const auto& trusted : tls.trusted_certificates)
+    if (!ok(layer->addTrustedCertificateFile(trusted.c_str(), DCF_Filetype_PEM), "trusted certificate " + trusted)) return nullptr;
+  layer->setCertificateVerification(tls.verify_peer ? DCV_requireCertificate : DCV_ignoreCertificate);
+  return layer;
+}
+
+// DcmSCU keeps the TLS hook for its subclasses; the layer must be set after initNetwork().
+class Scu : public DcmSCU {
+ public:
+  using DcmSCU::useSecureConnection;
+};
+
 }  // namespace
+
+std::string check_peer_tls(const PeerTls& tls) {
+  std::string error;
+  return make_tls(tls, error) ? "" : error;
+}
 
 SendOutcome classify_store_status(int status) {
   // Success, and the warnings "coercion of data elements" (B000), "elements discarded"
@@ -35,7 +74,8 @@ SendOutcome classify_store_status(int status) {
 
 std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer, const std::vector<OutgoingFile>& files) {
   if (files.empty()) return {};
-  DcmSCU scu;
+  std::unique_ptr<DcmTLSTransportLayer> tls;  // declared first: outlives the SCU and its network
+  Scu scu;
   scu.setAETitle(settings.calling_ae_title.c_str());
   scu.setPeerAETitle(peer.ae_title.c_str());
   scu.setPeerHostName(peer.host.c_str());
@@ -53,6 +93,13 @@ std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer
 
   OFCondition status = scu.initNetwork();
   if (status.bad()) return all_retryable(files.size(), std::string("cannot set up the network: ") + status.text());
+  if (peer.tls) {
+    std::string error;
+    tls = make_tls(*peer.tls, error);
+    if (!tls) return all_retryable(files.size(), "TLS setup failed: " + error);
+    status = scu.useSecureConnection(tls.get());
+    if (status.bad()) return all_retryable(files.size(), std::string("TLS setup failed: ") + status.text());
+  }
   status = scu.negotiateAssociation();
   if (status.bad()) {
     std::string detail = std::string("association failed: ") + status.text();

@@ -7,6 +7,14 @@
 
 namespace evax::pipeline {
 
+dicom_node::Peer peer_of(const config::Destination& destination) {
+  dicom_node::Peer peer{destination.ae_title, destination.host, destination.port, std::nullopt};
+  if (destination.tls)
+    peer.tls = dicom_node::PeerTls{destination.tls->trusted_certificates, destination.tls->certificate,
+                                   destination.tls->private_key, destination.tls->verify_peer};
+  return peer;
+}
+
 struct DeliveryWorkers::Sender {
   std::map<std::int64_t, Clock::time_point> retry_at;  // deliveries waiting out their delay
   int unreachable_streak = 0;                          // association failures in a row
@@ -111,7 +119,7 @@ bool DeliveryWorkers::deliver(storage::OutboxStore& outbox, const config::Destin
     sent.push_back(i);
   }
   if (files.empty()) return true;
-  const auto results = dicom_node::send_files(settings_.scu, {destination.ae_title, destination.host, destination.port}, files);
+  const auto results = dicom_node::send_files(settings_.scu, peer_of(destination), files);
 
   // No response at all for any file: the destination is unreachable; pause it as a whole.
   const bool unreachable = std::all_of(results.begin(), results.end(), [](const auto& r) {

@@ -160,6 +160,14 @@ int OutboxStore::requeue_sending() {
   return changed;
 }
 
+std::map<std::string, int> OutboxStore::unfinished_by_destination() {
+  Transaction read(*db_, Transaction::Mode::read);
+  Statement query(*db_, "SELECT destination, COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending') GROUP BY destination");
+  std::map<std::string, int> out;
+  while (query.step()) out[query.text(0)] = static_cast<int>(query.integer(1));
+  return out;
+}
+
 bool OutboxStore::resend(std::int64_t delivery_id) {
   Transaction write(*db_);
   Statement update(*db_,

@@ -235,6 +235,18 @@ TEST_F(Cli, CheckConfigExplainsEachErrorByKeyPathAndAcceptsTheShippedExample) {
   const CommandResult serve = run("serve --config " + bad);
   EXPECT_EQ(serve.status, 2);
   EXPECT_NE(serve.err.find("dicom.port"), std::string::npos);
+
+  // What only the running parts can check: labels of the heads, files of a destination's TLS.
+  const std::string beyond = (dir_ / "beyond.json").string();
+  std::ofstream(beyond) << R"({"reporting": {"operating_points": {"Effusion": 0.3, "Lung cancer": 0.4}},
+                               "destinations": [{"name": "pacs", "ae_title": "PACS", "host": "10.1.2.3", "port": 104,
+                                                 "tls": {"trusted_certificates": ["/nonexistent/ca.pem"]}}]})";
+  const CommandResult checked = run("check-config " + beyond);
+  EXPECT_EQ(checked.status, 1);
+  EXPECT_NE(checked.out.find("reporting.operating_points.Lung cancer: is not a label of any supported head"), std::string::npos)
+      << checked.out;
+  EXPECT_EQ(checked.out.find("operating_points.Effusion"), std::string::npos) << checked.out;
+  EXPECT_NE(checked.out.find("destinations[0].tls: trusted certificate /nonexistent/ca.pem"), std::string::npos) << checked.out;
 }
 
 }  // namespace

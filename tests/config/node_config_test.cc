@@ -120,6 +120,18 @@ TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
   EXPECT_TRUE(mentions(errors, "delivery.max_attempts: must be an integer from 1"));
   EXPECT_TRUE(mentions(errors, "delivery.retry_max_s: must not be less than delivery.retry_initial_s"));
   EXPECT_TRUE(mentions(errors, "delivery.colour: unknown key"));
+
+  const auto tls_errors = errors_of(R"({"destinations": [
+    {"name": "a", "ae_title": "A", "host": "10.0.0.1", "port": 104, "tls": {}},
+    {"name": "b", "ae_title": "B", "host": "10.0.0.2", "port": 104, "tls": {"verify_peer": false, "certificate": "c.pem"}}]})");
+  EXPECT_TRUE(mentions(tls_errors, "destinations[0].tls.trusted_certificates: is required to verify the destination"));
+  EXPECT_TRUE(mentions(tls_errors, "destinations[1].tls.private_key: goes with certificate"));
+  const auto with_tls = parse_config(R"({"destinations": [{"name": "a", "ae_title": "A", "host": "10.0.0.1", "port": 2762,
+    "tls": {"trusted_certificates": ["ca.pem"], "certificate": "node.pem", "private_key": "node.key"}}]})");
+  ASSERT_TRUE(with_tls) << describe(with_tls.error().front());
+  ASSERT_TRUE(with_tls->destinations[0].tls);
+  EXPECT_EQ(with_tls->destinations[0].tls->trusted_certificates.at(0), "ca.pem");
+  EXPECT_TRUE(with_tls->destinations[0].tls->verify_peer);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <dcmtk/dcmdata/dcfilefo.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -109,6 +110,49 @@ TEST(Delivery, SrAndScReachTheDestinationInTheSourceStudy) {
     ASSERT_EQ(d["attempt_log"].size(), 1u);
     EXPECT_EQ(d["attempt_log"][0]["outcome"], "delivered");
     EXPECT_EQ(d["attempt_log"][0]["dimse_status"], 0);
+  }
+}
+
+// A self-signed certificate and its key, made by openssl in `dir`.
+std::pair<std::string, std::string> make_certificate(const std::filesystem::path& dir, const std::string& name) {
+  const std::string key = (dir / (name + ".key")).string(), certificate = (dir / (name + ".crt")).string();
+  const auto made = run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + name + " -keyout " + key +
+                                " -out " + certificate + " 2>&1");
+  EXPECT_EQ(made.status, 0) << made.output;
+  return {key, certificate};
+}
+
+TEST(Delivery, TlsDestinationsAreVerifiedBeforeAnythingIsSent) {
+  NodeHarness node;
+  const auto [pacs_key, pacs_certificate] = make_certificate(node.dir(), "pacs");
+  const auto [impostor_key, impostor_certificate] = make_certificate(node.dir(), "impostor");
+  Destination pacs(node.dir()), impostor(node.dir());
+  pacs.start_storescp({"+tls", pacs_key, pacs_certificate, "-ic"});
+  impostor.start_storescp({"+tls", impostor_key, impostor_certificate, "-ic"});
+  configure(node, pacs);
+  json trusted = {{"trusted_certificates", json::array({pacs_certificate})}};
+  json pacs_entry = pacs.config_entry("pacs"), impostor_entry = impostor.config_entry("impostor");
+  pacs_entry["tls"] = trusted;
+  impostor_entry["tls"] = trusted;  // presents a certificate the node does not trust
+  node.config()["destinations"] = json::array({pacs_entry, impostor_entry});
+  node.config()["delivery"]["max_attempts"] = 2;
+  node.start();
+  send_study(node, "study");
+
+  const json status = node.wait_for([](const json& s) { return all_delivered(s, 2); }, 120s);
+  ASSERT_TRUE(all_delivered(status, 2)) << status.dump(2);
+  EXPECT_EQ(pacs.received_files().size(), 2u);  // SR and SC over TLS
+  const json settled = node.wait_for([](const json& s) {
+    const auto states = delivery_states(s, "impostor");
+    return states.size() == 2 && std::all_of(states.begin(), states.end(), [](const auto& e) { return e.second == "dead"; });
+  }, 60s);
+  for (const auto& [uid, state] : delivery_states(settled, "impostor")) EXPECT_EQ(state, "dead") << uid;
+  EXPECT_TRUE(impostor.received_files().empty());
+  for (const auto& output : settled["jobs"][0]["outputs"]) {
+    for (const auto& d : output["deliveries"]) {
+      if (d["destination"] != "impostor") continue;
+      EXPECT_NE(d["last_status"].get<std::string>().find("association failed"), std::string::npos) << d.dump(2);
+    }
   }
 }
 

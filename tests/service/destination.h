@@ -31,10 +31,14 @@ class Destination {
   }
   ~Destination() { stop(); }
 
-  // DCMTK's storescp accepting every storage SOP class.
-  void start_storescp() {
-    start({"/usr/bin/storescp", "-aet", ae_title_, "--promiscuous", "-od", (dir_ / "received").string(), "-uf",
-           std::to_string(port_)});
+  // DCMTK's storescp accepting every storage SOP class; `options` go before the port
+  // (e.g. "+tls", KEY, CERT, "-ic" for TLS).
+  void start_storescp(const std::vector<std::string>& options = {}) {
+    std::vector<std::string> argv{"/usr/bin/storescp", "-aet", ae_title_, "--promiscuous", "-od", (dir_ / "received").string(),
+                                  "-uf"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.push_back(std::to_string(port_));
+    start(argv);
   }
   // evax-test-scp with its options ("--statuses", "A700,0000", "--delay-ms", "3000", "--refuse").
   void start_test_scp(const std::vector<std::string>& options = {}) {

@@ -227,6 +227,7 @@ TEST_F(Storage, OutputsAreQueuedForEveryDestinationWithTheJob) {
   const auto deliveries = outbox.deliveries_of_job(done.job_id);
   ASSERT_EQ(deliveries.size(), 2u);
   for (const auto& d : deliveries) EXPECT_EQ(d.state, DeliveryState::pending);
+  EXPECT_EQ(outbox.unfinished_by_destination(), (std::map<std::string, int>{{"archive", 1}, {"pacs", 1}}));
   EXPECT_TRUE(fs::exists(done.output.file_path));
   EXPECT_EQ(fs::path(done.output.file_path).parent_path().parent_path().parent_path(), fs::path(files_->data_dir()) / "outputs");
 }

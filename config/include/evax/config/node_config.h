@@ -94,11 +94,22 @@ struct LoggingSettings {
   std::string format = "text";                // text | json
 };
 
+// TLS to a destination: its certificate must chain to one of trusted_certificates (unless
+// verify_peer is false); certificate and private_key are the node's own, for a PACS that
+// requires client certificates.
+struct DestinationTls {
+  std::vector<std::string> trusted_certificates;  // PEM files
+  std::string certificate;                        // PEM, optional
+  std::string private_key;                        // PEM, unencrypted, with certificate
+  bool verify_peer = true;
+};
+
 struct Destination {
   std::string name;
   std::string ae_title;
   std::string host;
   int port = 104;
+  std::optional<DestinationTls> tls;
 };
 
 struct NodeConfig {

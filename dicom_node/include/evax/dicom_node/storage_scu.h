@@ -20,10 +20,19 @@ struct ScuSettings {
   int max_pdu = 65536;
 };
 
+// TLS with the BCP 195 profile, as the listener uses.
+struct PeerTls {
+  std::vector<std::string> trusted_certificates;  // the peer's certificate must chain to one
+  std::string certificate;                        // the node's own (optional, with private_key)
+  std::string private_key;
+  bool verify_peer = true;
+};
+
 struct Peer {
   std::string ae_title;
   std::string host;
   int port = 104;
+  std::optional<PeerTls> tls;
 };
 
 struct OutgoingFile {
@@ -42,6 +51,10 @@ struct SendResult {
 
 // What a C-STORE response status means for the object (PS3.4 B.2.3).
 SendOutcome classify_store_status(int dimse_status);
+
+// Whether a TLS setup can be made from these files (unreadable or mismatched files): "" when it
+// can, else why not. Checked at start-up, so a bad path is a config error, not a retry loop.
+std::string check_peer_tls(const PeerTls& tls);
 
 // Sends `files` in one association; one result per file, in order.
 std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer, const std::vector<OutgoingFile>& files);

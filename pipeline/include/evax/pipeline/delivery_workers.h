@@ -40,6 +40,9 @@ struct DeliverySettings {
   int batch_size = 16;  // objects per association
 };
 
+// How the storage SCU reaches a configured destination (TLS included).
+dicom_node::Peer peer_of(const config::Destination& destination);
+
 class DeliveryWorkers {
  public:
   // Everything passed in must outlive this object.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -41,6 +42,10 @@ class OutboxStore {
 
   // After a crash: sending deliveries back to pending, their open attempts marked interrupted.
   int requeue_sending();
+
+  // Pending and sending deliveries per destination name (start-up warns about names that are
+  // no longer configured: nothing sends to them).
+  std::map<std::string, int> unfinished_by_destination();
 
   // A dead-lettered delivery back to pending with a fresh age and attempt count.
   bool resend(std::int64_t delivery_id);
