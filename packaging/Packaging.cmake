@@ -8,6 +8,9 @@
 file(READ "${PROJECT_SOURCE_DIR}/packaging/evax-node.example.json" evax_packaged_config)
 string(REPLACE "\"data_dir\": \"evax-data\"" "\"data_dir\": \"/var/lib/evax-node\"" evax_packaged_config
        "${evax_packaged_config}")
+if(NOT evax_packaged_config MATCHES "/var/lib/evax-node")
+  message(FATAL_ERROR "packaging/evax-node.example.json no longer has \"data_dir\": \"evax-data\"; update Packaging.cmake")
+endif()
 file(WRITE "${PROJECT_BINARY_DIR}/packaging/evax-node.json" "${evax_packaged_config}")
 
 install(FILES "${PROJECT_BINARY_DIR}/packaging/evax-node.json" DESTINATION /etc/evax-node)
