@@ -22,30 +22,14 @@ import tempfile
 import time
 
 import numpy
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
+from dx_files import write_dx
 from local_services import free_port, wait_port
 
-DX = "1.2.840.10008.5.1.4.1.1.1.1"
-
-
 def write_instance(path, rows=2560, columns=2048):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = DX
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = DX, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.BodyPartExamined, ds.ViewPosition = "DX", "CHEST", "PA"
-    ds.PatientName, ds.PatientID = "INGEST^BENCH", "IB1"
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, columns
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = numpy.random.randint(0, 4096, (rows, columns), dtype=numpy.uint16).tobytes()
-    ds.is_little_endian, ds.is_implicit_VR = True, False
-    ds.save_as(path, write_like_original=False)
+    pixels = numpy.random.randint(0, 4096, (rows, columns), dtype=numpy.uint16)
+    write_dx(path, pixels, generate_uid(), "PA", "INGEST^BENCH", "IB1")
 
 
 def send(port, aet, groups):

@@ -29,12 +29,11 @@ import time
 
 import numpy
 import pydicom
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
+from dx_files import write_dx
 from local_services import free_port, wait_port
 
-DX = "1.2.840.10008.5.1.4.1.1.1.1"
 STAGES = [("quiet_period", "received", "complete"), ("queue", "queued", "started"),
           ("inference", "started", "inferred"), ("results", "inferred", "reported"),
           ("delivery", "reported", "delivered")]
@@ -51,24 +50,9 @@ def chest_pixels(rows, columns, rng):
 
 
 def write_image(path, study_uid, view, pixels):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = DX
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = DX, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, generate_uid()
-    ds.Modality, ds.BodyPartExamined, ds.ViewPosition = "DX", "CHEST", view
-    ds.PatientName, ds.PatientID = "LATENCY^BENCH", "LB1"
-    ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName, ds.StudyID = "20261128", "120000", "", "", "1"
-    ds.PatientBirthDate, ds.PatientSex = "", "O"
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.WindowCenter, ds.WindowWidth = 2048, 4096
-    ds.PixelData = pixels.tobytes()
-    ds.is_little_endian, ds.is_implicit_VR = True, False
-    ds.save_as(path, write_like_original=False)
+    write_dx(path, pixels, study_uid, view, "LATENCY^BENCH", "LB1", StudyDate="20261128", StudyTime="120000",
+             AccessionNumber="", ReferringPhysicianName="", StudyID="1", PatientBirthDate="", PatientSex="O",
+             WindowCenter=2048, WindowWidth=4096)
 
 
 def iso_seconds(text):

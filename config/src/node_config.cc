@@ -105,6 +105,15 @@ class ObjectReader {
     return v;
   }
 
+  void file_names(const char* key, std::vector<std::string>& target) {
+    if (const json* list = array(key)) {
+      for (const auto& item : *list) {
+        if (item.is_string()) target.push_back(item.get<std::string>());
+        else fail(key, "must be a list of file names");
+      }
+    }
+  }
+
   std::vector<ConfigError>& errors() { return errors_; }
 
  private:
@@ -155,12 +164,7 @@ void read_dicom(ObjectReader& r, DicomSettings& d) {
     t.text("certificate", s.certificate);
     t.text("private_key", s.private_key);
     t.boolean("require_peer_certificate", s.require_peer_certificate);
-    if (const json* trusted = t.array("trusted_certificates")) {
-      for (const auto& item : *trusted) {
-        if (item.is_string()) s.trusted_certificates.push_back(item.get<std::string>());
-        else t.fail("trusted_certificates", "must be a list of file names");
-      }
-    }
+    t.file_names("trusted_certificates", s.trusted_certificates);
     if (s.certificate.empty()) t.fail("certificate", "is required with TLS");
     if (s.private_key.empty()) t.fail("private_key", "is required with TLS");
     if (s.require_peer_certificate && s.trusted_certificates.empty())
@@ -238,12 +242,7 @@ void read_destinations(const json& list, const std::string& path, std::vector<Co
       t.text("certificate", settings.certificate);
       t.text("private_key", settings.private_key);
       t.boolean("verify_peer", settings.verify_peer);
-      if (const json* trusted = t.array("trusted_certificates")) {
-        for (const auto& item : *trusted) {
-          if (item.is_string()) settings.trusted_certificates.push_back(item.get<std::string>());
-          else t.fail("trusted_certificates", "must be a list of file names");
-        }
-      }
+      t.file_names("trusted_certificates", settings.trusted_certificates);
       if (settings.verify_peer && settings.trusted_certificates.empty())
         t.fail("trusted_certificates", "is required to verify the destination (or set verify_peer to false)");
       if (settings.certificate.empty() != settings.private_key.empty())

@@ -126,7 +126,8 @@ bool DeliveryWorkers::deliver(storage::OutboxStore& outbox, const config::Destin
     return r.outcome == dicom_node::SendOutcome::retryable && !r.dimse_status;
   });
   sender.unreachable_streak = unreachable ? sender.unreachable_streak + 1 : 0;
-  if (unreachable) sender.paused_until = clock_.now() + retry_delay(settings_.retry, sender.unreachable_streak);
+  const auto pause = retry_delay(settings_.retry, sender.unreachable_streak);
+  if (unreachable) sender.paused_until = clock_.now() + pause;
 
   int delivered = 0, retrying = 0, dead = 0;
   for (std::size_t k = 0; k < results.size(); ++k) {
@@ -164,7 +165,7 @@ bool DeliveryWorkers::deliver(storage::OutboxStore& outbox, const config::Destin
                                 {"retrying", std::to_string(retrying)}, {"dead_lettered", std::to_string(dead)}};
   if (unreachable)
     log_.warn("delivery", "destination-unreachable", results.empty() ? "" : results.front().detail,
-              {{"destination", destination.name}, {"paused_s", std::to_string(retry_delay(settings_.retry, sender.unreachable_streak).count())}});
+              {{"destination", destination.name}, {"paused_s", std::to_string(pause.count())}});
   else
     log_.info("delivery", "batch-sent", "results sent", summary);
   return !unreachable;

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "database.h"
+#include "output_rows.h"
 
 namespace evax::storage {
 namespace {
@@ -217,16 +218,13 @@ void JobStore::finish_with_outputs(std::int64_t job_id, const std::vector<JobIma
 
 std::optional<Output> JobStore::previous_report(const Job& job) {
   Transaction read(*db_, Transaction::Mode::read);
-  Statement query(*db_,
-                  "SELECT o.id, o.job_id, o.kind, o.sop_class_uid, o.sop_instance_uid, o.series_instance_uid, "
-                  "o.study_instance_uid, o.source_instance_id, o.file_path, o.size_bytes, o.created_at "
-                  "FROM outputs o JOIN jobs j ON j.id = o.job_id "
-                  "WHERE j.study_id = ? AND o.job_id < ? AND o.kind = 'sr' ORDER BY o.id DESC LIMIT 1");
+  Statement query(*db_, (std::string("SELECT ") + kOutputColumns +
+                         " FROM outputs o JOIN jobs j ON j.id = o.job_id "
+                         "WHERE j.study_id = ? AND o.job_id < ? AND o.kind = 'sr' ORDER BY o.id DESC LIMIT 1")
+                            .c_str());
   query.bind(1, job.study_id).bind(2, job.id);
   if (!query.step()) return std::nullopt;
-  return Output{query.integer(0), query.integer(1), query.text(2), query.text(3), query.text(4), query.text(5),
-                query.text(6), query.is_null(7) ? std::nullopt : std::optional(query.integer(7)), query.text(8),
-                query.integer(9), query.text(10)};
+  return read_output(query, 0);
 }
 
 void JobStore::retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at) {

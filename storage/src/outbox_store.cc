@@ -3,21 +3,10 @@
 #include <cstdio>
 
 #include "database.h"
+#include "output_rows.h"
 
 namespace evax::storage {
 namespace {
-
-constexpr const char* kOutputColumns =
-    "o.id, o.job_id, o.kind, o.sop_class_uid, o.sop_instance_uid, o.series_instance_uid, o.study_instance_uid, "
-    "o.source_instance_id, o.file_path, o.size_bytes, o.created_at";
-
-// Reads the 11 output columns starting at `first`.
-Output read_output(const Statement& row, int first) {
-  const int c = first;
-  return Output{row.integer(c), row.integer(c + 1), row.text(c + 2), row.text(c + 3), row.text(c + 4), row.text(c + 5),
-                row.text(c + 6), row.is_null(c + 7) ? std::nullopt : std::optional(row.integer(c + 7)),
-                row.text(c + 8), row.integer(c + 9), row.text(c + 10)};
-}
 
 constexpr const char* kDeliveryColumns =
     "d.id, d.destination, d.state, d.attempts, d.last_status, d.created_at, d.next_attempt_at, d.finished_at, "
