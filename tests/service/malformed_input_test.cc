@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <sstream>
+#include <thread>
 
 #include "service_test_support.h"
 
@@ -61,6 +62,10 @@ class MalformedInput : public ::testing::Test {
   void expect_still_healthy() {
     ASSERT_TRUE(node_.running()) << node_.log();
     EXPECT_EQ(node_.echoscu().status, 0);
+    // The analysis of the legitimate sender's studies writes its results through tmp/ too; such
+    // a write lasts milliseconds, while a partial file left by bad input would stay for good.
+    for (int i = 0; i < 100 && !fs::is_empty(node_.data_dir() / "tmp"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     EXPECT_TRUE(fs::is_empty(node_.data_dir() / "tmp"));
     // Nothing was written anywhere but the node's own areas.
     for (const auto& entry : fs::recursive_directory_iterator(node_.data_dir())) {
