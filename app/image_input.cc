@@ -51,6 +51,8 @@ std::expected<InputImage, std::string> read_input_image(const std::string& path)
   InputImage out;
   out.format = "dicom";
   out.grey_mapping = decoded->grey_mapping;
+  out.spacing = decoded->spacing;
+  out.row_direction = decoded->row_direction;
   out.image = {decoded->width, decoded->height, std::move(decoded->pixels)};
   return out;
 }

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <expected>
+#include <optional>
 #include <string>
+
+#include "evax/dicom_node/pixel_decoder.h"
 
 #include "evax/inference/grey_image.h"
 
@@ -13,6 +16,8 @@ struct InputImage {
   inference::GreyImage image;
   std::string format;        // "dicom" or "png"
   std::string grey_mapping;  // how the pixels became 8-bit grey (DICOM), "as stored" (PNG)
+  std::optional<dicom_node::PixelSpacing> spacing;  // DICOM only
+  std::string row_direction;                        // DICOM PatientOrientation's first value
 };
 
 std::expected<InputImage, std::string> read_input_image(const std::string& path);

@@ -10,6 +10,7 @@
 #include "evax/inference/benchmark.h"
 #include "evax/inference/engine.h"
 #include "infer_command.h"
+#include "segment_command.h"
 #include "serve_command.h"
 #include "status_command.h"
 #include "version.h"
@@ -24,6 +25,8 @@ void print_help(std::ostream& out) {
       << "commands:\n"
       << "  " << evax::app::kInferUsage << "\n"
       << "      classify DICOM or 8-bit grey PNG images; prints JSON to stdout\n"
+      << "  " << evax::app::kSegmentUsage << "\n"
+      << "      segment the lungs (UperNet on EVA-X); mask PNGs and JSON with areas\n"
       << "  evax-node benchmark " << evax::inference::kBenchmarkUsage << "\n"
       << "      time the engine on synthetic input; prints JSON\n"
       << "  " << evax::app::kServeUsage << "\n"
@@ -64,6 +67,7 @@ int dispatch(const std::vector<std::string>& args) {
     return 0;
   }
   if (command == "infer") return evax::app::run_infer(rest, std::cout, std::cerr);
+  if (command == "segment") return evax::app::run_segment(rest, std::cout, std::cerr);
   if (command == "benchmark") return run_benchmark_command(rest);
   if (command == "serve") return evax::app::run_serve(rest, std::cerr);
   if (command == "check-config") return evax::app::run_check_config(rest, std::cout, std::cerr);

@@ -19,6 +19,11 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
   } else if (!std::filesystem::is_regular_file(checkpoint)) {
     errors.push_back({"model.classifier.checkpoint", "no such file: " + checkpoint});
   }
+  const std::string& segmenter = model.segmenter_checkpoint;
+  if (!segmenter.empty() && segmenter != "demo" && !std::filesystem::is_regular_file(segmenter))
+    errors.push_back({"model.segmenter.checkpoint", "no such file: " + segmenter + " (an mmsegmentation checkpoint, or demo)"});
+  if (!segmenter.empty() && model.classifier_task == "features")
+    errors.push_back({"model.segmenter.checkpoint", "lung results need a classification task: the features task sends no results"});
   if (!model.classifier_task.empty() && !inference::parse_task(model.classifier_task))
     errors.push_back({"model.classifier.task", "must be one of " + inference::task_names()});
   for (const auto& [label, unused] : config.reporting.operating_points) {
@@ -50,12 +55,24 @@ inference::EngineOptions engine_options(const config::ModelSettings& model) {
   return options;
 }
 
+std::optional<inference::SegmenterOptions> segmenter_options(const config::ModelSettings& model) {
+  if (model.segmenter_checkpoint.empty()) return std::nullopt;
+  inference::SegmenterOptions options;
+  options.checkpoint = model.segmenter_checkpoint;
+  if (model.segmenter_input_size > 0) options.input_size = model.segmenter_input_size;
+  options.threshold = model.segmenter_threshold;
+  options.device = inference::parse_device(model.device).value_or(inference::DeviceChoice::automatic);
+  options.precision = inference::parse_precision(model.precision).value_or(inference::Precision::fp32);
+  return options;
+}
+
 inference::BatchingOptions batching_options(const config::ModelSettings& model) {
   return {model.max_batch, std::chrono::milliseconds(model.max_batch_wait_ms)};
 }
 
 pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, const inference::ModelInfo& model,
-                                             const std::string& checkpoint_sha256) {
+                                             const std::string& checkpoint_sha256,
+                                             const std::optional<LoadedSegmenter>& segmenter) {
   pipeline::AnalysisSettings settings;
   settings.workers = config.workers;
   settings.intake.accept_empty_body_part = config.study.accept_empty_body_part;
@@ -75,6 +92,16 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
   results.secondary_capture = config.reporting.secondary_capture;
   results.sc_max_side = config.reporting.sc_max_side;
   for (const auto& d : config.destinations) results.destinations.push_back(d.name);
+  if (segmenter && model.task != inference::Task::features) {
+    settings.segment_lungs = true;
+    settings.lung_limits = {config.model.lung_min_region_fraction, config.model.lung_max_total_fraction};
+    reporting::AlgorithmIdentity lung_model = results.algorithm;
+    lung_model.model_name = segmenter->info.name;
+    lung_model.model_task = "lungs";
+    lung_model.checkpoint_sha256 = segmenter->checkpoint_sha256;
+    lung_model.demo = segmenter->info.demo;
+    results.segmenter = lung_model;
+  }
   return settings;
 }
 

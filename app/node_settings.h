@@ -3,12 +3,14 @@
 // their settings structs. Shared by `serve` and `check-config`.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "evax/config/node_config.h"
 #include "evax/inference/batcher.h"
 #include "evax/inference/engine.h"
+#include "evax/inference/segmenter.h"
 #include "evax/pipeline/analysis_workers.h"
 #include "evax/pipeline/delivery_workers.h"
 
@@ -20,11 +22,20 @@ namespace evax::app {
 std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& config);
 
 inference::EngineOptions engine_options(const config::ModelSettings& model);
+// Empty when no segmentation model is configured.
+std::optional<inference::SegmenterOptions> segmenter_options(const config::ModelSettings& model);
 inference::BatchingOptions batching_options(const config::ModelSettings& model);
+// The segmentation model as loaded, for the results' algorithm identity.
+struct LoadedSegmenter {
+  const inference::SegmenterInfo& info;
+  std::string checkpoint_sha256;  // "" for demo weights
+};
+
 // `model` is the loaded model (its name and task go into every result); `checkpoint_sha256`
 // identifies the checkpoint file ("" for demo weights).
 pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, const inference::ModelInfo& model,
-                                             const std::string& checkpoint_sha256);
+                                             const std::string& checkpoint_sha256,
+                                             const std::optional<LoadedSegmenter>& segmenter = std::nullopt);
 pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config);
 
 // A UID that names this installation as the SR's device observer: 2.25 and a number derived

@@ -1,6 +1,8 @@
 #include "serve_command.h"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <csignal>
 #include <pthread.h>
 
@@ -77,11 +79,40 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
       checkpoint_sha256 = *digest;
     }
 
-    inference::BatchingClassifier classifier(**engine, batching_options(config.model));
+    std::unique_ptr<inference::Segmenter> segmenter;
+    std::optional<LoadedSegmenter> loaded_segmenter;
+    if (auto options = segmenter_options(config.model)) {
+      auto created = inference::Segmenter::create(*options);
+      if (!created) {
+        log.error("node", "segmenter-load-failed", created.error());
+        return 1;
+      }
+      segmenter = std::move(*created);
+      const inference::SegmenterInfo& info = segmenter->info();
+      std::string digest;
+      if (!info.demo) {
+        auto sha = sha256_of_file(info.checkpoint);
+        if (!sha) {
+          log.error("node", "segmenter-load-failed", sha.error());
+          return 1;
+        }
+        digest = *sha;
+      }
+      log.info("node", "segmenter-loaded", info.name,
+               {{"checkpoint", info.checkpoint}, {"device", info.device}, {"demo", info.demo ? "true" : "false"},
+                {"input_size", std::to_string(info.input_size)}});
+      if (info.demo)
+        log.warn("node", "demo-segmenter", "DEMO SEGMENTATION MODEL - UNTRAINED WEIGHTS: lung masks carry no clinical meaning");
+      segmenter->warm_up(1);
+      loaded_segmenter.emplace(LoadedSegmenter{info, digest});
+    }
+
+    inference::BatchingClassifier classifier(**engine, batching_options(config.model), segmenter.get());
     const pipeline::SteadyClock clock;
     pipeline::DeliveryWorkers senders(files, delivery_settings(config), clock, log);
-    pipeline::AnalysisWorkers workers(files, classifier, model, analysis_settings(config, model, checkpoint_sha256), clock,
-                                      log, [&senders] { senders.wake(); });
+    pipeline::AnalysisWorkers workers(files, classifier, model,
+                                      analysis_settings(config, model, checkpoint_sha256, loaded_segmenter), clock, log,
+                                      [&senders] { senders.wake(); });
     pipeline::StudyAssembler assembler(files, std::chrono::seconds(config.study.quiet_period_s), clock, log,
                                        [&workers] { workers.wake(); });
     pipeline::IngestHandler ingest(files, store, assembler, log);

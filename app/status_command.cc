@@ -64,6 +64,7 @@ json job_json(storage::JobStore& jobs, storage::OutboxStore& outbox, const stora
       entry["model"] = results["model"];
       entry["demo"] = results["demo"];
       entry["findings"] = std::move(findings);
+      if (results.contains("segmentation")) entry["segmentation"] = results["segmentation"];
     }
     if (!image.cams_json.empty()) entry["cams"] = json::parse(image.cams_json);
     images.push_back(std::move(entry));

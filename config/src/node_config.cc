@@ -194,6 +194,16 @@ void read_model(ObjectReader& r, ModelSettings& m) {
   r.integer("max_batch_wait_ms", m.max_batch_wait_ms, 0, 10000);
   r.integer("cam_top_k", m.cam_top_k, 0, 14);
   r.integer("cpu_threads", m.cpu_threads, 0, 1024);
+  if (const json* segmenter = r.find("segmenter")) {
+    ObjectReader s(*segmenter, r.child_path("segmenter"), r.errors());
+    s.text("checkpoint", m.segmenter_checkpoint);
+    s.number("threshold", m.segmenter_threshold, 0.0, 1.0);
+    if (m.segmenter_threshold <= 0.0 || m.segmenter_threshold >= 1.0) s.fail("threshold", "must lie strictly between 0 and 1");
+    s.integer("input_size", m.segmenter_input_size, 0, 4096);
+    if (m.segmenter_input_size % 32 != 0) s.fail("input_size", "must be 0 (the checkpoint's size) or a multiple of 32");
+    s.number("min_lung_fraction", m.lung_min_region_fraction, 0.0, 0.5);
+    s.number("max_lungs_fraction", m.lung_max_total_fraction, 0.0, 1.0);
+  }
 }
 
 void read_reporting(ObjectReader& r, ReportingSettings& s) {

@@ -63,6 +63,18 @@ std::optional<std::pair<double, double>> padding_range(DcmDataset& dataset) {
   return std::make_pair(std::min(a, b), std::max(a, b));
 }
 
+// The first valid of PixelSpacing and ImagerPixelSpacing: two positive, finite values, at most
+// 10 mm (no radiograph has coarser pixels; larger values are damaged or in the wrong unit).
+std::optional<PixelSpacing> pixel_spacing(DcmDataset& dataset) {
+  for (const auto& [tag, name] : {std::pair{DCM_PixelSpacing, "PixelSpacing"}, std::pair{DCM_ImagerPixelSpacing, "ImagerPixelSpacing"}}) {
+    Float64 row = 0, column = 0;
+    if (dataset.findAndGetFloat64(tag, row, 0).bad() || dataset.findAndGetFloat64(tag, column, 1).bad()) continue;
+    if (!(row > 0 && row <= 10 && column > 0 && column <= 10)) continue;
+    return PixelSpacing{row, column, name};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::expected<DecodedPixels, std::string> decode_dicom_file(const std::string& path) {
@@ -73,6 +85,9 @@ std::expected<DecodedPixels, std::string> decode_dicom_file(const std::string& p
   if (!dataset.tagExists(DCM_PixelData)) return std::unexpected("DICOM file " + path + " has no pixel data");
 
   DecodedPixels out;
+  out.spacing = pixel_spacing(dataset);
+  OFString row_direction;
+  if (dataset.findAndGetOFString(DCM_PatientOrientation, row_direction, 0).good()) out.row_direction = row_direction.c_str();
   out.photometric = text_of(dataset, DCM_PhotometricInterpretation);
   if (out.photometric != "MONOCHROME1" && out.photometric != "MONOCHROME2")
     return std::unexpected("DICOM file " + path + " is " + (out.photometric.empty() ? "missing its photometric interpretation"

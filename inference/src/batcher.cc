@@ -5,8 +5,8 @@
 
 namespace evax::inference {
 
-BatchingClassifier::BatchingClassifier(const Engine& engine, BatchingOptions options)
-    : engine_(engine), options_{std::max(1, options.max_batch), options.max_wait} {
+BatchingClassifier::BatchingClassifier(const Engine& engine, BatchingOptions options, const Segmenter* segmenter)
+    : engine_(engine), segmenter_(segmenter), options_{std::max(1, options.max_batch), options.max_wait} {
   worker_ = std::thread([this] { run(); });
 }
 
@@ -25,6 +25,10 @@ std::future<BatchingClassifier::Outcome> BatchingClassifier::submit(ClassifyRequ
   const int classes = static_cast<int>(engine_.info().labels.size());
   if (!request.image.valid()) {
     promise.set_value(std::unexpected(std::string("image is empty or its pixel buffer does not match its size")));
+    return future;
+  }
+  if (request.segment_lungs && !segmenter_) {
+    promise.set_value(std::unexpected(std::string("lung segmentation was asked for, but no segmentation model is loaded")));
     return future;
   }
   for (int c : request.cam_classes) {
@@ -78,7 +82,7 @@ void BatchingClassifier::serve(std::deque<Pending>& batch) {
   std::vector<ClassifyRequest> requests;
   requests.reserve(batch.size());
   for (auto& pending : batch) requests.push_back(std::move(pending.request));
-  auto results = engine_.classify(requests);
+  auto results = analyse(requests);
   if (results) {
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].promise.set_value(std::move((*results)[i]));
     return;
@@ -89,10 +93,31 @@ void BatchingClassifier::serve(std::deque<Pending>& batch) {
       batch[i].promise.set_value(std::unexpected(results.error()));
       continue;
     }
-    auto alone = engine_.classify({requests[i]});
+    auto alone = analyse({requests[i]});
     if (alone) batch[i].promise.set_value(std::move(alone->front()));
     else batch[i].promise.set_value(std::unexpected(alone.error()));
   }
+}
+
+}  // namespace evax::inference
+
+namespace evax::inference {
+
+std::expected<std::vector<ImageResult>, std::string> BatchingClassifier::analyse(const std::vector<ClassifyRequest>& requests) const {
+  auto results = engine_.classify(requests);
+  if (!results || !segmenter_) return results;
+  std::vector<GreyImage> images;
+  std::vector<std::size_t> asked;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (!requests[i].segment_lungs) continue;
+    images.push_back(requests[i].image);
+    asked.push_back(i);
+  }
+  if (images.empty()) return results;
+  auto maps = segmenter_->segment(images);
+  if (!maps) return std::unexpected("lung segmentation: " + maps.error());
+  for (std::size_t j = 0; j < asked.size(); ++j) (*results)[asked[j]].lungs = std::move((*maps)[j]);
+  return results;
 }
 
 }  // namespace evax::inference

@@ -223,8 +223,10 @@ std::vector<std::pair<std::string, Shape>> expected_tensors(const ModelSpec& spe
     out.push_back({b + "mlp.fc2.weight", {d, h}});
     out.push_back({b + "mlp.fc2.bias", {d}});
   }
-  out.push_back({"fc_norm.weight", {d}});
-  out.push_back({"fc_norm.bias", {d}});
+  if (spec.has_fc_norm) {
+    out.push_back({"fc_norm.weight", {d}});
+    out.push_back({"fc_norm.bias", {d}});
+  }
   if (spec.num_classes > 0) {
     out.push_back({"head.weight", {spec.num_classes, d}});
     out.push_back({"head.bias", {spec.num_classes}});
@@ -234,12 +236,18 @@ std::vector<std::pair<std::string, Shape>> expected_tensors(const ModelSpec& spe
 
 EvaXWeights load_evax_checkpoint(const std::string& path) {
   NamedTensors raw = read_checkpoint_file(path, {"model_ema", "model", "module", "state_dict"});
-  EvaXWeights weights;
+  std::vector<std::string> notes;
+  if (!raw.wrapper.empty()) notes.push_back("state dict found under '" + raw.wrapper + "'");
+  EvaXWeights weights = evax_weights_from_state_dict(std::move(raw.tensors), BackboneUse::classifier);
   weights.format = raw.format;
-  if (!raw.wrapper.empty()) weights.notes.push_back("state dict found under '" + raw.wrapper + "'");
+  weights.notes.insert(weights.notes.begin(), notes.begin(), notes.end());
+  return weights;
+}
 
+EvaXWeights evax_weights_from_state_dict(std::vector<std::pair<std::string, at::Tensor>> state_dict, BackboneUse use) {
+  EvaXWeights weights;
   std::map<std::string, at::Tensor> stripped;
-  for (auto& [key, tensor] : raw.tensors) stripped[strip_wrapping_prefixes(key)] = tensor;
+  for (auto& [key, tensor] : state_dict) stripped[strip_wrapping_prefixes(key)] = tensor;
 
   // RoPE buffers are derived data: read pt from them, then drop them.
   at::Tensor rope_cos, rope_sin;
@@ -268,6 +276,7 @@ EvaXWeights load_evax_checkpoint(const std::string& path) {
   if (mim) weights.notes.push_back("MIM pre-training checkpoint: mask_token and lm_head dropped, norm used as fc_norm");
 
   weights.spec = infer_spec(weights.tensors);
+  weights.spec.has_fc_norm = use == BackboneUse::classifier;
   if (rope_cos.defined()) {
     const double pt = rope_reference_grid(rope_cos, rope_sin);
     weights.spec.rope_ref_grid = std::round(pt);

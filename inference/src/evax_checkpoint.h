@@ -22,6 +22,7 @@ struct ModelSpec {
   bool fused_qkv = true;      // Ti, S: one qkv matrix; B: separate q/k/v
   bool scale_mlp = false;     // B: SwiGLU with separate gate/value and a LayerNorm before fc2
   double rope_ref_grid = 14;  // RoPE `pt`: positions are i * pt / S
+  bool has_fc_norm = true;    // false for a segmentation backbone, which uses the raw last block
 
   // "tiny", "small", "base" for the published widths, else "custom".
   std::string size_name() const;
@@ -39,6 +40,15 @@ struct EvaXWeights {
 // Loads a checkpoint file; throws EngineError naming the problem (refused pickle global,
 // damaged file, missing / unexpected tensors, wrong shapes).
 EvaXWeights load_evax_checkpoint(const std::string& path);
+
+// What a backbone state dict feeds: a classifier (fc_norm required, head optional) or a dense
+// head such as the segmentation pyramid (the last block's tokens are used raw: no fc_norm).
+enum class BackboneUse { classifier, dense_features };
+
+// The canonical weights from a backbone's state dict (prefixes such as `module.` or `backbone.`
+// already allowed, EVA-02 names mapped, RoPE buffers read for pt and dropped). Throws
+// EngineError when the tensors do not form an EVA-X of the inferred size.
+EvaXWeights evax_weights_from_state_dict(std::vector<std::pair<std::string, at::Tensor>> state_dict, BackboneUse use);
 
 // The deterministic demo model ("tiny", "small" or "base") with a head of `num_classes`
 // (0 = none). Throws EngineError for an unknown size.

@@ -142,7 +142,7 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
     block.fc2 = make_linear(get(weights, b + "mlp.fc2.weight"), get(weights, b + "mlp.fc2.bias"));
     blocks_.push_back(std::move(block));
   }
-  fc_norm_ = make_norm(get(weights, "fc_norm.weight"), get(weights, "fc_norm.bias"));
+  if (spec_.has_fc_norm) fc_norm_ = make_norm(get(weights, "fc_norm.weight"), get(weights, "fc_norm.bias"));
   if (spec_.num_classes > 0) head_ = make_linear(get(weights, "head.weight"), get(weights, "head.bias"));
 }
 
@@ -225,6 +225,7 @@ at::Tensor EvaXModel::forward_tokens(const at::Tensor& images) const {
 }
 
 at::Tensor EvaXModel::pooled(const at::Tensor& tokens) const {
+  if (!spec_.has_fc_norm) throw EngineError("this backbone has no fc_norm: it serves a dense head, not a classifier");
   const at::Tensor mean = tokens.narrow(1, 1, tokens.size(1) - 1).mean(1);
   return at::layer_norm(mean, {spec_.embed_dim}, fc_norm_.weight, fc_norm_.bias, kLayerNormEps);
 }

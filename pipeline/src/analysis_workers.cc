@@ -32,7 +32,21 @@ struct Candidate {
   std::size_t image_index;  // into Analysis::images
   std::string source_path;
   inference::GreyImage pixels;
+  std::optional<dicom_node::PixelSpacing> spacing;
+  std::string row_direction;
 };
+
+json lungs_json(const LungFindings& lungs) {
+  json out{{"side_basis", lungs.side_basis}, {"lungs", json::array()}};
+  if (!lungs.rejection.empty()) out["rejected"] = lungs.rejection;
+  for (const auto& m : lungs.measurements) {
+    json lung{{"laterality", m.laterality == reporting::Laterality::right ? "right" : "left"}, {"pixels", m.pixel_count}};
+    lung["area_mm2"] = m.area_mm2 ? json(*m.area_mm2) : json(nullptr);
+    lung["spacing_source"] = m.spacing_source;
+    out["lungs"].push_back(std::move(lung));
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -168,8 +182,9 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
         image.reason_code = "decode-failed";
         image.detail = decoded.error();
       } else {
-        candidates.push_back(
-            {analysis.images.size(), instance.file_path, {decoded->width, decoded->height, std::move(decoded->pixels)}});
+        candidates.push_back({analysis.images.size(), instance.file_path,
+                              {decoded->width, decoded->height, std::move(decoded->pixels)}, decoded->spacing,
+                              decoded->row_direction});
       }
       analysis.images.push_back(std::move(image));
     }
@@ -189,7 +204,7 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
     // single pass (the batcher mixes the images with other jobs' images).
     const int cam_top_k = model_.task == inference::Task::features ? 0 : settings_.cam_top_k;
     std::vector<std::future<inference::BatchingClassifier::Outcome>> pending;
-    for (auto& c : candidates) pending.push_back(classifier_.submit({c.pixels, {}, cam_top_k}));
+    for (auto& c : candidates) pending.push_back(classifier_.submit({c.pixels, {}, cam_top_k, settings_.segment_lungs}));
     std::vector<inference::ImageResult> results;
     for (auto& f : pending) {
       auto outcome = f.get();
@@ -197,6 +212,15 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
       results.push_back(std::move(*outcome));
     }
     record([&] { jobs.mark_inferred(job.id); }, log_, fields());
+    std::vector<std::optional<LungFindings>> lungs(candidates.size());
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (!results[i].lungs) continue;
+      lungs[i] = assess_lungs(*results[i].lungs, candidates[i].spacing, candidates[i].row_direction, settings_.lung_limits);
+      results[i].lungs.reset();  // the raw mask is no longer needed: free it before drawing
+      if (!lungs[i]->rejection.empty())
+        log_.info("worker", "lungs-rejected", lungs[i]->rejection,
+                  {{"job", std::to_string(job.id)}, {"image", std::to_string(candidates[i].image_index + 1)}});
+    }
 
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       JobImage& image = analysis.images[candidates[i].image_index];
@@ -212,6 +236,7 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
                           {"map", finding.cam->normalised}});
       }
       if (model_.task == inference::Task::features) probabilities["features"] = results[i].features;
+      if (lungs[i]) probabilities["segmentation"] = lungs_json(*lungs[i]);
       image.probabilities_json = probabilities.dump();
       image.cams_json = cams.dump();
     }
@@ -224,7 +249,7 @@ void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) 
     std::vector<AnalysedImageResult> analysed;
     for (std::size_t i = 0; i < candidates.size(); ++i)
       analysed.push_back({analysis.images[candidates[i].image_index].instance_id, candidates[i].source_path,
-                          std::move(candidates[i].pixels), std::move(results[i])});
+                          std::move(candidates[i].pixels), std::move(results[i]), std::move(lungs[i])});
     const auto outputs = produce_results(files_, settings_.results, analysed, jobs.previous_report(job));
     try {
       record([&] { jobs.finish_with_outputs(job.id, analysis.images, outputs, settings_.results.destinations); }, log_, fields());

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "evax/reporting/segmentation_object.h"
+
 namespace evax::pipeline {
 namespace {
 
@@ -51,7 +53,24 @@ std::vector<storage::Output> produce_results(const storage::FileStore& files, co
                                              const std::optional<storage::Output>& predecessor) {
   WrittenFiles written;
   reporting::ReportRequest report{settings.algorithm, {}, std::nullopt, settings.document_type};
-  for (const auto& image : images) report.images.push_back({image.source_path, findings_of(settings, image.result)});
+  report.segmenter = settings.segmenter;
+  const std::string seg_series_uid = reporting::new_series_uid();
+  int seg_number = 0;
+  for (const auto& image : images) {
+    reporting::AnalysedImage analysed{image.source_path, findings_of(settings, image.result), {}, std::nullopt, ""};
+    if (image.lungs && !image.lungs->rejection.empty()) analysed.lung_note = image.lungs->rejection;
+    if (image.lungs && image.lungs->rejection.empty() && settings.segmenter) {
+      reporting::SegmentationRequest request{*settings.segmenter, image.source_path, image.grey.width, image.grey.height,
+                                             image.lungs->masks, seg_series_uid};
+      request.instance_number = ++seg_number;
+      auto seg = reporting::build_lung_segmentation(request);
+      if (!seg) throw std::runtime_error(seg.error());
+      written.add(write(files, *seg, image.instance_id));
+      analysed.lungs = image.lungs->measurements;
+      analysed.segmentation = seg->reference;
+    }
+    report.images.push_back(std::move(analysed));
+  }
   if (predecessor)
     report.predecessor = reporting::ObjectReference{predecessor->study_instance_uid, predecessor->series_instance_uid,
                                                     predecessor->sop_class_uid, predecessor->sop_instance_uid};
@@ -83,6 +102,10 @@ std::vector<storage::Output> produce_results(const storage::FileStore& files, co
             combined.normalised[p] = std::max(combined.normalised[p], f->cam->normalised[p]);
         }
         request.heat = inference::render_cam(combined, image.result.geometry);
+      }
+      if (image.lungs) {
+        request.lungs = image.lungs->masks;
+        request.lung_note = image.lungs->rejection;
       }
       request.series_instance_uid = series_uid;
       request.instance_number = ++instance_number;

@@ -1,4 +1,5 @@
-// Turns one job's analysed images into result objects (the SR and one SC per image), written
+// Turns one job's analysed images into result objects (the SR, one SC per image, and one lung
+// SEG per image whose lungs were found), written
 // durably under outputs/ before the job's outcome is committed. Internal to the pipeline.
 #pragma once
 
@@ -9,6 +10,7 @@
 
 #include "evax/inference/engine.h"
 #include "evax/pipeline/result_settings.h"
+#include "evax/pipeline/lung_findings.h"
 #include "evax/storage/file_store.h"
 #include "evax/storage/records.h"
 
@@ -19,6 +21,7 @@ struct AnalysedImageResult {
   std::string source_path;
   inference::GreyImage grey;        // the windowed picture the model saw
   inference::ImageResult result;    // probabilities, CAM maps and crop geometry
+  std::optional<LungFindings> lungs;  // when the lungs were segmented
 };
 
 // Builds and writes the objects; on failure removes what it wrote and throws (the job is then

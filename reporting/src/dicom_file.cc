@@ -1,6 +1,7 @@
 #include "dicom_file.h"
 
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcvrda.h>
 #include <dcmtk/dcmdata/dcvrtm.h>
@@ -85,6 +86,18 @@ std::expected<std::vector<std::uint8_t>, std::string> to_part10(DcmFileFormat& f
   stream.flushBuffer(written, written_length);
   bytes.resize(static_cast<std::size_t>(written_length));
   return bytes;
+}
+
+std::expected<std::unique_ptr<DcmFileFormat>, std::string> parse_part10(const std::vector<std::uint8_t>& bytes) {
+  DcmInputBufferStream stream;
+  stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  stream.setEos();
+  auto file = std::make_unique<DcmFileFormat>();
+  file->transferInit();
+  const OFCondition status = file->read(stream, EXS_Unknown, EGL_noChange);
+  file->transferEnd();
+  if (status.bad()) return std::unexpected("cannot parse the written object: " + std::string(status.text()));
+  return file;
 }
 
 std::string element_string(DcmItem& item, const DcmTagKey& tag) {

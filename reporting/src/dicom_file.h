@@ -34,6 +34,9 @@ std::string new_uid(const char* root);
 // The dataset as a Part 10 file in explicit VR little endian, with a fresh meta header.
 std::expected<std::vector<std::uint8_t>, std::string> to_part10(DcmFileFormat& file);
 
+// Part 10 bytes parsed back into a file, as a receiver would read them.
+std::expected<std::unique_ptr<DcmFileFormat>, std::string> parse_part10(const std::vector<std::uint8_t>& bytes);
+
 std::string element_string(DcmItem& item, const DcmTagKey& tag);
 
 }  // namespace evax::reporting

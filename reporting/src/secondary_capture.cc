@@ -1,5 +1,6 @@
 // The Secondary Capture heatmap: the windowed X-ray with the leading findings' Grad-CAM maps
-// blended on it, a colour legend, a findings table and the AI banner burned in, as an RGB
+// blended on it, the lung contours of the segmentation, a colour legend, a findings table and
+// the AI banner burned in, as an RGB
 // DICOM image in the source study. Drawing is OpenCV's; the DICOM side is checked with the
 // same checks DCMTK's img2dcm applies before it writes a Secondary Capture.
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -49,11 +50,33 @@ cv::Mat blend_heat(const cv::Mat& grey_bgr, const cv::Mat& heat) {
   return out;
 }
 
-void draw_banner(cv::Mat& image, bool demo, const TextStyle& style) {
-  const int lines = demo ? 2 : 1;
+constexpr const char* kLungContours = "Lung contours: AI segmentation";
+const cv::Scalar kContourColour(80, 255, 80);  // BGR green: apart from the JET colours at their strongest
+
+void draw_banner(cv::Mat& image, bool demo, const std::string& lung_line, const TextStyle& style) {
+  const int lines = 1 + (demo ? 1 : 0) + (lung_line.empty() ? 0 : 1);
   cv::rectangle(image, {0, 0}, {image.cols, style.line_height * lines + style.line_height / 3}, {0, 0, 0}, cv::FILLED);
   put_text(image, kBanner, {style.line_height / 3, style.line_height}, style, {255, 255, 255});
-  if (demo) put_text(image, kDemoBanner, {style.line_height / 3, style.line_height * 2}, style, {60, 60, 255});
+  int line = 1;
+  if (demo) put_text(image, kDemoBanner, {style.line_height / 3, style.line_height * ++line}, style, {60, 60, 255});
+  if (!lung_line.empty()) put_text(image, lung_line, {style.line_height / 3, style.line_height * ++line}, style, kContourColour);
+}
+
+// Each lung's outline, and its side ("R" / "L", the patient's) above it.
+void draw_lungs(cv::Mat& picture, const SecondaryCaptureRequest& request, const TextStyle& style) {
+  const int thickness = std::max(2, picture.cols / 400);
+  for (const auto& lung : request.lungs) {
+    cv::Mat mask(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(lung.mask.data()));
+    cv::Mat scaled;
+    cv::resize(mask, scaled, picture.size(), 0, 0, cv::INTER_NEAREST);
+    std::vector<std::vector<cv::Point>> contours;
+    cv::findContours(scaled, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+    cv::drawContours(picture, contours, -1, kContourColour, thickness, cv::LINE_AA);
+    if (contours.empty()) continue;
+    const cv::Rect box = cv::boundingRect(scaled);
+    const cv::Point label(box.x + box.width / 2 - style.line_height / 3, std::max(style.line_height, box.y - style.line_height / 3));
+    put_text(picture, lung.laterality == Laterality::right ? "R" : "L", label, style, kContourColour);
+  }
 }
 
 // A vertical colour bar at the right edge: what the colours mean and which findings they show.
@@ -145,6 +168,8 @@ std::expected<cv::Mat, std::string> render(const SecondaryCaptureRequest& reques
     return std::unexpected(std::string("the grey image does not match its size"));
   if (!request.heat.empty() && request.heat.size() != pixels)
     return std::unexpected(std::string("the heatmap does not match the image size"));
+  for (const auto& lung : request.lungs)
+    if (lung.mask.size() != pixels) return std::unexpected(std::string("a lung mask does not match the image size"));
   cv::Mat grey(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(request.grey.data()));
   cv::Mat heat;
   if (!request.heat.empty()) heat = cv::Mat(request.height, request.width, CV_8UC1, const_cast<std::uint8_t*>(request.heat.data()));
@@ -164,9 +189,13 @@ std::expected<cv::Mat, std::string> render(const SecondaryCaptureRequest& reques
   cv::cvtColor(grey, grey_bgr, cv::COLOR_GRAY2BGR);
   cv::Mat picture = heat.empty() ? grey_bgr : blend_heat(grey_bgr, heat);
   const TextStyle style = text_style(picture.cols);
+  draw_lungs(picture, request, style);
   if (!heat.empty()) draw_legend(picture, request.heat_labels, style);
   draw_findings_table(picture, request.findings, style);
-  draw_banner(picture, request.algorithm.demo, style);
+  const std::string lung_line = !request.lungs.empty() ? kLungContours
+                                : request.lung_note.empty() ? ""
+                                                            : "Lungs not drawn: " + request.lung_note;
+  draw_banner(picture, request.algorithm.demo, lung_line, style);
   cv::Mat rgb;
   cv::cvtColor(picture, rgb, cv::COLOR_BGR2RGB);
   return rgb;

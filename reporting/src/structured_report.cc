@@ -8,7 +8,15 @@
 //   │   ├ NUM Probability (122157, DCM) 0..1, unit (1, UCUM, "no units"), source image
 //   │   ├ <finding code> = Present (52101004, SCT) / Absent (272519000, SCT) by the operating point
 //   │   └ Algorithm Name, Algorithm Version, Algorithm Parameters (TID 4019 items)
-//   └ Qualitative Evaluations: a Comment saying the results are AI-generated (and DEMO)
+//   │ and, with lung segmentation, one Measurement Group (TID 1501) per lung and image
+//   │   ├ Tracking Identifier "<Right|Left> lung image <n>", Tracking Unique Identifier
+//   │   ├ Finding Lung (39607008, SCT); Finding Site Lung with Laterality Right / Left
+//   │   ├ NUM Area (42798000, SCT) in mm2, source: the image and its segment in the lung SEG
+//   │   ├ Comment: which pixel spacing the area rests on, the pixel count, the segment number
+//   │   └ Algorithm Name, Version, Parameters of the segmentation model
+//   └ Qualitative Evaluations: a Comment saying the results are AI-generated (and DEMO), one
+//     per image whose lung mask was rejected, with the reason, and one per image whose lungs
+//     have no area (no pixel spacing: DCMTK's TID 1501 needs a measurement in every group)
 // Patient and study come from the first source image; the document is UNVERIFIED.
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
@@ -17,6 +25,7 @@
 #include <dcmtk/dcmsr/codes/dcm.h>
 #include <dcmtk/dcmsr/codes/sct.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
+#include <dcmtk/dcmsr/dsrimgvl.h>
 
 #include <cstdio>
 #include <memory>
@@ -55,6 +64,27 @@ std::string algorithm_version(const AlgorithmIdentity& a) {
   return a.manufacturer + " " + a.software_version + (a.demo ? ", demo weights (untrained)" : ", checkpoint sha256 " + a.checkpoint_sha256);
 }
 
+// TID 4019 (Algorithm Identification) in a TID 1501 group: DCMTK 3.6.7 includes it only in
+// TID 1411, so the items go in by hand, right below the group's root.
+void add_algorithm_items(CMR_TID1501_in_TID1500& group, const std::string& name, const std::string& version,
+                         const std::string& parameters) {
+  if (group.gotoAnnotatedNode("TID 1501 - Row 1") == 0) throw Failure{"measurement group root not found"};
+  const std::pair<DSRCodedEntryValue, std::string> items[] = {
+      {CODE_DCM_AlgorithmName, name},
+      {CODE_DCM_AlgorithmVersion, version},
+      {CODE_DCM_AlgorithmParameters, parameters},
+  };
+  bool below = true;
+  for (const auto& [concept_name, text] : items) {
+    check(group.addExtraContentItem(DSRTypes::RT_hasConceptMod, DSRTypes::VT_Text,
+                                    below ? DSRTypes::AM_belowCurrentBeforeFirstChild : DSRTypes::AM_afterCurrent),
+          "algorithm item");
+    below = false;
+    check(group.getCurrentContentItem().setConceptName(concept_name), "algorithm item name");
+    check(group.getCurrentContentItem().setStringValue(text.substr(0, 1024).c_str()), "algorithm item value");
+  }
+}
+
 // One finding of one image as a TID 1501 group.
 void add_measurement_group(CMR_TID1500& report, const AlgorithmIdentity& algorithm, DcmItem& source, int image_number,
                            const FindingResult& finding, bool first_group) {
@@ -71,22 +101,42 @@ void add_measurement_group(CMR_TID1500& report, const AlgorithmIdentity& algorit
   check(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement, source), "source image");
   check(group.addQualitativeEvaluation(coded(codes.finding), finding.present() ? kPresent : kAbsent), "present/absent");
 
-  // TID 4019 (Algorithm Identification) in the group: DCMTK 3.6.7 includes it only in TID 1411.
-  if (group.gotoAnnotatedNode("TID 1501 - Row 1") == 0) throw Failure{"measurement group root not found"};
-  const std::pair<DSRCodedEntryValue, std::string> items[] = {
-      {CODE_DCM_AlgorithmName, algorithm.model_name + " " + algorithm.model_task},
-      {CODE_DCM_AlgorithmVersion, algorithm_version(algorithm)},
-      {CODE_DCM_AlgorithmParameters, "operating point " + probability_text(finding.operating_point)},
-  };
-  bool below = true;
-  for (const auto& [concept_name, text] : items) {
-    check(group.addExtraContentItem(DSRTypes::RT_hasConceptMod, DSRTypes::VT_Text,
-                                    below ? DSRTypes::AM_belowCurrentBeforeFirstChild : DSRTypes::AM_afterCurrent),
-          "algorithm item");
-    below = false;
-    check(group.getCurrentContentItem().setConceptName(concept_name), "algorithm item name");
-    check(group.getCurrentContentItem().setStringValue(text.substr(0, 1024).c_str()), "algorithm item value");
-  }
+  add_algorithm_items(group, algorithm.model_name + " " + algorithm.model_task, algorithm_version(algorithm),
+                      "operating point " + probability_text(finding.operating_point));
+}
+
+std::string area_text(double mm2) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", mm2);
+  return text;
+}
+
+// One lung of one image as a TID 1501 group whose area cites the source image and its segment
+// in the lung SEG. (TID 1411 with a Referenced Segment would say the same, but PixelMed's
+// validator then checks every finding group against TID 1411 too and rejects the report.)
+void add_lung_group(CMR_TID1500& report, const AlgorithmIdentity& segmenter, DcmItem& source, int image_number,
+                    const LungMeasurement& lung, const ObjectReference& segmentation) {
+  check(report.addIndividualMeasurements(/*checkEmpty=*/OFTrue), "lung group");
+  auto& group = report.getIndividualMeasurements();
+  const bool right = lung.laterality == Laterality::right;
+  check(group.setTrackingIdentifier((std::string(right ? "Right" : "Left") + " lung image " + std::to_string(image_number)).c_str()),
+        "lung tracking id");
+  check(group.setTrackingUniqueIdentifier(new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "lung tracking uid");
+  const DSRCodedEntryValue lung_code("39607008", "SCT", "Lung");
+  check(group.setFinding(lung_code), "lung finding");
+  check(group.addFindingSite(lung_code, CID244e_Laterality(OFString(right ? "R" : "L"))), "lung site");
+  const CMR_TID1501_in_TID1500::MeasurementValue area(area_text(*lung.area_mm2).c_str(), CMR_CID7181::SquareMillimeter);
+  check(group.addMeasurement(CMR_CID7469::Area, area), "lung area");
+  check(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement, source), "lung source image");
+  DSRImageReferenceValue segment(segmentation.sop_class_uid.c_str(), segmentation.sop_instance_uid.c_str());
+  segment.getSegmentList().addItem(lung.segment_number);
+  check(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement, segment), "lung segment");
+  std::string basis = lung.spacing_source == "ImagerPixelSpacing"
+                          ? "Area from ImagerPixelSpacing: at the detector plane, not corrected for geometric magnification."
+                          : "Area from PixelSpacing (calibrated to the patient).";
+  basis += " " + std::to_string(lung.pixel_count) + " pixels; segment " + std::to_string(lung.segment_number) + " of the lung SEG.";
+  check(group.addQualitativeEvaluation(CODE_DCM_Comment, basis.c_str()), "lung area basis");
+  add_algorithm_items(group, segmenter.model_name, algorithm_version(segmenter), "threshold and post-processing as configured");
 }
 
 std::string series_description(const AlgorithmIdentity& algorithm) {
@@ -167,11 +217,37 @@ std::expected<DicomObject, std::string> build_structured_report(const ReportRequ
         first_group = false;
       }
     }
+    for (std::size_t i = 0; i < request.images.size(); ++i) {
+      const AnalysedImage& image = request.images[i];
+      if (image.lungs.empty()) continue;
+      if (!image.segmentation || !request.segmenter)
+        return std::unexpected(std::string("lung measurements need their segmentation object and the segmentation model's identity"));
+      for (const auto& lung : image.lungs) {
+        if (!lung.area_mm2) continue;  // said in a comment below
+        add_lung_group(report, *request.segmenter, *sources[i]->getDataset(), static_cast<int>(i + 1), lung, *image.segmentation);
+        first_group = false;
+      }
+    }
     if (first_group) return std::unexpected(std::string("no findings to report"));
     std::string notice = "AI-GENERATED - NOT FOR DIAGNOSTIC USE. Findings of " + model_description(algorithm) +
                          ", probabilities with operating points; not verified by a physician.";
     if (algorithm.demo) notice = "DEMO MODEL - UNTRAINED WEIGHTS: results carry no clinical meaning. " + notice;
     check(report.addQualitativeEvaluation(CODE_DCM_Comment, notice.c_str()), "notice");
+    for (std::size_t i = 0; i < request.images.size(); ++i) {
+      std::string without_area;
+      for (const auto& lung : request.images[i].lungs)
+        if (!lung.area_mm2)
+          without_area += std::string(without_area.empty() ? "" : ", ") + (lung.laterality == Laterality::right ? "right" : "left") +
+                          " lung " + std::to_string(lung.pixel_count) + " pixels (segment " + std::to_string(lung.segment_number) + ")";
+      if (!without_area.empty()) {
+        const std::string note = "Lungs of image " + std::to_string(i + 1) + " without area (the image has neither PixelSpacing nor "
+                                 "ImagerPixelSpacing): " + without_area + " of the lung SEG.";
+        check(report.addQualitativeEvaluation(CODE_DCM_Comment, note.c_str()), "lung pixel counts");
+      }
+      if (request.images[i].lung_note.empty()) continue;
+      const std::string note = "Lung segmentation of image " + std::to_string(i + 1) + " not reported: " + request.images[i].lung_note;
+      check(report.addQualitativeEvaluation(CODE_DCM_Comment, note.substr(0, 1024).c_str()), "lung note");
+    }
     if (!report.isValid()) throw Failure{"TID 1500 report is not valid"};
 
     DSRDocument document;
@@ -187,6 +263,13 @@ std::expected<DicomObject, std::string> build_structured_report(const ReportRequ
     check(coding_schemes.setCodingSchemeName(kPrivateSchemeName), "coding scheme name");
     check(coding_schemes.setCodingSchemeResponsibleOrganization(algorithm.manufacturer.c_str()), "coding scheme owner");
     for (auto& source : sources) check(document.getCurrentRequestedProcedureEvidence().addItem(*source->getDataset()), "evidence");
+    for (const auto& image : request.images) {
+      if (!image.segmentation || image.lungs.empty()) continue;
+      const ObjectReference& seg = *image.segmentation;
+      check(document.getCurrentRequestedProcedureEvidence().addItem(seg.study_instance_uid.c_str(), seg.series_instance_uid.c_str(),
+                                                                    seg.sop_class_uid.c_str(), seg.sop_instance_uid.c_str()),
+            "segmentation evidence");
+    }
     if (request.predecessor) {
       const auto& p = *request.predecessor;
       check(document.getPredecessorDocuments().addItem(p.study_instance_uid.c_str(), p.series_instance_uid.c_str(),

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "evax/reporting/result_objects.h"
+#include "evax/reporting/segmentation_object.h"
 #include "synthetic_dicom.h"
 
 namespace evax::reporting {
@@ -153,6 +154,82 @@ TEST_F(ResultObjects, TheStructuredReportPassesEveryValidator) {
                              "d.Manufacturer, len(d.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence))\" " +
                              path + " " + pa);
   EXPECT_NE(py.find("SR UNVERIFIED COMPLETE True True True evax-node 2"), std::string::npos) << py;
+}
+
+// Two lung halves of a 320 x 384 image: the patient's right on the image's left.
+std::vector<LungMask> lung_masks() {
+  std::vector<LungMask> lungs{{Laterality::right, std::vector<std::uint8_t>(320 * 384, 0)},
+                              {Laterality::left, std::vector<std::uint8_t>(320 * 384, 0)}};
+  for (int y = 60; y < 320; ++y)
+    for (int x = 30; x < 140; ++x) lungs[0].mask[static_cast<std::size_t>(y) * 320 + x] = lungs[1].mask[static_cast<std::size_t>(y) * 320 + 319 - x] = 1;
+  return lungs;
+}
+
+TEST_F(ResultObjects, LungAreasAreGroupsWithLateralityCitingTheirSegments) {
+  const std::string pa = source("pa.dcm");
+  AlgorithmIdentity lung_model = algorithm(true);
+  lung_model.model_name = "EVA-X-S UperNet";
+  SegmentationRequest seg_request{lung_model, pa, 320, 384, lung_masks(), new_series_uid()};
+  const auto seg = build_lung_segmentation(seg_request);
+  ASSERT_TRUE(seg) << seg.error();
+  const std::string seg_path = save(*seg, "seg.dcm");
+
+  ReportRequest request{algorithm(true), {{pa, cxr14_findings()}}};
+  request.segmenter = lung_model;
+  request.images[0].segmentation = seg->reference;
+  request.images[0].lungs = {{Laterality::right, 28600, 28600 * 0.25, "ImagerPixelSpacing", 1},
+                             {Laterality::left, 28600, std::nullopt, "", 2}};
+  const auto sr = build_structured_report(request);
+  ASSERT_TRUE(sr) << sr.error();
+  const std::string path = save(*sr, "sr-lungs.dcm");
+
+  const std::string iod = run("dciodvfy " + path);
+  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+  const std::string entities = run("dcentvfy " + pa + " " + seg_path + " " + path);
+  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+  const std::string tree = run("dsrdump +Pc +Pl +Pu " + path);
+  for (const char* expected : {"\"Right lung image 1\"",
+                               "(121112,DCM,\"Source of Measurement\")", "(39607008,SCT,\"Lung\")",
+                               "(24028007,SCT,\"Right\")", "(42798000,SCT,\"Area\")=\"7150.0\"",
+                               "(mm2,UCUM,\"square millimeter\")", "Lungs of image 1 without area", "left lung 28600 pixels (segment 2)",
+                               "EVA-X-S UperNet",
+                               "not corrected for geometric magnification", "28600 pixels; segment 1"})
+    EXPECT_NE(tree.find(expected), std::string::npos) << expected << "\n" << tree;
+  EXPECT_NE(tree.find(seg->reference.sop_instance_uid), std::string::npos) << tree;
+  EXPECT_EQ(tree.find("\"Left lung image 1\""), std::string::npos) << "no area, no group";
+
+  const std::string pixelmed = run(
+      "java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
+      "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path);
+  EXPECT_TRUE(lines_starting(pixelmed, "Error").empty()) << pixelmed;
+
+  // Lungs without their SEG cannot be referenced: an error, not a dangling group.
+  request.images[0].segmentation.reset();
+  EXPECT_FALSE(build_structured_report(request));
+}
+
+TEST_F(ResultObjects, ARejectedLungMaskIsACommentAndTheScSaysWhy) {
+  const std::string pa = source("pa.dcm");
+  ReportRequest request{algorithm(true), {{pa, cxr14_findings()}}};
+  request.images[0].lung_note = "one connected region covering 97.0% of the image, not two lungs";
+  const auto sr = build_structured_report(request);
+  ASSERT_TRUE(sr) << sr.error();
+  const std::string tree = run("dsrdump +Pl " + save(*sr, "sr-note.dcm"));
+  EXPECT_NE(tree.find("Lung segmentation of image 1 not reported: one connected region"), std::string::npos) << tree;
+
+  SecondaryCaptureRequest with = sc_request(pa, true);
+  with.lungs = lung_masks();
+  SecondaryCaptureRequest without = sc_request(pa, true);
+  const auto drawn = build_secondary_capture(with);
+  const auto plain = build_secondary_capture(without);
+  ASSERT_TRUE(drawn) << drawn.error();
+  ASSERT_TRUE(plain) << plain.error();
+  const std::string count = std::string(EVAX_PYTHON) + " -c \"import pydicom,sys; p=pydicom.dcmread(sys.argv[1]).pixel_array[60:]; "
+                            "print(int((p==[80,255,80]).all(axis=-1).sum()))\" ";
+  EXPECT_GT(std::stoi(run(count + save(*drawn, "sc-lungs.dcm"))), 500);
+  EXPECT_EQ(std::stoi(run(count + save(*plain, "sc-plain.dcm"))), 0);
+  with.lungs[0].mask.pop_back();
+  EXPECT_FALSE(build_secondary_capture(with));
 }
 
 TEST_F(ResultObjects, DocumentTypesPredecessorAndDemoNotice) {

@@ -57,6 +57,12 @@ struct ModelSettings {
   int max_batch_wait_ms = 20;
   int cam_top_k = 3;                          // Grad-CAM maps for the k most probable findings
   int cpu_threads = 0;                        // 0 = LibTorch's default
+  // Lung segmentation (UperNet on EVA-X): runs when segmenter_checkpoint is set.
+  std::string segmenter_checkpoint;           // an mmseg checkpoint file, "demo", or "" = off
+  double segmenter_threshold = 0.3;           // on the sigmoid; mmseg's default
+  int segmenter_input_size = 0;               // 0 = the checkpoint's training size (512)
+  double lung_min_region_fraction = 0.02;     // each lung at least this share of the image
+  double lung_max_total_fraction = 0.80;      // both lungs at most this share
 };
 
 struct WorkerSettings {

@@ -8,10 +8,19 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace evax::dicom_node {
+
+// The physical size of a pixel, for measurements on the image.
+struct PixelSpacing {
+  double row_mm = 0;     // between the centres of adjacent rows
+  double column_mm = 0;  // between the centres of adjacent columns
+  std::string source;    // "PixelSpacing" (calibrated, at the patient) or "ImagerPixelSpacing"
+                         // (at the detector: larger than the patient by the magnification)
+};
 
 struct DecodedPixels {
   int width = 0;
@@ -21,6 +30,9 @@ struct DecodedPixels {
   std::string grey_mapping;          // "VOI LUT", "window", "min-max", "min-max (padding
                                      // excluded)" or "as stored"
   int frames = 1;                    // only the first frame is decoded
+  std::optional<PixelSpacing> spacing;  // PixelSpacing if valid, else ImagerPixelSpacing, else none
+  std::string row_direction;         // PatientOrientation's first value: where the columns run
+                                     // towards along a row ("L": column 0 is the patient's right)
 };
 
 std::expected<DecodedPixels, std::string> decode_dicom_file(const std::string& path);

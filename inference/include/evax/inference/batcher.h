@@ -1,6 +1,7 @@
 // BatchingClassifier: gathers classification requests from many callers into engine batches
 // (up to max_batch images, waiting at most max_wait for a batch to fill), so that images of
-// different studies share one forward pass. Owns one worker thread, joined on destruction
+// different studies share one forward pass. With a Segmenter, the images of a batch that ask
+// for it are segmented as one batch right after their classification. Owns one worker thread, joined on destruction
 // after the queued requests are served. Thread-safe: submit() from any thread.
 #pragma once
 
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "evax/inference/engine.h"
+#include "evax/inference/segmenter.h"
 
 namespace evax::inference {
 
@@ -27,8 +29,8 @@ class BatchingClassifier {
  public:
   using Outcome = std::expected<ImageResult, std::string>;
 
-  // `engine` must outlive this object.
-  BatchingClassifier(const Engine& engine, BatchingOptions options);
+  // `engine` (and `segmenter`, which may be null) must outlive this object.
+  BatchingClassifier(const Engine& engine, BatchingOptions options, const Segmenter* segmenter = nullptr);
   ~BatchingClassifier();
   BatchingClassifier(const BatchingClassifier&) = delete;
   BatchingClassifier& operator=(const BatchingClassifier&) = delete;
@@ -53,8 +55,11 @@ class BatchingClassifier {
 
   void run();
   void serve(std::deque<Pending>& batch);
+  // The classification of `requests` with the lungs of those that asked; an error for the batch.
+  std::expected<std::vector<ImageResult>, std::string> analyse(const std::vector<ClassifyRequest>& requests) const;
 
   const Engine& engine_;
+  const Segmenter* const segmenter_;
   const BatchingOptions options_;
   mutable std::mutex mutex_;  // guards queue_, stopping_, stats_
   std::condition_variable wake_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "evax/inference/grey_image.h"
+#include "evax/inference/segmentation_map.h"
 #include "evax/inference/task.h"
 
 namespace evax::inference {
@@ -85,6 +86,7 @@ struct ImageResult {
   std::vector<Finding> findings;  // head order; empty for the features task
   std::vector<float> features;    // fc_norm(mean of patch tokens), for the features task
   CropGeometry geometry;
+  std::optional<SegmentationMap> lungs;  // from a BatchingClassifier with a Segmenter, when asked
 };
 
 struct ClassifyRequest {
@@ -92,6 +94,8 @@ struct ClassifyRequest {
   std::vector<int> cam_classes;   // head indices to explain; empty: no Grad-CAM
   int cam_top_k = 0;              // or: explain the image's k most probable findings (same
                                   // single pass; not together with cam_classes)
+  bool segment_lungs = false;     // also segment the lungs in the same batch: served by a
+                                  // BatchingClassifier that has a Segmenter (Engine ignores it)
 };
 
 class Engine {

@@ -1,8 +1,9 @@
 // AnalysisWorkers: the pool that runs queued jobs. A worker claims a job atomically, applies
 // the intake rules to every image (recording a reason code for each skipped one), decodes the
 // pixels, sends the images to the shared BatchingClassifier (so images of different studies
-// share forward passes), asks for Grad-CAM maps of each image's leading findings, builds the
-// result objects (SR and SC heatmaps, written durably), and commits probabilities, maps,
+// share forward passes), asks for Grad-CAM maps of each image's leading findings (and its
+// lungs, when a segmentation model runs), builds the result objects (SR, SC heatmaps and lung
+// SEGs, written durably), and commits probabilities, maps,
 // outputs and their deliveries in one transaction. A failed attempt is retried after a capped exponential
 // delay (monotonic clock) until max_attempts, then the job ends failed with its reason.
 // Owns `count` threads, started by start() and joined by stop() / the destructor: a job in
@@ -23,6 +24,7 @@
 #include "evax/config/node_config.h"
 #include "evax/dicom_node/intake_rules.h"
 #include "evax/inference/batcher.h"
+#include "evax/inference/lung_mask.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/clock.h"
 #include "evax/pipeline/result_settings.h"
@@ -39,6 +41,8 @@ struct AnalysisSettings {
   config::WorkerSettings workers;
   dicom_node::IntakeSettings intake;
   int cam_top_k = 3;
+  bool segment_lungs = false;            // the classifier has a Segmenter: ask it for the lungs
+  inference::LungMaskLimits lung_limits;
   ResultSettings results;
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@ namespace evax::pipeline {
 
 struct ResultSettings {
   reporting::AlgorithmIdentity algorithm;
+  std::optional<reporting::AlgorithmIdentity> segmenter;  // the lung model, when one runs
   reporting::SrDocumentType document_type = reporting::SrDocumentType::comprehensive;
   double default_operating_point = 0.5;
   std::map<std::string, double> operating_points;  // per label

@@ -44,7 +44,7 @@ struct ObjectReference {
 };
 
 struct DicomObject {
-  std::string kind;                 // "sr" or "sc"
+  std::string kind;                 // "sr", "sc" or "seg"
   ObjectReference reference;
   std::vector<std::uint8_t> bytes;  // a DICOM Part 10 file, explicit VR little endian
 };
@@ -53,9 +53,31 @@ enum class SrDocumentType { comprehensive, enhanced, comprehensive_3d };
 // "comprehensive" | "enhanced" | "comprehensive-3d"
 std::optional<SrDocumentType> parse_sr_document_type(std::string_view name);
 
+// The patient's side, as DICOM Laterality and SNOMED CT code it.
+enum class Laterality { right, left };
+
+// One lung's pixels in the source image's grid.
+struct LungMask {
+  Laterality laterality = Laterality::right;  // the patient's side
+  std::vector<std::uint8_t> mask;             // width * height of the source image, row-major, 0 or 1
+};
+
+// One lung of an analysed image, from the segmentation model after post-processing.
+struct LungMeasurement {
+  Laterality laterality = Laterality::right;
+  std::int64_t pixel_count = 0;     // in the source image's pixel grid
+  std::optional<double> area_mm2;   // absent when the image has no usable spacing
+  std::string spacing_source;       // "PixelSpacing" (at the patient) or "ImagerPixelSpacing"
+                                    // (at the detector, not corrected for magnification)
+  std::uint16_t segment_number = 0; // the segment in the lung SEG; 0 when no SEG was made
+};
+
 struct AnalysedImage {
   std::string source_path;              // the received DICOM file
   std::vector<FindingResult> findings;  // head order
+  std::vector<LungMeasurement> lungs;   // empty when no segmentation ran or its mask was rejected
+  std::optional<ObjectReference> segmentation;  // the lung SEG made from this image
+  std::string lung_note;                // why no lungs are reported (mask rejected), or ""
 };
 
 struct ReportRequest {
@@ -64,6 +86,7 @@ struct ReportRequest {
   std::optional<ObjectReference> predecessor;   // the SR of the analysis this one supersedes
   SrDocumentType document_type = SrDocumentType::comprehensive;
   int series_number = 9901;
+  std::optional<AlgorithmIdentity> segmenter;   // the lung model, when lungs are reported
 };
 
 // The TID 1500 Measurement Report (see docs/results.md for its content tree).
@@ -78,6 +101,8 @@ struct SecondaryCaptureRequest {
   std::vector<std::uint8_t> heat;          // Grad-CAM attention per pixel, width * height (0 = none);
                                            // empty: no heatmap
   std::vector<std::string> heat_labels;    // the findings the heat shows, most probable first
+  std::vector<LungMask> lungs;             // outlined on the picture; empty: no contours
+  std::string lung_note;                   // why no lungs are drawn (mask rejected), or ""
   std::string series_instance_uid;         // shared by the SCs of one analysis
   int series_number = 9902;
   int instance_number = 1;

@@ -1,0 +1,22 @@
+// What the module's tests and benchmark need of a Segmenter beyond its public interface.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "evax/inference/grey_image.h"
+#include "evax/inference/segmenter.h"
+#include "upernet_model.h"
+
+namespace evax::inference {
+
+struct SegmenterInternals {
+  static const UperNetModel& model(const Segmenter& segmenter);
+};
+
+// mmseg's test transform for one image: resized to the square network input with bilinear
+// interpolation (half-pixel centres, no antialias, rounded back to 8 bits as mmcv's cv2 resize
+// returns them), then `(v - mean*255) / (std*255)` on each of 3 identical channels.
+// (3, input_size, input_size) float32 on the CPU.
+at::Tensor segmentation_input(const GreyImage& image, int input_size);
+
+}  // namespace evax::inference
