@@ -13,6 +13,7 @@
 
 #include "engine_internal.h"
 #include "engine_error.h"
+#include "segmenter_internal.h"
 
 namespace evax::inference {
 namespace {
@@ -22,6 +23,7 @@ std::string_view mode_name(BenchmarkMode mode) {
     case BenchmarkMode::forward: return "forward";
     case BenchmarkMode::gradcam: return "gradcam";
     case BenchmarkMode::classify: return "classify";
+    case BenchmarkMode::segment: return "segment";
   }
   return "forward";
 }
@@ -55,10 +57,48 @@ bool assign(const std::optional<T>& parsed, T& target) {
   return parsed.has_value();
 }
 
+// Runs `run_once` warmup + iterations times and records each timed run.
+template <class Run>
+void time_runs(const BenchmarkOptions& options, BenchmarkReport& report, Run&& run_once) {
+  for (int i = 0; i < options.warmup; ++i) run_once();
+  for (int i = 0; i < options.iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    run_once();
+    report.milliseconds.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+}
+
+// The lung model as the Python reference times it: logits, resize to the input, sigmoid.
+std::expected<bool, std::string> time_segmenter(const BenchmarkOptions& options, BenchmarkReport& report) {
+  SegmenterOptions segmenter_options;
+  segmenter_options.checkpoint = options.checkpoint.rfind("demo", 0) == 0 ? "demo" : options.checkpoint;
+  segmenter_options.input_size = options.input_size;
+  segmenter_options.device = options.device;
+  segmenter_options.precision = options.precision;
+  auto segmenter = Segmenter::create(segmenter_options);
+  if (!segmenter) return std::unexpected(segmenter.error());
+  const SegmenterInfo& info = (*segmenter)->info();
+  report.model.name = info.name;
+  report.model.demo = info.demo;
+  report.model.device = info.device;
+  return error_boundary([&]() -> std::expected<bool, std::string> {
+    const UperNetModel& model = SegmenterInternals::model(**segmenter);
+    const at::TensorOptions target = at::TensorOptions().dtype(model.backbone().options().dtype).device(model.backbone().options().device);
+    const at::Tensor input = at::randn({options.batch, 3, options.input_size, options.input_size}, target.dtype(at::kFloat)).to(target);
+    const bool cuda = target.device().is_cuda();
+    time_runs(options, report, [&] {
+      c10::InferenceMode inference;
+      (void)resize_bilinear(model.logits(input), options.input_size, options.input_size).sigmoid();
+      if (cuda) torch::cuda::synchronize();
+    });
+    return true;
+  });
+}
+
 }  // namespace
 
 std::optional<BenchmarkMode> parse_benchmark_mode(std::string_view name) {
-  for (auto mode : {BenchmarkMode::forward, BenchmarkMode::gradcam, BenchmarkMode::classify})
+  for (auto mode : {BenchmarkMode::forward, BenchmarkMode::gradcam, BenchmarkMode::classify, BenchmarkMode::segment})
     if (mode_name(mode) == name) return mode;
   return std::nullopt;
 }
@@ -98,6 +138,20 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
   if (options.batch < 1 || options.iterations < 1 || options.warmup < 0)
     return std::unexpected(std::string("batch and iterations must be at least 1, warmup at least 0"));
   set_cpu_threads(options.cpu_threads);
+  if (options.mode == BenchmarkMode::segment) {
+    BenchmarkReport report;
+    report.options = options;
+    report.torch_version = TORCH_VERSION;
+    report.cpu_threads = at::get_num_threads();
+    if (auto timed = time_segmenter(options, report); !timed) return std::unexpected(timed.error());
+    report.median_ms = percentile(report.milliseconds, 0.5);
+    report.p10_ms = percentile(report.milliseconds, 0.1);
+    report.p90_ms = percentile(report.milliseconds, 0.9);
+    report.mean_ms = std::accumulate(report.milliseconds.begin(), report.milliseconds.end(), 0.0) /
+                     static_cast<double>(report.milliseconds.size());
+    report.images_per_second = options.batch * 1000.0 / report.median_ms;
+    return report;
+  }
 
   EngineOptions engine_options;
   engine_options.checkpoint = options.checkpoint;
@@ -144,16 +198,13 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
         case BenchmarkMode::classify:
           if (auto result = (*engine)->classify(requests); !result) throw EngineError(result.error());
           break;
+        case BenchmarkMode::segment:
+          break;  // served above
       }
       if (cuda) torch::cuda::synchronize();
     };
 
-    for (int i = 0; i < options.warmup; ++i) run_once();
-    for (int i = 0; i < options.iterations; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      run_once();
-      report.milliseconds.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    }
+    time_runs(options, report, run_once);
     return true;
   });
   if (!timed) return std::unexpected(timed.error());

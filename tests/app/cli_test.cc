@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <array>
 #include <cmath>
@@ -250,3 +251,63 @@ TEST_F(Cli, CheckConfigExplainsEachErrorByKeyPathAndAcceptsTheShippedExample) {
 }
 
 }  // namespace
+
+// `evax-node segment` on the example chest DICOM: masks as PNGs, lungs with their areas from
+// PixelSpacing (0.7 mm), and the demo warning; at mmseg's 0.3 the untrained map is rejected.
+TEST_F(Cli, SegmentWritesMasksAndReportsLungsWithAreas) {
+  const std::string chest = std::string(EVAX_SOURCE_DIR) + "/examples/synthetic_chest_pa.dcm";
+  const std::string out_dir = (dir_ / "masks").string();
+  const CommandResult r = run("segment --checkpoint demo --device cpu --threshold 0.93 --out " + out_dir + " " + chest);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("DEMO MODEL - UNTRAINED WEIGHTS"), std::string::npos);
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["model"]["name"], "EVA-X-S UperNet");
+  EXPECT_EQ(doc["model"]["demo"], true);
+  EXPECT_DOUBLE_EQ(doc["model"]["threshold"].get<double>(), 0.93);
+  const auto& result = doc["results"][0];
+  EXPECT_EQ(result["width"], 512);
+  EXPECT_EQ(result["height"], 608);
+  EXPECT_EQ(result["spacing"]["source"], "PixelSpacing");
+  ASSERT_EQ(result["lungs"].size(), 2u) << result.dump(2);
+  EXPECT_EQ(result["lungs"][0]["laterality"], "right");
+  for (const auto& lung : result["lungs"])
+    EXPECT_NEAR(lung["area_mm2"].get<double>(), lung["pixels"].get<double>() * 0.49, 1e-6);
+  const cv::Mat lungs = cv::imread(result["lungs_png"].get<std::string>(), cv::IMREAD_UNCHANGED);
+  const cv::Mat mask = cv::imread(result["mask_png"].get<std::string>(), cv::IMREAD_UNCHANGED);
+  ASSERT_FALSE(lungs.empty());
+  ASSERT_EQ(lungs.size(), cv::Size(512, 608));
+  EXPECT_EQ(cv::countNonZero(lungs == 255), result["lungs"][0]["pixels"].get<int>());  // the right lung
+  EXPECT_EQ(cv::countNonZero(lungs == 128), result["lungs"][1]["pixels"].get<int>());
+  EXPECT_EQ(cv::countNonZero(mask), result["mask_pixels"].get<int>());
+  // The right lung is on the image's left (radiographic convention, said in side_basis).
+  const cv::Moments right = cv::moments(lungs == 255, true);
+  EXPECT_LT(right.m10 / right.m00, 256);
+  EXPECT_EQ(result["side_basis"].get<std::string>().rfind("assumed", 0), 0u);
+
+  const CommandResult rejected = run("segment --checkpoint demo --device cpu " + chest);
+  ASSERT_EQ(rejected.status, 0) << rejected.err;
+  const auto rejected_doc = nlohmann::json::parse(rejected.out);
+  EXPECT_NE(rejected_doc["results"][0]["rejected"].get<std::string>().find("one connected region"), std::string::npos);
+  EXPECT_TRUE(rejected_doc["results"][0]["lungs"].empty());
+}
+
+TEST_F(Cli, SegmentRefusesBadUsageAndClassifierCheckpoints) {
+  const std::string png = write_png("x.png", pattern(64, 64));
+  const CommandResult no_checkpoint = run("segment " + png);
+  EXPECT_EQ(no_checkpoint.status, 2);
+  EXPECT_NE(no_checkpoint.err.find("--checkpoint is required"), std::string::npos);
+  const CommandResult bad_threshold = run("segment --checkpoint demo --threshold 2 " + png);
+  EXPECT_EQ(bad_threshold.status, 2);
+  EXPECT_NE(bad_threshold.err.find("--threshold must be a number from 0 to 1"), std::string::npos);
+  const CommandResult classifier = run("segment --checkpoint " + std::string(EVAX_TEST_DATA_DIR) + "/evax/minibase_ft.pth " + png);
+  EXPECT_EQ(classifier.status, 1);
+  EXPECT_NE(classifier.err.find("not an mmsegmentation EncoderDecoder"), std::string::npos) << classifier.err;
+  const CommandResult mini = run("segment --checkpoint " + std::string(EVAX_TEST_DATA_DIR) + "/evax-seg/mini_upernet_mmseg.pth --device cpu " +
+                                 png + " " + (dir_ / "missing.png").string());
+  EXPECT_EQ(mini.status, 3) << mini.err;  // one unreadable image; the other has its result
+  const auto doc = nlohmann::json::parse(mini.out);
+  EXPECT_EQ(doc["model"]["input_size"], 64);
+  EXPECT_TRUE(doc["model"]["sha256"].is_string());
+  EXPECT_TRUE(doc["results"][1].contains("error"));
+  EXPECT_EQ(doc["results"][0]["width"], 64);
+}

@@ -80,6 +80,29 @@ TEST(NodeConfig, CrossFieldRules) {
   EXPECT_TRUE(mentions(errors_of(R"({"workers": {"retry_initial_s": 60, "retry_max_s": 10}})"), "workers.retry_max_s"));
 }
 
+TEST(NodeConfig, SegmenterKeysAreReadAndChecked) {
+  auto config = parse_config(R"({"model": {"segmenter": {"checkpoint": "demo", "threshold": 0.9, "input_size": 768,
+                                                        "min_lung_fraction": 0.05, "max_lungs_fraction": 0.7}}})");
+  ASSERT_TRUE(config) << describe(config.error().front());
+  EXPECT_EQ(config->model.segmenter_checkpoint, "demo");
+  EXPECT_DOUBLE_EQ(config->model.segmenter_threshold, 0.9);
+  EXPECT_EQ(config->model.segmenter_input_size, 768);
+  EXPECT_DOUBLE_EQ(config->model.lung_min_region_fraction, 0.05);
+  EXPECT_DOUBLE_EQ(config->model.lung_max_total_fraction, 0.7);
+
+  const auto defaults = parse_config("{}");
+  ASSERT_TRUE(defaults);
+  EXPECT_TRUE(defaults->model.segmenter_checkpoint.empty());  // off unless configured
+  EXPECT_DOUBLE_EQ(defaults->model.segmenter_threshold, 0.3);   // mmseg's default
+
+  const auto errors = errors_of(R"({"model": {"segmenter": {"threshold": 0, "input_size": 500, "min_lung_fraction": 0.9,
+                                                            "checkpont": "x.pth"}}})");
+  EXPECT_TRUE(mentions(errors, "model.segmenter.threshold: must lie strictly between 0 and 1"));
+  EXPECT_TRUE(mentions(errors, "model.segmenter.input_size: must be 0 (the checkpoint's size) or a multiple of 32"));
+  EXPECT_TRUE(mentions(errors, "model.segmenter.min_lung_fraction: must be a number from 0 to 0.5"));
+  EXPECT_TRUE(mentions(errors, "model.segmenter.checkpont: unknown key"));
+}
+
 TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
   auto config = parse_config(R"({
     "reporting": {"sr_document_type": "enhanced", "default_operating_point": 0.4,

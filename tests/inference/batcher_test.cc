@@ -89,3 +89,41 @@ TEST(Batcher, DestructionServesWhatIsQueued) {
 
 }  // namespace
 }  // namespace evax::inference
+
+namespace evax::inference {
+namespace {
+
+// With a Segmenter, the images that ask for their lungs get a map the size of the image, in the
+// same batch as their classification; the others get none.
+TEST(Batcher, TheImagesThatAskAreSegmentedInTheirBatch) {
+  const auto engine = tiny_engine();
+  SegmenterOptions options;
+  options.checkpoint = std::string(EVAX_TEST_DATA_DIR).append("/evax-seg/mini_upernet_mmseg.pth");
+  options.device = DeviceChoice::cpu;
+  auto segmenter = Segmenter::create(options);
+  ASSERT_TRUE(segmenter) << segmenter.error();
+  BatchingClassifier batcher(*engine, {.max_batch = 4, .max_wait = std::chrono::milliseconds(200)}, segmenter->get());
+  GreyImage image{90, 70, std::vector<std::uint8_t>(90 * 70)};
+  for (std::size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = static_cast<std::uint8_t>(i * 13);
+  auto with = batcher.submit({image, {}, 0, /*segment_lungs=*/true});
+  auto without = batcher.submit({image, {}, 0, false});
+  const auto segmented = with.get();
+  const auto plain = without.get();
+  ASSERT_TRUE(segmented) << segmented.error();
+  ASSERT_TRUE(plain) << plain.error();
+  ASSERT_TRUE(segmented->lungs);
+  EXPECT_EQ(segmented->lungs->width, 90);
+  EXPECT_EQ(segmented->lungs->mask.size(), 90u * 70u);
+  EXPECT_FALSE(plain->lungs);
+  EXPECT_EQ(segmented->findings.size(), 14u);
+  EXPECT_EQ(batcher.stats().batches, 1u);  // both in one batch
+
+  // Without a Segmenter, asking for lungs is an answer at once, not a silent omission.
+  BatchingClassifier classifier_only(*engine, {});
+  const auto refused = classifier_only.submit({image, {}, 0, true}).get();
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("no segmentation model"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace evax::inference

@@ -1,4 +1,5 @@
-// Engine benchmark: times the model on synthetic input for a given size, batch, precision and
+// Engine benchmark: times the model (or, in segment mode, the lung UperNet: --checkpoint demo or
+// an mmseg file, --input-size 512) on synthetic input for a given size, batch, precision and
 // device, the way the Python baselines are timed (input already on the device, median of
 // repeated runs after warm-up). Used by `evax-node benchmark` and `evax-engine-bench`.
 #pragma once
@@ -15,6 +16,7 @@ enum class BenchmarkMode {
   forward,    // tokens, pooling and head on a ready (B, 3, S, S) tensor
   gradcam,    // forward plus Grad-CAM for every class of the head
   classify,   // the whole engine path from 8-bit grey images (preprocessing included)
+  segment,    // the lung UperNet on a ready (B, 3, S, S) tensor to its probability map at S x S
 };
 
 struct BenchmarkOptions {
@@ -47,7 +49,7 @@ std::optional<BenchmarkMode> parse_benchmark_mode(std::string_view name);
 // --iterations, --threads), shared by every front end of the benchmark.
 std::expected<BenchmarkOptions, std::string> parse_benchmark_args(const std::vector<std::string>& args);
 inline constexpr const char* kBenchmarkUsage =
-    "[--checkpoint FILE|demo:SIZE] [--mode forward|gradcam|classify] [--batch N] [--input-size N]\n"
+    "[--checkpoint FILE|demo:SIZE] [--mode forward|gradcam|classify|segment] [--batch N] [--input-size N]\n"
     "    [--device cpu|cuda|auto] [--dtype fp32|bf16|fp16] [--warmup N] [--iterations N] [--threads N]";
 
 }  // namespace evax::inference
