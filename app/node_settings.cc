@@ -1,5 +1,6 @@
 #include "node_settings.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "evax/dicom_node/storage_scu.h"
@@ -100,6 +101,11 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
     lung_model.model_task = "lungs";
     lung_model.checkpoint_sha256 = segmenter->checkpoint_sha256;
     lung_model.demo = segmenter->info.demo;
+    char parameters[160];
+    std::snprintf(parameters, sizeof parameters, "input %d, threshold %.3g; lungs each >= %.3g and together <= %.3g of the image",
+                  segmenter->info.input_size, segmenter->info.threshold, config.model.lung_min_region_fraction,
+                  config.model.lung_max_total_fraction);
+    lung_model.parameters = parameters;
     results.segmenter = lung_model;
   }
   return settings;

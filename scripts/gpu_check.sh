@@ -19,7 +19,7 @@ python3 -c 'import torch, timm; print("torch", torch.__version__, "timm", timm._
 build() {
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DEVAX_ENGINE_ONLY=ON -DCMAKE_PREFIX_PATH="$prefix" \
     -DEVAX_GTEST_SOURCE_DIR="$gtest" -DEVAX_PYTHON="$(command -v python3)" -DTORCH_CUDA_ARCH_LIST=9.0 "$@" &&
-    cmake --build build-gpu --parallel "$(nproc)" --target evax_model_parity_tests evax_engine_tests evax-engine-bench
+    cmake --build build-gpu --parallel "$(nproc)" --target evax_model_parity_tests evax_engine_tests evax_segmentation_parity_tests evax-engine-bench
 }
 if ! build >"$out/build.log" 2>&1; then
   echo "build with CUDA graphs failed (see build.log); building without them" | tee -a "$out/gpu.txt"
@@ -29,6 +29,7 @@ fi
 # Parity: every CUDA test, and the CPU ones as a sanity check of this LibTorch.
 ./build-gpu/tests/inference/evax_model_parity_tests 2>&1 | tee "$out/parity.log"
 ./build-gpu/tests/inference/evax_engine_tests --gtest_filter='*Cuda*:Engine.Demo*:Engine.Covidx*:Batcher.*' 2>&1 | tee "$out/engine-tests.log"
+./build-gpu/tests/inference/evax_segmentation_parity_tests 2>&1 | tee "$out/segmentation-parity.log"
 
 bench=./build-gpu/benchmarks/evax-engine-bench
 py=benchmarks/timm_baseline.py
@@ -45,6 +46,13 @@ run python3 $py --size small --device cuda --dtype bf16 --batch 1 --warmup 20 --
 # Grad-CAM, all 14 classes, bf16, batch 32: engine vs the Python recipe
 run $bench --checkpoint demo:small --device cuda --dtype bf16 --batch 32 --mode gradcam --warmup 3 --iterations 20
 run python3 $py --size small --device cuda --dtype bf16 --batch 32 --mode gradcam --warmup 3 --iterations 20
+# Lung UperNet (EVA-X-S at 512): bf16 batch 32 and batch-1 latency, engine vs the eager Python
+# reference of the same module (targets: >= 1.5x its throughput; <= 5 ms at batch 1)
+seg=benchmarks/upernet_reference.py
+run $bench --mode segment --checkpoint demo --input-size 512 --device cuda --dtype bf16 --batch 32 --warmup 5 --iterations 30
+run python3 $seg --device cuda --dtype bf16 --batch 32 --warmup 5 --iterations 30
+run $bench --mode segment --checkpoint demo --input-size 512 --device cuda --dtype bf16 --batch 1 --warmup 20 --iterations 200
+run python3 $seg --device cuda --dtype bf16 --batch 1 --warmup 20 --iterations 200
 # fp32 for the record
 run $bench --checkpoint demo:small --device cuda --dtype fp32 --batch 256 --warmup 3 --iterations 20
 run python3 $py --size small --device cuda --dtype fp32 --batch 256 --warmup 3 --iterations 20
@@ -68,5 +76,9 @@ e, c = pick(True, 1), pick(False, 1, compiled="compile(reduce-overhead)")
 if e and c: summary["bf16_b1_latency_ms"] = {"engine": e["median_ms"], "reduce_overhead": c["median_ms"], "ratio": round(e["median_ms"] / c["median_ms"], 3), "target": "<= 1.0"}
 e, p = pick(True, 32, "gradcam"), pick(False, 32, "gradcam")
 if e and p: summary["gradcam14_bf16_b32_images_per_s"] = {"engine": e["images_per_second"], "python_recipe": p["images_per_second"], "ratio": round(e["images_per_second"] / p["images_per_second"], 3), "target": ">= 5"}
+e, p = pick(True, 32, "segment"), pick(False, 32, "segment")
+if e and p: summary["upernet_bf16_b32_images_per_s"] = {"engine": e["images_per_second"], "python_eager": p["images_per_second"], "ratio": round(e["images_per_second"] / p["images_per_second"], 3), "target": ">= 1.5"}
+e, p = pick(True, 1, "segment"), pick(False, 1, "segment")
+if e and p: summary["upernet_bf16_b1_latency_ms"] = {"engine": e["median_ms"], "python_eager": p["median_ms"], "target": "engine <= 5"}
 print(json.dumps(summary, indent=1))
 PY

@@ -22,6 +22,10 @@ config = json.load(open(sys.argv[1]))
 config["storage"]["data_dir"] = sys.argv[3] + "/evax-data"
 config["storage"]["min_free_mb"] = 64
 config["destinations"] = [{"name": "quickstart-pacs", "ae_title": "QUICKPACS", "host": "127.0.0.1", "port": 11113}]
+# The untrained demo lung model: its probability map of the example lies above mmseg's 0.3
+# nearly everywhere (a mask the node would reject), and splits into one region per side at 0.93.
+config["model"]["segmenter"]["checkpoint"] = "demo"
+config["model"]["segmenter"]["threshold"] = 0.93
 json.dump(config, open(sys.argv[2], "w"), indent=2)
 PY
 port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dicom"]["port"])' "$config")
@@ -51,9 +55,11 @@ for f in "$out"/pacs/*; do
     SC*) dcmj2pnm +on "$f" "$out/secondary-capture.png" ;;
   esac
 done
-# The same image through the command line, with Grad-CAM overlays to look at.
+# The same image through the command line, with Grad-CAM overlays and lung masks to look at.
 "$node" infer --checkpoint demo:small --cam-classes Cardiomegaly,Effusion --cam-dir "$out" \
   examples/synthetic_chest_pa.dcm >"$out/infer.json"
+"$node" segment --checkpoint demo --threshold 0.93 --out "$out/lungs" examples/synthetic_chest_pa.dcm >"$out/segment.json"
 echo "quickstart: job status in $out/status.json, node log in $out/node.log; the results the" \
   "PACS received in $out/pacs/ (SR as text: $out/structured-report.txt, heatmap:" \
-  "$out/secondary-capture.png); Grad-CAM overlays of the infer command in $out/*.png" >&2
+  "$out/secondary-capture.png, lung SEG: $out/pacs/SG.*); Grad-CAM overlays of the infer command in" \
+  "$out/*.png, lung masks of the segment command in $out/lungs/" >&2

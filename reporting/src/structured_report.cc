@@ -122,7 +122,7 @@ void add_lung_group(CMR_TID1500& report, const AlgorithmIdentity& segmenter, Dcm
   check(group.setTrackingIdentifier((std::string(right ? "Right" : "Left") + " lung image " + std::to_string(image_number)).c_str()),
         "lung tracking id");
   check(group.setTrackingUniqueIdentifier(new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "lung tracking uid");
-  const DSRCodedEntryValue lung_code("39607008", "SCT", "Lung");
+  const DSRCodedEntryValue lung_code("39607008", "SCT", "Lung structure");  // as the finding sites name it
   check(group.setFinding(lung_code), "lung finding");
   check(group.addFindingSite(lung_code, CID244e_Laterality(OFString(right ? "R" : "L"))), "lung site");
   const CMR_TID1501_in_TID1500::MeasurementValue area(area_text(*lung.area_mm2).c_str(), CMR_CID7181::SquareMillimeter);
@@ -136,7 +136,8 @@ void add_lung_group(CMR_TID1500& report, const AlgorithmIdentity& segmenter, Dcm
                           : "Area from PixelSpacing (calibrated to the patient).";
   basis += " " + std::to_string(lung.pixel_count) + " pixels; segment " + std::to_string(lung.segment_number) + " of the lung SEG.";
   check(group.addQualitativeEvaluation(CODE_DCM_Comment, basis.c_str()), "lung area basis");
-  add_algorithm_items(group, segmenter.model_name, algorithm_version(segmenter), "threshold and post-processing as configured");
+  add_algorithm_items(group, segmenter.model_name, algorithm_version(segmenter),
+                      segmenter.parameters.empty() ? std::string("as configured") : segmenter.parameters);
 }
 
 std::string series_description(const AlgorithmIdentity& algorithm) {

@@ -189,7 +189,7 @@ TEST_F(ResultObjects, LungAreasAreGroupsWithLateralityCitingTheirSegments) {
   EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
   const std::string tree = run("dsrdump +Pc +Pl +Pu " + path);
   for (const char* expected : {"\"Right lung image 1\"",
-                               "(121112,DCM,\"Source of Measurement\")", "(39607008,SCT,\"Lung\")",
+                               "(121112,DCM,\"Source of Measurement\")", "(39607008,SCT,\"Lung structure\")",
                                "(24028007,SCT,\"Right\")", "(42798000,SCT,\"Area\")=\"7150.0\"",
                                "(mm2,UCUM,\"square millimeter\")", "Lungs of image 1 without area", "left lung 28600 pixels (segment 2)",
                                "EVA-X-S UperNet",

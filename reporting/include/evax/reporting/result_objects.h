@@ -26,6 +26,7 @@ struct AlgorithmIdentity {
   bool demo = false;                       // untrained demo weights: every object says so
   std::string device_observer_uid;         // stable for one installation
   std::string station_name;                // the node's AE title
+  std::string parameters;                  // how the model ran, for Algorithm Parameters ("" = none)
 };
 
 struct FindingResult {
