@@ -92,11 +92,7 @@ def read_safetensors(path):
 
 class _Inert:
     """Stands in for the numpy objects of an mmseg checkpoint's `meta` (PALETTE); never run."""
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        pass
+    __init__ = __setstate__ = lambda self, *args, **kwargs: None
 
 
 class _CheckpointUnpickler(pickle.Unpickler):
