@@ -39,6 +39,10 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
     if (const std::string problem = dicom_node::check_peer_tls(*peer.tls); !problem.empty())
       errors.push_back({"destinations[" + std::to_string(i) + "].tls", problem});
   }
+  if (const auto& tls = config.http.tls) {
+    for (const auto& [key, path] : {std::pair{"http.tls.certificate", tls->certificate}, std::pair{"http.tls.key", tls->key}})
+      if (!std::filesystem::is_regular_file(path)) errors.push_back({key, "no such file: " + path});
+  }
   if (model.device == "cpu" && model.precision != "fp32")
     errors.push_back({"model.precision", "bf16 and fp16 need model.device cuda (or auto with a GPU)"});
   return errors;
@@ -117,6 +121,33 @@ pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config) {
   settings.destinations = config.destinations;
   settings.scu = {config.dicom.ae_title, config.delivery.connect_timeout_s, config.delivery.dimse_timeout_s, config.dicom.max_pdu};
   return settings;
+}
+
+std::vector<admin::ModelDescription> model_descriptions(const inference::ModelInfo& model, const std::string& checkpoint_sha256,
+                                                        const std::optional<LoadedSegmenter>& segmenter) {
+  auto file_size = [](const std::string& path, bool demo) -> std::int64_t {
+    std::error_code error;
+    const auto size = demo ? 0 : std::filesystem::file_size(path, error);
+    return error ? 0 : static_cast<std::int64_t>(size);
+  };
+  std::vector<admin::ModelDescription> out;
+  admin::ModelDescription classifier{"classifier", model.name, model.size, std::string(inference::task_info(model.task).name),
+                                     model.checkpoint, model.checkpoint_format, checkpoint_sha256,
+                                     file_size(model.checkpoint, model.demo), model.device,
+                                     std::string(inference::precision_name(model.precision)), model.input_size, model.demo, model.labels};
+  out.push_back(classifier);
+  if (segmenter) {
+    const auto& info = segmenter->info;
+    out.push_back({"segmenter", info.name, info.embed_dim == 384 && info.depth == 12 ? "small" : "custom", "lungs", info.checkpoint,
+                   info.checkpoint_format, segmenter->checkpoint_sha256, file_size(info.checkpoint, info.demo), info.device,
+                   std::string(inference::precision_name(info.precision)), info.input_size, info.demo, {"lung"}});
+  }
+  return out;
+}
+
+std::string audit_log_path(const config::NodeConfig& config) {
+  return config.logging.audit_file.empty() ? (std::filesystem::path(config.storage.data_dir) / "audit.log").string()
+                                           : config.logging.audit_file;
 }
 
 std::string device_observer_uid(const std::string& data_dir, const std::string& ae_title) {

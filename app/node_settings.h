@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "evax/admin/admin_server.h"
 #include "evax/config/node_config.h"
 #include "evax/inference/batcher.h"
 #include "evax/inference/engine.h"
@@ -37,6 +38,13 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
                                              const std::string& checkpoint_sha256,
                                              const std::optional<LoadedSegmenter>& segmenter = std::nullopt);
 pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config);
+
+// The loaded models as the admin API describes them.
+std::vector<admin::ModelDescription> model_descriptions(const inference::ModelInfo& model, const std::string& checkpoint_sha256,
+                                                        const std::optional<LoadedSegmenter>& segmenter);
+
+// Where the audit log goes: logging.audit_file, or audit.log in the data directory.
+std::string audit_log_path(const config::NodeConfig& config);
 
 // A UID that names this installation as the SR's device observer: 2.25 and a number derived
 // from the data directory and AE title, so it stays the same across restarts.

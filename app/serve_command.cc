@@ -41,6 +41,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     inference::set_cpu_threads(config.model.cpu_threads);
 
     const storage::FileStore files(config.storage.data_dir);
+    logging::AuditLog audit(audit_log_path(config));
     storage::InstanceStore store(files, config.storage.min_free_mb * 1024 * 1024);
     const auto sweep = store.sweep_at_startup();
     const int requeued = storage::JobStore(files).requeue_running();
@@ -109,26 +110,39 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
 
     inference::BatchingClassifier classifier(**engine, batching_options(config.model), segmenter.get());
     const pipeline::SteadyClock clock;
-    pipeline::DeliveryWorkers senders(files, delivery_settings(config), clock, log);
+    pipeline::DeliveryWorkers senders(files, delivery_settings(config), clock, log, &audit);
     pipeline::AnalysisWorkers workers(files, classifier, model,
                                       analysis_settings(config, model, checkpoint_sha256, loaded_segmenter), clock, log,
                                       [&senders] { senders.wake(); });
     pipeline::StudyAssembler assembler(files, std::chrono::seconds(config.study.quiet_period_s), clock, log,
                                        [&workers] { workers.wake(); });
-    pipeline::IngestHandler ingest(files, store, assembler, log);
+    pipeline::IngestHandler ingest(files, store, assembler, log, &audit);
     pipeline::RetentionPurger purger(store, std::chrono::hours(config.storage.retention_hours),
                                      std::chrono::seconds(config.storage.purge_interval_s), log);
     senders.start();
     workers.start();
     assembler.start();
     purger.start();
-    dicom_node::StorageScp scp(config.dicom, ingest, log);
-    log.info("node", "ready", "node ready", {{"ae_title", config.dicom.ae_title}, {"port", std::to_string(config.dicom.port)}});
+    dicom_node::StorageScp scp(config.dicom, ingest, log, &audit);
+    admin::AdminServer admin_server(admin::AdminContext{
+        config, files, log, &audit, model_descriptions(model, checkpoint_sha256, loaded_segmenter), [&scp, &classifier] {
+          const auto dicom = scp.stats();
+          const auto inference = classifier.stats();
+          admin::LiveState live{true, dicom.associations_accepted, dicom.associations_refused, dicom.active_associations,
+                                dicom.instances_received, dicom.bytes_received, inference.batches, inference.images,
+                                inference.batches_by_size, {}, inference.seconds_sum};
+          for (std::size_t i = 0; i < inference.seconds_buckets.size(); ++i)
+            live.batch_seconds_buckets.emplace_back(inference::BatchingClassifier::Stats::kSecondsBuckets[i], inference.seconds_buckets[i]);
+          return live;
+        }});
+    log.info("node", "ready", "node ready",
+             {{"ae_title", config.dicom.ae_title}, {"port", std::to_string(config.dicom.port)}, {"http_port", std::to_string(config.http.port)}});
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     log.info("node", "stopping", "stopping on a signal", {{"signal", std::to_string(signal_number)}});
     // Stop taking new work first, then let the work in hand finish.
+    admin_server.stop();
     scp.stop();
     assembler.stop();
     workers.stop();

@@ -24,6 +24,8 @@ packages=(
   # the results' validators: dciodvfy and dcentvfy, PixelMed's SR validator (Java); Orthanc is
   # the real PACS of the end-to-end test (each test runs its own, on its own ports)
   dicom3tools pixelmed-apps orthanc
+  # the status page's test renders it in headless Chromium (kept off the network)
+  chromium
 )
 
 missing=()

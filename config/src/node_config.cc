@@ -223,6 +223,40 @@ void read_reporting(ObjectReader& r, ReportingSettings& s) {
   r.integer("sc_max_side", s.sc_max_side, 256, 16384);
 }
 
+void read_http(ObjectReader& r, HttpSettings& h, std::vector<ConfigError>& errors) {
+  r.integer("port", h.port, 1, 65535);
+  r.text("listen_address", h.listen_address);
+  in_addr parsed{};
+  if (::inet_pton(AF_INET, h.listen_address.c_str(), &parsed) != 1) r.fail("listen_address", "must be an IPv4 address");
+  r.integer("max_connections", h.max_connections, 1, 256);
+  r.integer("max_queued", h.max_queued, 1, 4096);
+  r.integer("timeout_s", h.timeout_s, 1, 600);
+  r.integer("max_request_bytes", h.max_request_bytes, 1024, 16 * 1024 * 1024);
+  if (const json* tokens = r.array("tokens")) {
+    for (std::size_t i = 0; i < tokens->size(); ++i) {
+      ObjectReader t((*tokens)[i], r.child_path("tokens") + "[" + std::to_string(i) + "]", errors);
+      ApiToken token;
+      t.text("sha256", token.sha256);
+      t.choice("role", token.role, {"read", "admin"});
+      t.text("name", token.name);
+      for (char& c : token.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const bool hex = token.sha256.size() == 64 &&
+                       token.sha256.find_first_not_of("0123456789abcdef") == std::string::npos;
+      if (!hex) t.fail("sha256", "must be the 64 hex digits of the token's SHA-256 (printf %s TOKEN | sha256sum)");
+      h.tokens.push_back(token);
+    }
+  }
+  if (const json* tls = r.find("tls")) {
+    ObjectReader t(*tls, r.child_path("tls"), errors);
+    HttpTls settings;
+    t.text("certificate", settings.certificate);
+    t.text("key", settings.key);
+    if (settings.certificate.empty()) t.fail("certificate", "is required with TLS");
+    if (settings.key.empty()) t.fail("key", "is required with TLS");
+    h.tls = settings;
+  }
+}
+
 void read_delivery(ObjectReader& r, DeliverySettings& d) {
   r.integer("max_attempts", d.max_attempts, 1, 10000);
   r.integer("max_age_h", d.max_age_h, 1, 24 * 365);
@@ -298,10 +332,11 @@ ConfigResult parse_config(const std::string& json_text) {
     });
     section("reporting", [&](ObjectReader& r) { read_reporting(r, config.reporting); });
     section("delivery", [&](ObjectReader& r) { read_delivery(r, config.delivery); });
-    section("http", [&](ObjectReader& r) { r.integer("port", config.http.port, 1, 65535); });
+    section("http", [&](ObjectReader& r) { read_http(r, config.http, errors); });
     section("logging", [&](ObjectReader& r) {
       r.choice("level", config.logging.level, {"trace", "debug", "info", "warn", "error"});
       r.choice("format", config.logging.format, {"text", "json"});
+      r.text("audit_file", config.logging.audit_file);
     });
     if (const json* destinations = root.array("destinations"))
       read_destinations(*destinations, "destinations", errors, config.destinations);

@@ -82,6 +82,7 @@ struct StorageScp::Impl {
   config::DicomSettings settings;
   StoreHandler& handler;
   logging::Logger& log;
+  logging::AuditLog* audit;
   T_ASC_Network* network = nullptr;
   std::unique_ptr<DcmTLSTransportLayer> tls;
   std::unique_ptr<ConnectionGate> gate;
@@ -92,7 +93,8 @@ struct StorageScp::Impl {
   std::atomic<std::uint64_t> accepted{0}, refused{0}, instances{0}, bytes{0};
   std::once_flag stopped;
 
-  Impl(const config::DicomSettings& s, StoreHandler& h, logging::Logger& l) : settings(s), handler(h), log(l) {}
+  Impl(const config::DicomSettings& s, StoreHandler& h, logging::Logger& l, logging::AuditLog* a)
+      : settings(s), handler(h), log(l), audit(a) {}
 
   void session_loop();
   void serve(T_ASC_Association* assoc);
@@ -165,8 +167,9 @@ void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_Store
 
 }  // namespace
 
-StorageScp::StorageScp(const config::DicomSettings& settings, StoreHandler& handler, logging::Logger& log)
-    : impl_(std::make_unique<Impl>(settings, handler, log)) {
+StorageScp::StorageScp(const config::DicomSettings& settings, StoreHandler& handler, logging::Logger& log,
+                       logging::AuditLog* audit)
+    : impl_(std::make_unique<Impl>(settings, handler, log, audit)) {
   Impl& s = *impl_;
   // Socket timeouts bound reads and writes inside a PDU (a peer stalled mid-PDU).
   dcmSocketReceiveTimeout.set(settings.dimse_timeout_s);
@@ -255,6 +258,7 @@ void StorageScp::Impl::reject(T_ASC_Association* assoc, T_ASC_RejectParametersRe
   ASC_rejectAssociation(assoc, &parameters);
   refused++;
   log.warn("scp", "association-refused", why, {{"calling_ae", calling}, {"peer", peer}, {"security", "true"}});
+  if (audit) audit->record("association", calling + "@" + peer, "refused", {{"reason", why}});
 }
 
 bool StorageScp::Impl::admit(T_ASC_Association* assoc, const std::string& calling, const std::string& peer) {
@@ -298,6 +302,7 @@ void StorageScp::Impl::serve(T_ASC_Association* assoc) {
   }
   accepted++;
   log.debug("scp", "association-accepted", "association accepted", {{"calling_ae", calling}, {"peer", peer}});
+  if (audit) audit->record("association", calling + "@" + peer, "accepted");
 
   const storage::Provenance from{calling, peer};
   for (;;) {

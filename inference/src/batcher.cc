@@ -73,8 +73,15 @@ void BatchingClassifier::run() {
       stats_.batches += 1;
       stats_.images += batch.size();
       stats_.largest_batch = std::max(stats_.largest_batch, static_cast<int>(batch.size()));
+      stats_.batches_by_size[static_cast<int>(batch.size())] += 1;
     }
+    const auto started = std::chrono::steady_clock::now();
     serve(batch);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::lock_guard lock(mutex_);
+    stats_.seconds_sum += seconds;
+    for (std::size_t i = 0; i < Stats::kSecondsBuckets.size(); ++i)
+      if (seconds <= Stats::kSecondsBuckets[i]) stats_.seconds_buckets[i] += 1;
   }
 }
 

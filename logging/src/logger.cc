@@ -4,6 +4,8 @@
 #include <ctime>
 #include <iostream>
 
+#include "json_string.h"
+
 namespace evax::logging {
 
 std::string iso_utc(std::chrono::system_clock::time_point now) {
@@ -18,28 +20,6 @@ std::string iso_utc(std::chrono::system_clock::time_point now) {
 }
 
 namespace {
-
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-          out += buffer;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 // Text values with spaces or quotes are quoted so that a line stays one parseable record.
 void append_text_value(std::string& out, std::string_view value) {

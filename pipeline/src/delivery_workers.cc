@@ -31,8 +31,8 @@ struct DeliveryWorkers::Sender {
 };
 
 DeliveryWorkers::DeliveryWorkers(const storage::FileStore& files, DeliverySettings settings, const Clock& clock,
-                                 logging::Logger& log)
-    : files_(files), settings_(std::move(settings)), clock_(clock), log_(log) {}
+                                 logging::Logger& log, logging::AuditLog* audit)
+    : files_(files), settings_(std::move(settings)), clock_(clock), log_(log), audit_(audit) {}
 
 DeliveryWorkers::~DeliveryWorkers() { stop(); }
 
@@ -135,6 +135,14 @@ bool DeliveryWorkers::deliver(storage::OutboxStore& outbox, const config::Destin
     const auto& result = results[k];
     const logging::Fields fields{{"destination", destination.name}, {"delivery", std::to_string(delivery.id)},
                                  {"kind", delivery.output.kind}, {"attempt", std::to_string(delivery.attempts)}};
+    if (audit_)
+      audit_->record("send", destination.ae_title + "@" + destination.host + ":" + std::to_string(destination.port),
+                     result.outcome == dicom_node::SendOutcome::delivered   ? "delivered"
+                     : result.outcome == dicom_node::SendOutcome::permanent ? "permanent-failure"
+                                                                            : "retryable-failure",
+                     {{"destination", destination.name}, {"sop_instance_uid", delivery.output.sop_instance_uid},
+                      {"delivery", std::to_string(delivery.id)}, {"attempt", std::to_string(delivery.attempts)},
+                      {"dimse_status", result.dimse_status ? std::to_string(*result.dimse_status) : ""}, {"detail", result.detail}});
     if (result.outcome == dicom_node::SendOutcome::delivered) {
       outbox.record_delivered(delivery.id, result.dimse_status, result.detail);
       ++delivered;

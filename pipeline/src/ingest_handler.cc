@@ -13,6 +13,10 @@ bool IngestHandler::has_space() {
 
 StoreStatus IngestHandler::handle(const dicom_node::ReceivedFile& file) {
   const auto result = store_.store({file.attributes, file.from, file.temp_path});
+  if (audit_)
+    audit_->record("store", file.from.calling_ae_title + "@" + file.from.peer_address, storage::outcome_name(result.outcome),
+                   {{"sop_instance_uid", file.attributes.sop_instance_uid}, {"study_instance_uid", file.attributes.study_instance_uid},
+                    {"instance", std::to_string(result.instance_id)}});
   // Built only for the outcomes that log them: the stored path is the hot one.
   const auto fields = [&] {
     return logging::Fields{{"outcome", std::string(storage::outcome_name(result.outcome))},

@@ -7,6 +7,8 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/libi2d/i2d.h>
 #include <dcmtk/dcmdata/libi2d/i2dplsc.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
@@ -295,6 +297,37 @@ std::expected<DicomObject, std::string> build_secondary_capture(const SecondaryC
   } catch (const std::exception& e) {
     return std::unexpected(std::string("cannot build the Secondary Capture: ") + e.what());
   }
+}
+
+}  // namespace evax::reporting
+
+namespace evax::reporting {
+
+std::expected<std::vector<std::uint8_t>, std::string> secondary_capture_preview_png(const std::string& path, int max_side) {
+  DcmFileFormat file;
+  if (file.loadFile(path.c_str()).bad()) return std::unexpected("cannot read " + path);
+  DcmDataset& d = *file.getDataset();
+  Uint16 rows = 0, columns = 0, samples = 0, bits = 0;
+  d.findAndGetUint16(DCM_Rows, rows);
+  d.findAndGetUint16(DCM_Columns, columns);
+  d.findAndGetUint16(DCM_SamplesPerPixel, samples);
+  d.findAndGetUint16(DCM_BitsAllocated, bits);
+  const Uint8* pixels = nullptr;
+  unsigned long count = 0;
+  if (element_string(d, DCM_SOPClassUID) != UID_SecondaryCaptureImageStorage || samples != 3 || bits != 8 ||
+      d.findAndGetUint8Array(DCM_PixelData, pixels, &count).bad() || count < 3ul * rows * columns)
+    return std::unexpected(std::string("not an uncompressed RGB Secondary Capture"));
+  const cv::Mat rgb(rows, columns, CV_8UC3, const_cast<Uint8*>(pixels));
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  const int longest = std::max<int>(rows, columns);
+  if (max_side > 0 && longest > max_side) {
+    const double factor = static_cast<double>(max_side) / longest;
+    cv::resize(bgr, bgr, {}, factor, factor, cv::INTER_AREA);
+  }
+  std::vector<std::uint8_t> png;
+  if (!cv::imencode(".png", bgr, png)) return std::unexpected(std::string("cannot encode the preview"));
+  return png;
 }
 
 }  // namespace evax::reporting

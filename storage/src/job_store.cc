@@ -264,4 +264,75 @@ std::vector<JobImage> JobStore::images_of(std::int64_t job_id) {
   return out;
 }
 
+JobPage JobStore::list_jobs(const JobFilter& filter) {
+  std::string where = " WHERE 1 = 1";
+  if (filter.state) where += " AND j.state = ?1";
+  if (!filter.study_instance_uid.empty()) where += " AND s.study_instance_uid = ?2";
+  if (!filter.received_since.empty()) where += " AND j.received_at >= ?3";
+  if (!filter.received_until.empty()) where += " AND j.received_at < ?4";
+  auto bind_filters = [&](Statement& query) {
+    if (filter.state) query.bind(1, std::string(job_state_name(*filter.state)));
+    if (!filter.study_instance_uid.empty()) query.bind(2, filter.study_instance_uid);
+    if (!filter.received_since.empty()) query.bind(3, filter.received_since);
+    if (!filter.received_until.empty()) query.bind(4, filter.received_until);
+  };
+  Transaction read(*db_, Transaction::Mode::read);
+  JobPage page;
+  Statement count(*db_, ("SELECT COUNT(*) FROM jobs j JOIN studies s ON s.id = j.study_id" + where).c_str());
+  bind_filters(count);
+  if (count.step()) page.total = count.integer(0);
+  Statement query(*db_, (std::string("SELECT ") + kJobColumns + " FROM jobs j JOIN studies s ON s.id = j.study_id" + where +
+                         " ORDER BY j.id DESC LIMIT ?5 OFFSET ?6")
+                            .c_str());
+  bind_filters(query);
+  query.bind(5, filter.limit).bind(6, filter.offset);
+  while (query.step()) page.jobs.push_back(read_job(query));
+  return page;
+}
+
+std::vector<Job> JobStore::jobs_of_study(const std::string& study_instance_uid) {
+  Transaction read(*db_, Transaction::Mode::read);
+  Statement query(*db_, (std::string("SELECT ") + kJobColumns +
+                         " FROM jobs j JOIN studies s ON s.id = j.study_id WHERE s.study_instance_uid = ? ORDER BY j.id")
+                            .c_str());
+  query.bind(1, study_instance_uid);
+  std::vector<Job> out;
+  while (query.step()) out.push_back(read_job(query));
+  return out;
+}
+
+namespace {
+
+// Runs `update` (which must carry its own state condition) and tells whether it applied.
+ActionResult apply_action(Database& db, std::int64_t job_id, Statement& update) {
+  update.run();
+  if (sqlite3_changes(db.handle()) > 0) return ActionResult::changed;
+  Statement exists(db, "SELECT 1 FROM jobs WHERE id = ?");
+  exists.bind(1, job_id);
+  return exists.step() ? ActionResult::wrong_state : ActionResult::not_found;
+}
+
+}  // namespace
+
+ActionResult JobStore::retry(std::int64_t job_id) {
+  Transaction write(*db_);
+  Statement update(*db_,
+                   "UPDATE jobs SET state = 'queued', attempts = 0, reason = '', last_error = '', queued_at = ?, "
+                   "started_at = NULL, inferred_at = NULL, reported_at = NULL, delivered_at = NULL, finished_at = NULL "
+                   "WHERE id = ? AND state IN ('failed', 'skipped')");
+  update.bind(1, utc_now_iso()).bind(2, job_id);
+  const ActionResult result = apply_action(*db_, job_id, update);
+  write.commit();
+  return result;
+}
+
+ActionResult JobStore::cancel(std::int64_t job_id, const std::string& why) {
+  Transaction write(*db_);
+  Statement update(*db_, "UPDATE jobs SET state = 'failed', reason = ?, finished_at = ? WHERE id = ? AND state = 'queued'");
+  update.bind(1, "cancelled: " + why).bind(2, utc_now_iso()).bind(3, job_id);
+  const ActionResult result = apply_action(*db_, job_id, update);
+  write.commit();
+  return result;
+}
+
 }  // namespace evax::storage

@@ -207,4 +207,46 @@ std::set<std::string> OutboxStore::output_paths() {
   return out;
 }
 
+std::optional<Delivery> OutboxStore::delivery(std::int64_t delivery_id) {
+  Transaction read(*db_, Transaction::Mode::read);
+  Statement query(*db_, delivery_query("WHERE d.id = ?").c_str());
+  query.bind(1, delivery_id);
+  if (!query.step()) return std::nullopt;
+  return read_delivery(query);
+}
+
+std::optional<Output> OutboxStore::output(std::int64_t output_id) {
+  Transaction read(*db_, Transaction::Mode::read);
+  Statement query(*db_, (std::string("SELECT ") + kOutputColumns + " FROM outputs o WHERE o.id = ?").c_str());
+  query.bind(1, output_id);
+  if (!query.step()) return std::nullopt;
+  return read_output(query, 0);
+}
+
+std::vector<DestinationSummary> OutboxStore::destination_summaries() {
+  Transaction read(*db_, Transaction::Mode::read);
+  std::map<std::string, DestinationSummary> by_name;
+  Statement counts(*db_, "SELECT destination, state, COUNT(*) FROM deliveries GROUP BY destination, state");
+  while (counts.step()) {
+    DestinationSummary& summary = by_name[counts.text(0)];
+    summary.name = counts.text(0);
+    summary.deliveries[counts.text(1)] = counts.integer(2);
+  }
+  for (auto& [name, summary] : by_name) {
+    Statement last(*db_,
+                   "SELECT a.id, a.delivery_id, a.started_at, a.finished_at, a.outcome, a.dimse_status, a.detail "
+                   "FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id "
+                   "WHERE d.destination = ? AND a.finished_at IS NOT NULL ORDER BY a.id DESC LIMIT 1");
+    last.bind(1, name);
+    if (last.step()) {
+      DeliveryAttempt attempt{last.integer(0), last.integer(1), last.text(2), last.text(3), last.text(4), std::nullopt, last.text(6)};
+      if (!last.is_null(5)) attempt.dimse_status = static_cast<int>(last.integer(5));
+      summary.last_attempt = attempt;
+    }
+  }
+  std::vector<DestinationSummary> out;
+  for (auto& [name, summary] : by_name) out.push_back(std::move(summary));
+  return out;
+}
+
 }  // namespace evax::storage

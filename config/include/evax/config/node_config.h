@@ -91,13 +91,34 @@ struct DeliverySettings {
   int dimse_timeout_s = 60;                   // each C-STORE response
 };
 
+// A bearer token of the admin API, stored only as the SHA-256 of the token.
+struct ApiToken {
+  std::string sha256;                         // 64 lowercase hex digits
+  std::string role;                           // read | admin
+  std::string name;                           // who holds it, for the audit log ("" = unnamed)
+};
+
+struct HttpTls {
+  std::string certificate;                    // PEM (chain)
+  std::string key;                            // PEM, unencrypted
+};
+
+// The admin API and status page. Bounded so slow or many clients cannot starve the node.
 struct HttpSettings {
   int port = 8080;
+  std::string listen_address = "0.0.0.0";     // an IPv4 address; 127.0.0.1 keeps it local
+  std::vector<ApiToken> tokens;               // none: every /api/v1 request is refused (401)
+  std::optional<HttpTls> tls;
+  int max_connections = 8;                    // requests served at once (threads)
+  int max_queued = 32;                        // accepted connections waiting for a thread
+  int timeout_s = 10;                         // to send a request / receive a response
+  int max_request_bytes = 65536;              // request body; larger is refused (413)
 };
 
 struct LoggingSettings {
   std::string level = "info";                 // trace | debug | info | warn | error
   std::string format = "text";                // text | json
+  std::string audit_file;                     // JSON lines; "" = <data_dir>/audit.log
 };
 
 // TLS to a destination: its certificate must chain to one of trusted_certificates (unless
@@ -143,5 +164,9 @@ ConfigResult load_config_file(const std::string& path);
 
 // "dicom.port: must be an integer from 1 to 65535"
 std::string describe(const ConfigError& error);
+
+// The effective configuration (defaults filled in) as JSON, with secrets replaced by
+// "<redacted>": token digests, private key paths.
+std::string to_redacted_json(const NodeConfig& config);
 
 }  // namespace evax::config

@@ -18,6 +18,7 @@
 
 #include "evax/config/node_config.h"
 #include "evax/dicom_node/store_handler.h"
+#include "evax/logging/audit_log.h"
 #include "evax/logging/logger.h"
 
 namespace evax::dicom_node {
@@ -25,8 +26,10 @@ namespace evax::dicom_node {
 class StorageScp {
  public:
   // Binds the port and starts listening; throws std::runtime_error if it cannot (port taken,
-  // unreadable TLS key). `handler` and `log` must outlive this object.
-  StorageScp(const config::DicomSettings& settings, StoreHandler& handler, logging::Logger& log);
+  // unreadable TLS key). `handler`, `log` and `audit` must outlive this object; with `audit`,
+  // every association accepted or refused is recorded there.
+  StorageScp(const config::DicomSettings& settings, StoreHandler& handler, logging::Logger& log,
+             logging::AuditLog* audit = nullptr);
   ~StorageScp();
   StorageScp(const StorageScp&) = delete;
   StorageScp& operator=(const StorageScp&) = delete;

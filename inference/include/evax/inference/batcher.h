@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <array>
+#include <map>
 #include <expected>
 #include <future>
 #include <mutex>
@@ -43,6 +45,12 @@ class BatchingClassifier {
     std::uint64_t batches = 0;
     std::uint64_t images = 0;
     int largest_batch = 0;
+    std::map<int, std::uint64_t> batches_by_size;  // batch size -> how many batches
+    // Wall time of each batch (classification, Grad-CAM and segmentation), as a histogram:
+    // seconds_buckets[i] counts batches that took at most kSecondsBuckets[i] (cumulative).
+    static constexpr std::array<double, 9> kSecondsBuckets{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+    std::array<std::uint64_t, 9> seconds_buckets{};
+    double seconds_sum = 0;
   };
   Stats stats() const;
 

@@ -23,6 +23,7 @@
 
 #include "evax/config/node_config.h"
 #include "evax/dicom_node/storage_scu.h"
+#include "evax/logging/audit_log.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/clock.h"
 #include "evax/storage/file_store.h"
@@ -45,8 +46,9 @@ dicom_node::Peer peer_of(const config::Destination& destination);
 
 class DeliveryWorkers {
  public:
-  // Everything passed in must outlive this object.
-  DeliveryWorkers(const storage::FileStore& files, DeliverySettings settings, const Clock& clock, logging::Logger& log);
+  // Everything passed in must outlive this object; with `audit`, every send is recorded there.
+  DeliveryWorkers(const storage::FileStore& files, DeliverySettings settings, const Clock& clock, logging::Logger& log,
+                  logging::AuditLog* audit = nullptr);
   ~DeliveryWorkers();
   DeliveryWorkers(const DeliveryWorkers&) = delete;
   DeliveryWorkers& operator=(const DeliveryWorkers&) = delete;
@@ -71,6 +73,7 @@ class DeliveryWorkers {
   const DeliverySettings settings_;
   const Clock& clock_;
   logging::Logger& log_;
+  logging::AuditLog* const audit_;
   std::mutex mutex_;  // guards stopping_ and wake_generation_
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "evax/dicom_node/store_handler.h"
+#include "evax/logging/audit_log.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/study_assembler.h"
 #include "evax/storage/instance_store.h"
@@ -12,9 +13,10 @@ namespace evax::pipeline {
 
 class IngestHandler final : public dicom_node::StoreHandler {
  public:
-  // Everything passed in must outlive this object.
-  IngestHandler(const storage::FileStore& files, storage::InstanceStore& store, StudyAssembler& assembler, logging::Logger& log)
-      : files_(files), store_(store), assembler_(assembler), log_(log) {}
+  // Everything passed in must outlive this object; with `audit`, every store is recorded there.
+  IngestHandler(const storage::FileStore& files, storage::InstanceStore& store, StudyAssembler& assembler, logging::Logger& log,
+                logging::AuditLog* audit = nullptr)
+      : files_(files), store_(store), assembler_(assembler), log_(log), audit_(audit) {}
 
   bool has_space() override;
   std::string new_temp_path() override { return files_.new_temp_path(); }
@@ -25,6 +27,7 @@ class IngestHandler final : public dicom_node::StoreHandler {
   storage::InstanceStore& store_;
   StudyAssembler& assembler_;
   logging::Logger& log_;
+  logging::AuditLog* const audit_;
 };
 
 }  // namespace evax::pipeline

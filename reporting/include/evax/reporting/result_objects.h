@@ -112,6 +112,10 @@ struct SecondaryCaptureRequest {
 
 std::expected<DicomObject, std::string> build_secondary_capture(const SecondaryCaptureRequest& request);
 
+// A PNG of a Secondary Capture file the node made, its longer side at most `max_side` (never
+// enlarged): the status page's thumbnail. An error value for anything else.
+std::expected<std::vector<std::uint8_t>, std::string> secondary_capture_preview_png(const std::string& path, int max_side);
+
 // A new UID under the node's root, for series shared by several objects.
 std::string new_series_uid();
 

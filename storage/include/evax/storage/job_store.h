@@ -18,6 +18,25 @@ namespace evax::storage {
 
 class Database;
 
+// Which jobs the admin lists: every filter is optional; newest first, one page at a time.
+struct JobFilter {
+  std::optional<JobState> state;
+  std::string study_instance_uid;  // "" = any
+  std::string received_since;      // ISO 8601 prefix, inclusive ("2026-11-28" or a full time); "" = any
+  std::string received_until;      // exclusive; "" = any
+  int limit = 50;
+  int offset = 0;
+};
+
+struct JobPage {
+  std::vector<Job> jobs;
+  std::int64_t total = 0;  // matching jobs, all pages
+};
+
+// What an admin action did: changed the job, found it in a state the action does not apply
+// to, or found no such job.
+enum class ActionResult { changed, wrong_state, not_found };
+
 struct PendingStudy {
   std::int64_t study_id = 0;
   std::string study_instance_uid;
@@ -70,6 +89,14 @@ class JobStore {
 
   std::optional<Job> job(std::int64_t job_id);
   std::vector<Job> recent_jobs(int limit);
+  JobPage list_jobs(const JobFilter& filter);
+  std::vector<Job> jobs_of_study(const std::string& study_instance_uid);  // oldest first
+
+  // Admin actions. Retry: a failed or skipped job is queued again with its attempts reset.
+  // Cancel: a queued job (also one waiting out a retry delay) ends failed with reason
+  // "cancelled: <why>"; a running job finishes its attempt first, so it cannot be cancelled.
+  ActionResult retry(std::int64_t job_id);
+  ActionResult cancel(std::int64_t job_id, const std::string& why);
   std::vector<JobImage> images_of(std::int64_t job_id);
 
  private:

@@ -21,6 +21,13 @@ namespace evax::storage {
 
 class Database;
 
+// One destination's deliveries as the admin sees them.
+struct DestinationSummary {
+  std::string name;
+  std::map<std::string, std::int64_t> deliveries;  // by state: pending, sending, delivered, dead
+  std::optional<DeliveryAttempt> last_attempt;     // the newest finished attempt
+};
+
 class OutboxStore {
  public:
   // `files` must outlive this object. Throws on database failure.
@@ -49,6 +56,11 @@ class OutboxStore {
 
   // A dead-lettered delivery back to pending with a fresh age and attempt count.
   bool resend(std::int64_t delivery_id);
+
+  std::optional<Delivery> delivery(std::int64_t delivery_id);
+  std::optional<Output> output(std::int64_t output_id);
+  // Every destination that has deliveries, by name.
+  std::vector<DestinationSummary> destination_summaries();
 
   std::vector<Delivery> deliveries_of_job(std::int64_t job_id);
   std::vector<Output> outputs_of_job(std::int64_t job_id);

@@ -1,0 +1,86 @@
+// AdminServer: the node's admin HTTP interface (Poco): the JSON API under /api/v1, /healthz,
+// /readyz, /metrics (Prometheus text) and the status page at /. It reads the node's state from
+// storage, acts on it only through the storage modules' admin actions (retry, cancel, re-send),
+// and learns what only the running node knows through the plain LiveState callback.
+// Access: bearer tokens from the config, stored as SHA-256 digests, with a role (read: GET;
+// admin: also POST); optional TLS. Bounded threads, queue, timeouts and request sizes, and a
+// separate port, so slow or many clients cannot starve DICOM ingest.
+// Owns its threads: serving starts in the constructor, stop() / the destructor join them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "evax/config/node_config.h"
+#include "evax/logging/audit_log.h"
+#include "evax/logging/logger.h"
+#include "evax/storage/file_store.h"
+
+namespace evax::admin {
+
+// A loaded model, as /api/v1/models and /metrics describe it.
+struct ModelDescription {
+  std::string role;               // "classifier" or "segmenter"
+  std::string name;               // "EVA-X-S", "EVA-X-S UperNet"
+  std::string size;               // "tiny", "small", "base", "custom"
+  std::string task;               // "cxr14", ..., "lungs"
+  std::string checkpoint;         // as configured
+  std::string checkpoint_format;  // "pytorch-zip", "safetensors", "demo"
+  std::string sha256;             // "" for demo weights
+  std::int64_t checkpoint_bytes = 0;
+  std::string device;             // "cpu", "cuda:0"
+  std::string precision;          // "fp32", "bf16", "fp16"
+  int input_size = 0;
+  bool demo = false;
+  std::vector<std::string> labels;
+};
+
+// What only the running node knows, read at each request.
+struct LiveState {
+  bool listener_up = false;  // the DICOM port is open
+  std::uint64_t associations_accepted = 0, associations_refused = 0;
+  int associations_active = 0;
+  std::uint64_t instances_received = 0, bytes_received = 0;  // since this start
+  std::uint64_t inference_batches = 0, inference_images = 0;
+  std::map<int, std::uint64_t> batches_by_size;
+  std::vector<std::pair<double, std::uint64_t>> batch_seconds_buckets;  // (upper bound, cumulative count)
+  double batch_seconds_sum = 0;
+};
+
+struct AdminContext {
+  const config::NodeConfig& config;
+  const storage::FileStore& files;
+  logging::Logger& log;
+  logging::AuditLog* audit = nullptr;
+  std::vector<ModelDescription> models;
+  std::function<LiveState()> live;
+};
+
+class AdminServer {
+ public:
+  // Binds config.http.listen_address:port (TLS when configured) and starts serving; throws
+  // std::runtime_error naming the problem (port taken, unreadable certificate or key).
+  explicit AdminServer(AdminContext context);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Stops accepting and waits for the requests in progress. Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The JSON the API and `evax-node status` give for jobs: {"jobs": [<full job>...]}, each with
+// its images, decisions, findings, lungs, stage times, outputs, deliveries and attempts.
+std::string jobs_report_json(const storage::FileStore& files, const std::vector<std::int64_t>& job_ids);
+// The newest `limit` jobs' ids, newest first.
+std::vector<std::int64_t> recent_job_ids(const storage::FileStore& files, int limit);
+
+}  // namespace evax::admin

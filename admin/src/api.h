@@ -1,0 +1,70 @@
+// AdminApi: every route of the admin interface as plain request -> response, with no HTTP
+// library in sight: authentication and roles, the JSON API under /api/v1, /healthz, /readyz,
+// /metrics and the status page's files. Errors are JSON `{"error": {"code", "message"}}` with a
+// stable code. Admin actions and refused credentials go to the audit log. Thread-safe (the
+// stores it reads each serialise their own connection). Internal to the admin module.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "evax/admin/admin_server.h"
+#include "evax/storage/job_store.h"
+#include "evax/storage/node_statistics.h"
+#include "evax/storage/outbox_store.h"
+
+namespace evax::admin {
+
+struct HttpRequest {
+  std::string method;                         // "GET", "POST", ...
+  std::string path;                           // decoded, without the query
+  std::map<std::string, std::string> query;   // decoded
+  std::string authorization;                  // the Authorization header, "" if none
+  std::string client;                         // the peer's address, for the audit log
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+HttpResponse error_response(int status, const std::string& code, const std::string& message);
+
+class AdminApi {
+ public:
+  explicit AdminApi(const AdminContext& context);
+  HttpResponse handle(const HttpRequest& request);
+
+  // The routes, as "METHOD /path/{param}" (for the OpenAPI document's test).
+  static std::vector<std::string> routes();
+
+ private:
+  enum class Role { none, read, admin };
+  struct Caller {
+    Role role = Role::none;
+    std::string name;  // the token's name from the config, for the audit log
+  };
+  Caller authenticate(const std::string& authorization) const;
+
+  HttpResponse list_jobs(const HttpRequest& request);
+  HttpResponse job(std::int64_t id);
+  HttpResponse study(const std::string& uid);
+  HttpResponse job_action(const std::string& action, std::int64_t id, const HttpRequest& request, const Caller& caller);
+  HttpResponse resend(std::int64_t delivery_id, const HttpRequest& request, const Caller& caller);
+  HttpResponse preview(std::int64_t output_id);
+  HttpResponse destinations();
+  HttpResponse models() const;
+  HttpResponse readiness();
+  HttpResponse metrics();
+
+  const AdminContext& context_;
+  storage::JobStore jobs_;
+  storage::OutboxStore outbox_;
+  storage::NodeStatistics statistics_;
+};
+
+}  // namespace evax::admin

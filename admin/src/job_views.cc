@@ -1,0 +1,124 @@
+#include "job_views.h"
+
+#include "evax/admin/admin_server.h"
+
+namespace evax::admin {
+namespace {
+
+json time_or_null(const std::string& value) { return value.empty() ? json(nullptr) : json(value); }
+
+json output_json(const storage::Output& output) {
+  json out{{"id", output.id},
+           {"kind", output.kind},
+           {"sop_class_uid", output.sop_class_uid},
+           {"sop_instance_uid", output.sop_instance_uid},
+           {"series_instance_uid", output.series_instance_uid},
+           {"size_bytes", output.size_bytes},
+           {"file_present", !output.file_path.empty()}};
+  if (output.kind == "sc" && !output.file_path.empty()) out["preview"] = "/api/v1/outputs/" + std::to_string(output.id) + "/preview.png";
+  return out;
+}
+
+}  // namespace
+
+json stage_times_json(const storage::StageTimes& t) {
+  return {{"received", time_or_null(t.received)}, {"complete", time_or_null(t.complete)}, {"queued", time_or_null(t.queued)},
+          {"started", time_or_null(t.started)},   {"inferred", time_or_null(t.inferred)}, {"reported", time_or_null(t.reported)},
+          {"delivered", time_or_null(t.delivered)}, {"finished", time_or_null(t.finished)}};
+}
+
+json delivery_json(storage::OutboxStore& outbox, const storage::Delivery& d) {
+  json attempts = json::array();
+  for (const auto& a : outbox.attempts_of(d.id))
+    attempts.push_back({{"started", a.started_at},
+                        {"finished", time_or_null(a.finished_at)},
+                        {"outcome", a.outcome},
+                        {"dimse_status", a.dimse_status ? json(*a.dimse_status) : json(nullptr)},
+                        {"detail", a.detail}});
+  return {{"id", d.id},
+          {"destination", d.destination},
+          {"state", std::string(storage::delivery_state_name(d.state))},
+          {"attempts", d.attempts},
+          {"last_status", d.last_status},
+          {"next_attempt_at", time_or_null(d.next_attempt_at)},
+          {"finished", time_or_null(d.finished_at)},
+          {"attempt_log", std::move(attempts)}};
+}
+
+json job_detail_json(storage::JobStore& jobs, storage::OutboxStore& outbox, const storage::Job& job) {
+  json out{{"id", job.id},
+           {"study_instance_uid", job.study_instance_uid},
+           {"state", std::string(storage::job_state_name(job.state))},
+           {"reason", job.reason},
+           {"attempts", job.attempts},
+           {"last_error", job.last_error},
+           {"supersedes_job", job.supersedes_job_id ? json(*job.supersedes_job_id) : json(nullptr)},
+           {"times", stage_times_json(job.times)}};
+  json images = json::array();
+  for (const auto& image : jobs.images_of(job.id)) {
+    json entry{{"sop_instance_uid", image.sop_instance_uid}, {"decision", image.decision},
+               {"reason_code", image.reason_code}, {"detail", image.detail}};
+    if (!image.probabilities_json.empty()) {
+      const json results = json::parse(image.probabilities_json);
+      json findings = json::array();
+      for (std::size_t i = 0; i < results["labels"].size(); ++i)
+        findings.push_back({{"label", results["labels"][i]}, {"probability", results["probabilities"][i]}});
+      entry["model"] = results["model"];
+      entry["demo"] = results["demo"];
+      entry["findings"] = std::move(findings);
+      if (results.contains("segmentation")) entry["segmentation"] = results["segmentation"];
+    }
+    if (!image.cams_json.empty()) entry["cams"] = json::parse(image.cams_json);
+    images.push_back(std::move(entry));
+  }
+  out["images"] = std::move(images);
+  const auto deliveries = outbox.deliveries_of_job(job.id);
+  json outputs = json::array();
+  for (const auto& output : outbox.outputs_of_job(job.id)) {
+    json entry = output_json(output);
+    json sends = json::array();
+    for (const auto& d : deliveries)
+      if (d.output.id == output.id) sends.push_back(delivery_json(outbox, d));
+    entry["deliveries"] = std::move(sends);
+    outputs.push_back(std::move(entry));
+  }
+  out["outputs"] = std::move(outputs);
+  return out;
+}
+
+json job_summary_json(storage::JobStore& jobs, storage::OutboxStore& outbox, const storage::Job& job) {
+  std::map<std::string, int> decisions{{"analysed", 0}, {"skipped", 0}, {"failed", 0}};
+  for (const auto& image : jobs.images_of(job.id)) decisions[image.decision] += 1;
+  std::map<std::string, int> deliveries{{"total", 0}, {"delivered", 0}, {"pending", 0}, {"dead", 0}};
+  for (const auto& d : outbox.deliveries_of_job(job.id)) {
+    deliveries["total"] += 1;
+    const std::string state(storage::delivery_state_name(d.state));
+    deliveries[state == "sending" ? "pending" : state] += 1;
+  }
+  return {{"id", job.id},
+          {"study_instance_uid", job.study_instance_uid},
+          {"state", std::string(storage::job_state_name(job.state))},
+          {"reason", job.reason},
+          {"attempts", job.attempts},
+          {"times", stage_times_json(job.times)},
+          {"images", decisions},
+          {"outputs", deliveries}};
+}
+
+std::string jobs_report_json(const storage::FileStore& files, const std::vector<std::int64_t>& job_ids) {
+  storage::JobStore jobs(files);
+  storage::OutboxStore outbox(files);
+  json list = json::array();
+  for (std::int64_t id : job_ids)
+    if (auto job = jobs.job(id)) list.push_back(job_detail_json(jobs, outbox, *job));
+  return json{{"jobs", std::move(list)}}.dump(2);
+}
+
+std::vector<std::int64_t> recent_job_ids(const storage::FileStore& files, int limit) {
+  storage::JobStore jobs(files);
+  std::vector<std::int64_t> ids;
+  for (const auto& job : jobs.recent_jobs(limit)) ids.push_back(job.id);
+  return ids;
+}
+
+}  // namespace evax::admin
