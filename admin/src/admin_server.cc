@@ -37,6 +37,7 @@ class ApiHandler final : public Poco::Net::HTTPRequestHandler {
       response = error_response(400, "bad_request", "the request could not be read");
     }
     out.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(response.status));
+    if (!out_keep_alive_) out.setKeepAlive(false);
     out.setContentType(response.content_type);
     for (const auto& [name, value] : response.headers) out.set(name, value);
     out.setContentLength64(static_cast<Poco::Int64>(response.body.size()));
@@ -49,14 +50,21 @@ class ApiHandler final : public Poco::Net::HTTPRequestHandler {
 
  private:
   HttpResponse respond(Poco::Net::HTTPServerRequest& in) {
-    // Bodies are never needed (actions carry their target in the path): refuse large ones
-    // unread, and drain small ones so keep-alive stays in step.
+    // Bodies are never needed (actions carry their target in the path). Small ones are drained
+    // so keep-alive stays in step; a larger one is refused, after reading (within the socket
+    // timeout) at most 16 times the limit so that the client can read the answer.
     const auto declared = in.getContentLength64();
-    if (declared > settings_.max_request_bytes || (declared == Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH && in.getChunkedTransferEncoding()))
-      return error_response(413, "payload_too_large", "request bodies are limited to " + std::to_string(settings_.max_request_bytes) + " bytes");
-    if (declared > 0) {
-      std::string ignored(static_cast<std::size_t>(declared), '\0');
-      in.stream().read(ignored.data(), declared);
+    const bool chunked = declared == Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH && in.getChunkedTransferEncoding();
+    const std::int64_t limit = settings_.max_request_bytes;
+    if (declared > 0 || chunked) {
+      std::vector<char> sink(8192);
+      std::int64_t read = 0;
+      while (read <= 16 * limit && in.stream().read(sink.data(), static_cast<std::streamsize>(sink.size())).gcount() > 0)
+        read += in.stream().gcount();
+      if (read > limit) {
+        out_keep_alive_ = false;
+        return error_response(413, "payload_too_large", "request bodies are limited to " + std::to_string(limit) + " bytes");
+      }
     }
     HttpRequest request;
     request.method = in.getMethod();
@@ -70,6 +78,7 @@ class ApiHandler final : public Poco::Net::HTTPRequestHandler {
 
   AdminApi& api_;
   const config::HttpSettings& settings_;
+  bool out_keep_alive_ = true;  // false once a request was refused before its body was read
 };
 
 class HandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
