@@ -16,8 +16,10 @@ rm -rf "$out"
 mkdir -p "$out/pacs"
 # The shipped example, with its data under out/ and one destination: the stand-in PACS.
 config=$out/evax-node.json
-/usr/bin/python3 - packaging/evax-node.example.json "$config" "$out" <<'PY'
-import json, sys
+# An admin token for this run: the config keeps only its SHA-256.
+token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+/usr/bin/python3 - packaging/evax-node.example.json "$config" "$out" "$token" <<'PY'
+import hashlib, json, sys
 config = json.load(open(sys.argv[1]))
 config["storage"]["data_dir"] = sys.argv[3] + "/evax-data"
 config["storage"]["min_free_mb"] = 64
@@ -26,9 +28,12 @@ config["destinations"] = [{"name": "quickstart-pacs", "ae_title": "QUICKPACS", "
 # nearly everywhere (a mask the node would reject), and splits into one region per side at 0.93.
 config["model"]["segmenter"]["checkpoint"] = "demo"
 config["model"]["segmenter"]["threshold"] = 0.93
+config["http"]["listen_address"] = "127.0.0.1"
+config["http"]["tokens"] = [{"sha256": hashlib.sha256(sys.argv[4].encode()).hexdigest(), "role": "admin", "name": "quickstart"}]
 json.dump(config, open(sys.argv[2], "w"), indent=2)
 PY
 port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dicom"]["port"])' "$config")
+http_port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"]["port"])' "$config")
 "$node" check-config "$config"
 storescp -aet QUICKPACS -od "$out/pacs" 11113 2>"$out/pacs.log" &
 pacs_pid=$!
@@ -55,6 +60,18 @@ for f in "$out"/pacs/*; do
     SC*) dcmj2pnm +on "$f" "$out/secondary-capture.png" ;;
   esac
 done
+# What an admin sees: the API's answers and the status page (rendered by headless Chromium,
+# kept off the network, when it is installed).
+api() { /usr/bin/python3 -c 'import sys, urllib.request as u; r = u.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]}); sys.stdout.write(u.urlopen(r).read().decode())' "http://127.0.0.1:$http_port$1" "$token"; }
+api /api/v1/jobs >"$out/api-jobs.json"
+api /metrics >"$out/metrics.txt"
+if command -v chromium >/dev/null; then
+  chromium --headless=new --no-sandbox --disable-gpu --no-first-run --disable-background-networking --disable-component-update \
+    --disable-sync --disable-extensions --user-data-dir="$out/chromium-profile" --host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" \
+    --no-proxy-server --window-size=1280,900 --virtual-time-budget=10000 --screenshot="$out/status-page.png" \
+    "http://127.0.0.1:$http_port/#token=$token" 2>/dev/null || echo "quickstart: chromium could not render the status page" >&2
+  rm -rf "$out/chromium-profile"
+fi
 # The same image through the command line, with Grad-CAM overlays and lung masks to look at.
 "$node" infer --checkpoint demo:small --cam-classes Cardiomegaly,Effusion --cam-dir "$out" \
   examples/synthetic_chest_pa.dcm >"$out/infer.json"
@@ -62,4 +79,5 @@ done
 echo "quickstart: job status in $out/status.json, node log in $out/node.log; the results the" \
   "PACS received in $out/pacs/ (SR as text: $out/structured-report.txt, heatmap:" \
   "$out/secondary-capture.png, lung SEG: $out/pacs/SG.*); Grad-CAM overlays of the infer command in" \
-  "$out/*.png, lung masks of the segment command in $out/lungs/" >&2
+  "$out/*.png, lung masks of the segment command in $out/lungs/; the admin API's jobs and metrics in" \
+  "$out/api-jobs.json and $out/metrics.txt, the status page in $out/status-page.png" >&2

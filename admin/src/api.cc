@@ -265,8 +265,10 @@ HttpResponse AdminApi::destinations() {
       if (s.name == d.name) summary = &s;
     auto count = [&](const char* state) { return summary && summary->deliveries.count(state) ? summary->deliveries.at(state) : 0; };
     for (const char* state : {"pending", "sending", "delivered", "dead"}) entry[state] = count(state);
+    // failing: its last attempt failed (whether or not anything still waits); delivering:
+    // results wait or are on the wire; idle: everything sent was delivered.
     std::string state = "idle";
-    if (summary && summary->last_attempt && summary->last_attempt->outcome != "delivered" && count("pending") + count("sending") > 0)
+    if (summary && summary->last_attempt && summary->last_attempt->outcome != "delivered")
       state = "failing";
     else if (count("pending") + count("sending") > 0)
       state = "delivering";

@@ -329,10 +329,15 @@
   function markSelected() {
     for (const row of document.querySelectorAll('#jobs tr.job')) {
       const selected = Number(row.dataset.jobId) === state.shownId;
-      row.classList.toggle('selected', selected);
+      // Marked by attributes: a row's class stays "job".
       const button = row.querySelector('.row-button');
-      if (selected) button.setAttribute('aria-current', 'true');
-      else button.removeAttribute('aria-current');
+      if (selected) {
+        row.setAttribute('data-selected', '');
+        button.setAttribute('aria-current', 'true');
+      } else {
+        row.removeAttribute('data-selected');
+        button.removeAttribute('aria-current');
+      }
     }
   }
 
@@ -528,21 +533,20 @@
       return;
     }
     const [ready, queued, running, failed, destinations, jobs] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
-    if (ready) renderHealth(ready);
-    if (queued !== undefined && running !== undefined && failed !== undefined) renderQueue({ queued, running, failed });
-    if (destinations) renderDestinations(destinations);
-    if (jobs) renderJobs(jobs);
-    if (jobs || state.selectedId !== null) {
-      try {
-        await loadDetail(generation);
-      } catch (e) {
-        if (generation !== state.generation) return;
-        if (e.status === 401) {
-          signOut(e.message);
-          return;
-        }
-        failure = failure || e;
+    try {
+      if (ready) renderHealth(ready);
+      if (queued !== undefined && running !== undefined && failed !== undefined) renderQueue({ queued, running, failed });
+      if (destinations) renderDestinations(destinations);
+      if (jobs) renderJobs(jobs);
+      if (jobs || state.selectedId !== null) await loadDetail(generation);
+    } catch (e) {
+      // An answer the page could not show, or the job's details failing: the next refresh tries again.
+      if (generation !== state.generation) return;
+      if (e.status === 401) {
+        signOut(e.message);
+        return;
       }
+      failure = failure || e;
     }
     if (generation !== state.generation) return;
     const now = localTime(new Date().toISOString());

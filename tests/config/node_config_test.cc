@@ -103,6 +103,37 @@ TEST(NodeConfig, SegmenterKeysAreReadAndChecked) {
   EXPECT_TRUE(mentions(errors, "model.segmenter.checkpont: unknown key"));
 }
 
+TEST(NodeConfig, HttpKeysAreReadCheckedAndRedacted) {
+  const std::string digest(64, 'A');
+  auto config = parse_config(R"({"http": {"port": 9443, "listen_address": "127.0.0.1", "max_connections": 4, "max_queued": 16,
+    "timeout_s": 5, "max_request_bytes": 4096, "tokens": [{"sha256": ")" + digest + R"(", "role": "admin", "name": "ops"}],
+    "tls": {"certificate": "/etc/evax/http.crt", "key": "/etc/evax/http.key"}}, "logging": {"audit_file": "/var/log/evax-audit.log"}})");
+  ASSERT_TRUE(config) << describe(config.error().front());
+  EXPECT_EQ(config->http.port, 9443);
+  EXPECT_EQ(config->http.listen_address, "127.0.0.1");
+  EXPECT_EQ(config->http.max_connections, 4);
+  EXPECT_EQ(config->http.max_request_bytes, 4096);
+  ASSERT_EQ(config->http.tokens.size(), 1u);
+  EXPECT_EQ(config->http.tokens[0].sha256, std::string(64, 'a'));  // normalised to lower case
+  EXPECT_EQ(config->http.tokens[0].role, "admin");
+  ASSERT_TRUE(config->http.tls);
+  EXPECT_EQ(config->logging.audit_file, "/var/log/evax-audit.log");
+  const std::string shown = to_redacted_json(*config);
+  EXPECT_EQ(shown.find(std::string(64, 'a')), std::string::npos);
+  EXPECT_EQ(shown.find("http.key"), std::string::npos);
+  EXPECT_NE(shown.find("<redacted>"), std::string::npos);
+  EXPECT_NE(shown.find("http.crt"), std::string::npos);  // certificates are not secret
+
+  const auto errors = errors_of(R"({"http": {"listen_address": "localhost", "max_connections": 0,
+    "tokens": [{"sha256": "abc", "role": "root"}, {"role": "read"}], "tls": {"certificate": "c.pem"}}})");
+  EXPECT_TRUE(mentions(errors, "http.listen_address: must be an IPv4 address"));
+  EXPECT_TRUE(mentions(errors, "http.max_connections: must be an integer from 1"));
+  EXPECT_TRUE(mentions(errors, "http.tokens[0].sha256: must be the 64 hex digits"));
+  EXPECT_TRUE(mentions(errors, "http.tokens[0].role: must be one of read, admin"));
+  EXPECT_TRUE(mentions(errors, "http.tokens[1].sha256: must be the 64 hex digits"));
+  EXPECT_TRUE(mentions(errors, "http.tls.key: is required with TLS"));
+}
+
 TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
   auto config = parse_config(R"({
     "reporting": {"sr_document_type": "enhanced", "default_operating_point": 0.4,

@@ -255,11 +255,13 @@ TEST_F(AdminApi, DestinationsConfigAndModels) {
       EXPECT_EQ(d["delivered"], 2);
       EXPECT_EQ(d["dead"], 0);
       EXPECT_EQ(d["last_attempt"]["outcome"], "delivered");
+      EXPECT_EQ(d["state"], "idle");
     } else {
       EXPECT_EQ(d["name"], "offline");
       EXPECT_EQ(d["ae_title"], "OFFLINE");
       EXPECT_GE(d["dead"].get<int>(), 2);
       EXPECT_EQ(d["last_attempt"]["outcome"], "retryable");
+      EXPECT_EQ(d["state"], "failing");
     }
   }
   const HttpAnswer config = get("/api/v1/config");

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <thread>
 
+#include "destination.h"
+#include "http_client.h"
 #include "service_test_support.h"
 
 namespace evax::testing {
@@ -16,7 +18,13 @@ class PatientDataInLogs : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PatientDataInLogs, ASyntheticPatientNeverAppearsInTheLog) {
   NodeHarness node;
+  Destination pacs(node.dir());
+  pacs.start_storescp();
+  node.config()["destinations"] = json::array({pacs.config_entry()});  // sends are logged and audited too
   node.config()["logging"] = {{"level", "trace"}, {"format", GetParam()}};
+  const std::string token = "phi-test-token";
+  node.config()["http"]["tokens"] = json::array(
+      {{{"sha256", run_command("printf %s " + token + " | sha256sum").output.substr(0, 64)}, {"role", "admin"}}});
   node.start();
   const std::string name = "PHISENTINEL^ZELDA", id = "PHIID93751";
   const std::string study = new_uid(SITE_STUDY_UID_ROOT);
@@ -31,13 +39,30 @@ TEST_P(PatientDataInLogs, ASyntheticPatientNeverAppearsInTheLog) {
   EXPECT_EQ(store_successes(node.storescu(files).output), 2);
   node.storescu(files);                            // duplicates
   node.storescu(files, "-aet INTRUDER -aec WRONG");  // refused association
-  node.wait_for([](const json& s) { return all_jobs_final(s, 1); }, std::chrono::seconds(120));
+  node.wait_for([](const json& s) {
+    if (!all_jobs_final(s, 1)) return false;
+    for (const auto& o : s["jobs"][0]["outputs"])
+      if (o["deliveries"][0]["state"] != "delivered") return false;
+    return true;
+  }, std::chrono::seconds(120));
+  // The admin API reads and acts on the study too (its answers may carry UIDs, not patients).
+  const int http_port = node.config()["http"]["port"];
+  for (const char* path : {"/api/v1/jobs", "/api/v1/jobs/1", "/metrics", "/api/v1/destinations"})
+    EXPECT_EQ(http_call(http_port, {"GET", path, token}).status, 200) << path;
+  EXPECT_EQ(http_call(http_port, {"POST", "/api/v1/jobs/1/retry", token}).status, 409);
+  EXPECT_EQ(http_call(http_port, {"GET", "/api/v1/jobs", "wrong"}).status, 401);
   node.stop();
   const std::string log = node.log();
+  std::ifstream audit_file(node.data_dir() / "audit.log");
+  const std::string audit((std::istreambuf_iterator<char>(audit_file)), {});
   EXPECT_GT(log.size(), 1000u);  // it did log, at trace level
   EXPECT_NE(log.find("job-done"), std::string::npos);
-  for (const std::string& secret : {name, std::string("PHISENTINEL"), std::string("ZELDA"), id})
+  EXPECT_NE(audit.find("\"event\":\"send\""), std::string::npos);  // and audited stores, sends, admin actions
+  EXPECT_NE(audit.find("\"event\":\"admin\""), std::string::npos);
+  for (const std::string& secret : {name, std::string("PHISENTINEL"), std::string("ZELDA"), id}) {
     EXPECT_EQ(log.find(secret), std::string::npos) << secret << " found in the log";
+    EXPECT_EQ(audit.find(secret), std::string::npos) << secret << " found in the audit log";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, PatientDataInLogs, ::testing::Values("text", "json"));
