@@ -38,6 +38,12 @@ std::expected<InputImage, std::string> read_png(const std::string& path) {
 
 }  // namespace
 
+std::string safe_file_part(std::string text) {
+  for (char& c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  return text;
+}
+
 std::expected<InputImage, std::string> read_input_image(const std::string& path) {
   if (!std::ifstream(path)) return std::unexpected("cannot open " + path);
   if (looks_like_png(path)) return read_png(path);

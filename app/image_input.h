@@ -22,4 +22,8 @@ struct InputImage {
 
 std::expected<InputImage, std::string> read_input_image(const std::string& path);
 
+// `text` made safe as part of an output file name: letters, digits, '-' and '_' kept, the
+// rest '_' (labels and input file stems become PNG names).
+std::string safe_file_part(std::string text);
+
 }  // namespace evax::app

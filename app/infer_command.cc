@@ -95,12 +95,6 @@ json model_json(const inference::ModelInfo& info, const std::optional<std::strin
   return model;
 }
 
-std::string safe_file_part(std::string text) {
-  for (char& c : text)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
-  return text;
-}
-
 }  // namespace
 
 int run_infer(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {

@@ -52,12 +52,6 @@ std::expected<inference::SegmenterOptions, std::string> segmenter_options(const 
   return options;
 }
 
-std::string safe_file_part(std::string text) {
-  for (char& c : text)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
-  return text;
-}
-
 std::expected<void, std::string> write_png(const std::string& path, int width, int height, const std::vector<std::uint8_t>& pixels) {
   const cv::Mat image(height, width, CV_8UC1, const_cast<std::uint8_t*>(pixels.data()));
   if (!cv::imwrite(path, image)) return std::unexpected("cannot write " + path);

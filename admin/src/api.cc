@@ -132,9 +132,11 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
   auto method_is = [&](bool wanted, const char* name) {
     return wanted ? std::optional<HttpResponse>() : std::optional(error_response(405, "method_not_allowed", std::string("use ") + name));
   };
+  // A GET-only resource: 405 for any other method, else the answer (computed only then).
+  auto get_only = [&](auto&& answer) { return get ? answer() : error_response(405, "method_not_allowed", "use GET"); };
   auto id_of = [&](const std::string& text) { return parse_id(text); };
   try {
-    if (parts.size() == 1 && parts[0] == "jobs") return method_is(get, "GET").value_or(list_jobs(request));
+    if (parts.size() == 1 && parts[0] == "jobs") return get_only([&] { return list_jobs(request); });
     if (parts.size() == 2 && parts[0] == "jobs") {
       if (auto bad = method_is(get, "GET")) return *bad;
       if (auto id = id_of(parts[1])) return job(*id);
@@ -145,7 +147,7 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
       if (auto id = id_of(parts[1])) return job_action(parts[2], *id, request, caller);
       return error_response(400, "bad_request", "a job id is a positive integer");
     }
-    if (parts.size() == 2 && parts[0] == "studies") return method_is(get, "GET").value_or(study(parts[1]));
+    if (parts.size() == 2 && parts[0] == "studies") return get_only([&] { return study(parts[1]); });
     if (parts.size() == 3 && parts[0] == "deliveries" && parts[2] == "resend") {
       if (auto bad = method_is(post, "POST")) return *bad;
       if (auto id = id_of(parts[1])) return resend(*id, request, caller);
@@ -156,8 +158,8 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
       if (auto id = id_of(parts[1])) return preview(*id);
       return error_response(400, "bad_request", "an output id is a positive integer");
     }
-    if (parts.size() == 1 && parts[0] == "destinations") return method_is(get, "GET").value_or(destinations());
-    if (parts.size() == 1 && parts[0] == "models") return method_is(get, "GET").value_or(models());
+    if (parts.size() == 1 && parts[0] == "destinations") return get_only([&] { return destinations(); });
+    if (parts.size() == 1 && parts[0] == "models") return get_only([&] { return models(); });
     if (parts.size() == 1 && parts[0] == "config") {
       if (auto bad = method_is(get, "GET")) return *bad;
       HttpResponse response = json_response(json::object());

@@ -57,6 +57,16 @@ bool assign(const std::optional<T>& parsed, T& target) {
   return parsed.has_value();
 }
 
+// Median, percentiles, mean and throughput of the timed runs.
+void summarise(BenchmarkReport& report) {
+  report.median_ms = percentile(report.milliseconds, 0.5);
+  report.p10_ms = percentile(report.milliseconds, 0.1);
+  report.p90_ms = percentile(report.milliseconds, 0.9);
+  report.mean_ms = std::accumulate(report.milliseconds.begin(), report.milliseconds.end(), 0.0) /
+                   static_cast<double>(report.milliseconds.size());
+  report.images_per_second = report.options.batch * 1000.0 / report.median_ms;
+}
+
 // Runs `run_once` warmup + iterations times and records each timed run.
 template <class Run>
 void time_runs(const BenchmarkOptions& options, BenchmarkReport& report, Run&& run_once) {
@@ -144,12 +154,7 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
     report.torch_version = TORCH_VERSION;
     report.cpu_threads = at::get_num_threads();
     if (auto timed = time_segmenter(options, report); !timed) return std::unexpected(timed.error());
-    report.median_ms = percentile(report.milliseconds, 0.5);
-    report.p10_ms = percentile(report.milliseconds, 0.1);
-    report.p90_ms = percentile(report.milliseconds, 0.9);
-    report.mean_ms = std::accumulate(report.milliseconds.begin(), report.milliseconds.end(), 0.0) /
-                     static_cast<double>(report.milliseconds.size());
-    report.images_per_second = options.batch * 1000.0 / report.median_ms;
+    summarise(report);
     return report;
   }
 
@@ -209,12 +214,7 @@ std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions
   });
   if (!timed) return std::unexpected(timed.error());
 
-  report.median_ms = percentile(report.milliseconds, 0.5);
-  report.p10_ms = percentile(report.milliseconds, 0.1);
-  report.p90_ms = percentile(report.milliseconds, 0.9);
-  report.mean_ms = std::accumulate(report.milliseconds.begin(), report.milliseconds.end(), 0.0) /
-                   static_cast<double>(report.milliseconds.size());
-  report.images_per_second = options.batch * 1000.0 / report.median_ms;
+  summarise(report);
   return report;
 }
 

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "cuda_graph_forward.h"
+#include "device_choice.h"
 #include "engine_internal.h"
 #include "engine_error.h"
 #include "evax_checkpoint.h"
@@ -79,23 +80,6 @@ struct Engine::Impl {
 };
 
 namespace {
-
-at::Device resolve_device(DeviceChoice choice) {
-  const bool cuda = torch::cuda::is_available();
-  if (choice == DeviceChoice::cuda && !cuda)
-    throw EngineError("--device cuda was asked for, but this LibTorch sees no CUDA device");
-  return (choice == DeviceChoice::cuda || (choice == DeviceChoice::automatic && cuda)) ? at::Device(at::kCUDA, 0)
-                                                                                       : at::Device(at::kCPU);
-}
-
-at::ScalarType scalar_type(Precision precision) {
-  switch (precision) {
-    case Precision::bf16: return at::kBFloat16;
-    case Precision::fp16: return at::kHalf;
-    case Precision::fp32: break;
-  }
-  return at::kFloat;
-}
 
 Task choose_task(const EngineOptions& options, const ModelSpec& spec, bool demo) {
   if (options.task) {

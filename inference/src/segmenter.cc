@@ -3,6 +3,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 
+#include "device_choice.h"
 #include "engine_error.h"
 #include "preprocess.h"  // kPixelMean, kPixelStd
 #include "segmenter_internal.h"
@@ -30,22 +31,6 @@ at::Tensor segmentation_input(const GreyImage& image, int input_size) {
   return normalised[0].expand({3, input_size, input_size}).contiguous();
 }
 
-namespace {
-
-at::Device resolve(DeviceChoice choice) {
-  const bool cuda = torch::cuda::is_available();
-  if (choice == DeviceChoice::cuda && !cuda) throw EngineError("device cuda was asked for, but this LibTorch sees no CUDA device");
-  return (choice == DeviceChoice::cuda || (choice == DeviceChoice::automatic && cuda)) ? at::Device(at::kCUDA, 0)
-                                                                                       : at::Device(at::kCPU);
-}
-
-at::ScalarType scalar_type(Precision precision) {
-  if (precision == Precision::bf16) return at::kBFloat16;
-  if (precision == Precision::fp16) return at::kHalf;
-  return at::kFloat;
-}
-
-}  // namespace
 
 Segmenter::Segmenter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Segmenter::~Segmenter() = default;
@@ -63,7 +48,7 @@ std::expected<std::unique_ptr<Segmenter>, std::string> Segmenter::create(const S
     ModelOptions model_options;
     model_options.input_size = options.input_size.value_or(spec.pos_embed_grid * spec.patch_size);
     model_options.antialiased_pos_embed = false;  // mmseg / EVA-02 resample without antialias
-    model_options.device = resolve(options.device);
+    model_options.device = resolve_device(options.device);
     model_options.dtype = scalar_type(options.precision);
 
     auto impl = std::make_unique<Impl>();

@@ -29,12 +29,7 @@ void AuditLog::record(std::string_view event, std::string_view peer, std::string
     line += "\":";
     append_json_string(line, value);
   }
-  for (const auto& [key, value] : fields) {
-    line += ',';
-    append_json_string(line, key);
-    line += ':';
-    append_json_string(line, value);
-  }
+  append_json_fields(line, fields);
   line += "}\n";
   std::lock_guard lock(mutex_);
   // O_APPEND: one write per line keeps lines whole even with another writer on the file.

@@ -29,4 +29,15 @@ inline void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+// ,"key":"value" for each field, appended to a JSON object being written.
+template <class Fields>
+void append_json_fields(std::string& out, const Fields& fields) {
+  for (const auto& [key, value] : fields) {
+    out += ',';
+    append_json_string(out, key);
+    out += ':';
+    append_json_string(out, value);
+  }
+}
+
 }  // namespace evax::logging

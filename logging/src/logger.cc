@@ -65,12 +65,7 @@ void Logger::log(Level level, std::string_view component, std::string_view event
     append_json_string(line, event);
     line += ",\"message\":";
     append_json_string(line, message);
-    for (const auto& [key, value] : fields) {
-      line += ',';
-      append_json_string(line, key);
-      line += ':';
-      append_json_string(line, value);
-    }
+    append_json_fields(line, fields);
     line += "}\n";
   } else {
     // One event, one line: DCMTK's condition texts span several.

@@ -375,8 +375,10 @@ TEST_F(AdminApi, RetryCancelAndResendChangeStateAsTheyShould) {
 }
 
 TEST_F(AdminApi, MetricsCountWhatTheTestCaused) {
-  // One association refused for a wrong called AE title, on top of the stores.
+  // One association refused for a wrong called AE title, on top of the stores; one request
+  // without a token.
   node_->echoscu("-aec NOT-THE-NODE");
+  EXPECT_EQ(http_call(port(), {"GET", "/api/v1/models"}).status, 401);
   node_->wait_for([](const json& s) { return all_jobs_final(s, 3) && all_deliveries_settled(s); }, 120s);
   const HttpAnswer answer = get("/metrics");
   ASSERT_EQ(answer.status, 200);

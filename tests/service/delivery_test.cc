@@ -18,14 +18,6 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string element(const std::filesystem::path& file, const DcmTagKey& tag) {
-  DcmFileFormat f;
-  if (f.loadFile(file.c_str()).bad()) return "<unreadable>";
-  OFString value;
-  f.getDataset()->findAndGetOFStringArray(tag, value);
-  return value.c_str();
-}
-
 // Every output of every job, as {SOP Instance UID -> delivery state at `destination`}.
 std::map<std::string, std::string> delivery_states(const json& status, const std::string& destination = "pacs") {
   std::map<std::string, std::string> states;

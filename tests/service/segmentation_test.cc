@@ -23,14 +23,6 @@ using namespace std::chrono_literals;
 
 const std::string kChest = std::string(EVAX_SOURCE_DIR) + "/examples/synthetic_chest_pa.dcm";
 
-std::string element(const std::filesystem::path& file, const DcmTagKey& tag) {
-  DcmFileFormat f;
-  if (f.loadFile(file.c_str()).bad()) return "<unreadable>";
-  OFString value;
-  f.getDataset()->findAndGetOFStringArray(tag, value);
-  return value.c_str();
-}
-
 std::size_t delivered_outputs(const json& status) {
   std::size_t delivered = 0;
   for (const auto& job : status["jobs"])

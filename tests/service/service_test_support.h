@@ -35,6 +35,15 @@ inline SyntheticImage frontal(const std::string& study_uid, const std::string& v
   return image;
 }
 
+// One attribute of a DICOM file as text ("<unreadable>" when the file is not DICOM).
+inline std::string element(const std::filesystem::path& file, const DcmTagKey& tag) {
+  DcmFileFormat f;
+  if (f.loadFile(file.c_str()).bad()) return "<unreadable>";
+  OFString value;
+  f.getDataset()->findAndGetOFStringArray(tag, value);
+  return value.c_str();
+}
+
 inline bool all_jobs_final(const nlohmann::json& status, std::size_t at_least) {
   const auto& jobs = status["jobs"];
   if (jobs.size() < at_least) return false;
