@@ -16,29 +16,12 @@
 
 #include "evax/reporting/segmentation_object.h"
 #include "synthetic_dicom.h"
+#include "validator_tools.h"
 
 namespace evax::reporting {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string run(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen(("timeout 120 " + command + " 2>&1").c_str(), "r");
-  if (!pipe) return "<popen failed>";
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
-  ::pclose(pipe);
-  return output;
-}
-
-std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
-  std::vector<std::string> found;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(prefix, 0) == 0) found.push_back(line);
-  return found;
-}
 
 AlgorithmIdentity segmenter(bool demo) {
   AlgorithmIdentity a;
