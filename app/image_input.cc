@@ -38,6 +38,20 @@ std::expected<InputImage, std::string> read_png(const std::string& path) {
 
 }  // namespace
 
+InputBatch read_input_batch(const std::vector<std::string>& files, std::size_t first, std::size_t last) {
+  InputBatch batch;
+  for (std::size_t i = first; i < last; ++i) {
+    auto input = read_input_image(files[i]);
+    if (!input) {
+      batch.errors.emplace_back(i - first, input.error());
+      continue;
+    }
+    batch.positions.push_back(i - first);
+    batch.inputs.push_back(std::move(*input));
+  }
+  return batch;
+}
+
 std::string safe_file_part(std::string text) {
   for (char& c : text)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';

@@ -5,6 +5,8 @@
 #include <expected>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "evax/dicom_node/pixel_decoder.h"
 
@@ -21,6 +23,15 @@ struct InputImage {
 };
 
 std::expected<InputImage, std::string> read_input_image(const std::string& path);
+
+// One batch of a command's files, files[first, last): the readable images in order with their
+// position in the batch, and why each unreadable one could not be read.
+struct InputBatch {
+  std::vector<InputImage> inputs;
+  std::vector<std::size_t> positions;                         // of inputs[k] within the batch
+  std::vector<std::pair<std::size_t, std::string>> errors;    // position, message
+};
+InputBatch read_input_batch(const std::vector<std::string>& files, std::size_t first, std::size_t last);
 
 // `text` made safe as part of an output file name: letters, digits, '-' and '_' kept, the
 // rest '_' (labels and input file stems become PNG names).

@@ -159,23 +159,18 @@ int run_infer(const std::vector<std::string>& args, std::ostream& out, std::ostr
   const std::vector<std::string>& files = cl.positional;
   for (std::size_t first = 0; first < files.size(); first += static_cast<std::size_t>(*batch)) {
     const std::size_t last = std::min(files.size(), first + static_cast<std::size_t>(*batch));
-    std::vector<ClassifyRequest> requests;
-    std::vector<InputImage> inputs;
-    std::vector<std::size_t> request_file;
     std::vector<json> entries;
-    for (std::size_t i = first; i < last; ++i) {
-      entries.push_back({{"file", files[i]}});
-      auto input = read_input_image(files[i]);
-      if (!input) {
-        err << "evax-node infer: " << input.error() << "\n";
-        entries.back()["error"] = input.error();
-        some_failed = true;
-        continue;
-      }
-      requests.push_back({input->image, explain});
-      request_file.push_back(i - first);
-      inputs.push_back(std::move(*input));
+    for (std::size_t i = first; i < last; ++i) entries.push_back({{"file", files[i]}});
+    InputBatch batch_files = read_input_batch(files, first, last);
+    for (const auto& [position, why] : batch_files.errors) {
+      err << "evax-node infer: " << why << "\n";
+      entries[position]["error"] = why;
+      some_failed = true;
     }
+    const std::vector<InputImage>& inputs = batch_files.inputs;
+    const std::vector<std::size_t>& request_file = batch_files.positions;
+    std::vector<ClassifyRequest> requests;
+    for (const auto& input : inputs) requests.push_back({input.image, explain});
     auto classified = (*engine)->classify(requests);
     if (!classified) {
       err << "evax-node infer: inference failed: " << classified.error() << "\n";

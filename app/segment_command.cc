@@ -134,20 +134,15 @@ int run_segment(const std::vector<std::string>& args, std::ostream& out, std::os
   for (std::size_t first = 0; first < files.size(); first += static_cast<std::size_t>(*batch)) {
     const std::size_t last = std::min(files.size(), first + static_cast<std::size_t>(*batch));
     std::vector<json> entries;
-    std::vector<InputImage> inputs;
-    std::vector<std::size_t> entry_of_input;
-    for (std::size_t i = first; i < last; ++i) {
-      entries.push_back({{"file", files[i]}});
-      auto input = read_input_image(files[i]);
-      if (!input) {
-        err << "evax-node segment: " << input.error() << "\n";
-        entries.back()["error"] = input.error();
-        some_failed = true;
-        continue;
-      }
-      entry_of_input.push_back(entries.size() - 1);
-      inputs.push_back(std::move(*input));
+    for (std::size_t i = first; i < last; ++i) entries.push_back({{"file", files[i]}});
+    InputBatch batch_files = read_input_batch(files, first, last);
+    for (const auto& [position, why] : batch_files.errors) {
+      err << "evax-node segment: " << why << "\n";
+      entries[position]["error"] = why;
+      some_failed = true;
     }
+    const std::vector<InputImage>& inputs = batch_files.inputs;
+    const std::vector<std::size_t>& entry_of_input = batch_files.positions;
     std::vector<inference::GreyImage> images;
     for (const auto& input : inputs) images.push_back(input.image);
     auto maps = (*segmenter)->segment(images, keep_probability);

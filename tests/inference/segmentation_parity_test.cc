@@ -18,17 +18,7 @@ using testing::max_abs_difference;
 
 std::string seg_data(const std::string& name) { return std::string(EVAX_TEST_DATA_DIR) + "/evax-seg/" + name; }
 
-std::map<std::string, at::Tensor> read_fixture(const std::string& name) {
-  std::FILE* file = std::fopen(seg_data(name).c_str(), "rb");
-  if (!file) throw std::runtime_error("missing fixture " + name);
-  std::string bytes;
-  char buffer[1 << 16];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) bytes.append(buffer, n);
-  std::fclose(file);
-  std::map<std::string, at::Tensor> out;
-  for (auto& [key, tensor] : read_safetensors(bytes)) out.emplace(key, tensor);
-  return out;
-}
+std::map<std::string, at::Tensor> read_fixture(const std::string& name) { return testing::read_safetensors_file(seg_data(name)); }
 
 const std::map<std::string, at::Tensor>& main_oracle() {
   static const auto tensors = read_fixture("oracle_trimmed.safetensors");

@@ -14,24 +14,28 @@
 namespace evax::inference::testing {
 
 // Small fixtures carried in the repository (tests/data/evax).
-inline std::string data_path(const std::string& name) { return std::string(EVAX_TEST_DATA_DIR) + "/evax/" + name; }
+// (Built by appending: GCC 12 warns falsely on `std::string + "literal"` once inlined.)
+inline std::string data_path(const std::string& name) { return std::string(EVAX_TEST_DATA_DIR).append("/evax/").append(name); }
 
 // Large checkpoints the suite regenerates byte-identically (tests/fixtures/make_evax_checkpoints.py).
 inline std::string generated_path(const std::string& name) { return std::string(EVAX_GENERATED_FIXTURES_DIR) + "/" + name; }
 
+// Every tensor of a .safetensors fixture file, by name.
+inline std::map<std::string, at::Tensor> read_safetensors_file(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) throw std::runtime_error(std::string("missing fixture ").append(path));
+  std::string bytes;
+  char buffer[1 << 16];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) bytes.append(buffer, n);
+  std::fclose(file);
+  std::map<std::string, at::Tensor> out;
+  for (auto& [name, tensor] : read_safetensors(bytes)) out.emplace(name, tensor);
+  return out;
+}
+
 // The timm reference outputs (shared/fixtures/evax/oracle.safetensors), read once.
 inline const std::map<std::string, at::Tensor>& oracle() {
-  static const std::map<std::string, at::Tensor> tensors = [] {
-    std::FILE* file = std::fopen(data_path("oracle.safetensors").c_str(), "rb");
-    if (!file) throw std::runtime_error("missing oracle.safetensors");
-    std::string bytes;
-    char buffer[1 << 16];
-    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) bytes.append(buffer, n);
-    std::fclose(file);
-    std::map<std::string, at::Tensor> out;
-    for (auto& [name, tensor] : read_safetensors(bytes)) out.emplace(name, tensor);
-    return out;
-  }();
+  static const std::map<std::string, at::Tensor> tensors = read_safetensors_file(data_path("oracle.safetensors"));
   return tensors;
 }
 

@@ -444,13 +444,13 @@ TEST(AdminApiTls, ServesHttpsOnlyAndRedactsTheKey) {
   node.config()["http"]["tls"] = {{"certificate", cert}, {"key", key}};
   node.start();
   const int port = node.config()["http"]["port"];
-  const HttpAnswer secure = http_call(port, {"GET", "/api/v1/config", kReadToken, "", cert});
+  const HttpAnswer secure = http_call(port, {"GET", "/api/v1/config", kReadToken, "", "", cert});
   ASSERT_EQ(secure.status, 200) << secure.error;
   const json config = json::parse(secure.body);
   EXPECT_EQ(config["http"]["tls"]["key"], "<redacted>");
   EXPECT_EQ(config["http"]["tls"]["certificate"], cert);
   EXPECT_EQ(secure.body.find(key), std::string::npos);
-  const HttpAnswer plain = http_call(port, {"GET", "/healthz", "", "", "", 5s});
+  const HttpAnswer plain = http_call(port, {"GET", "/healthz", "", "", "", "", 5s});
   EXPECT_NE(plain.status, 200);  // plain HTTP to the TLS port gets no answer
   EXPECT_NE(node.log().find("tls=true"), std::string::npos);
 }

@@ -23,14 +23,6 @@ using namespace std::chrono_literals;
 
 const std::string kChest = std::string(EVAX_SOURCE_DIR) + "/examples/synthetic_chest_pa.dcm";
 
-std::size_t delivered_outputs(const json& status) {
-  std::size_t delivered = 0;
-  for (const auto& job : status["jobs"])
-    for (const auto& output : job["outputs"])
-      for (const auto& d : output["deliveries"]) delivered += d["state"] == "delivered";
-  return delivered;
-}
-
 void configure(NodeHarness& node, const Destination& pacs, double threshold) {
   node.config()["destinations"] = json::array({pacs.config_entry()});
   node.config()["model"]["segmenter"] = {{"checkpoint", "demo"}, {"threshold", threshold}};

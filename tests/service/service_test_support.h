@@ -44,6 +44,15 @@ inline std::string element(const std::filesystem::path& file, const DcmTagKey& t
   return value.c_str();
 }
 
+// How many deliveries of all the jobs' outputs have been delivered.
+inline std::size_t delivered_outputs(const nlohmann::json& status) {
+  std::size_t delivered = 0;
+  for (const auto& job : status["jobs"])
+    for (const auto& output : job["outputs"])
+      for (const auto& d : output["deliveries"]) delivered += d["state"] == "delivered";
+  return delivered;
+}
+
 inline bool all_jobs_final(const nlohmann::json& status, std::size_t at_least) {
   const auto& jobs = status["jobs"];
   if (jobs.size() < at_least) return false;

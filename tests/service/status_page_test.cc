@@ -118,14 +118,6 @@ std::vector<std::pair<std::string, std::string>> expected_findings(const json& j
   return expected;
 }
 
-std::size_t delivered_outputs(const json& status) {
-  std::size_t delivered = 0;
-  for (const auto& job : status["jobs"])
-    for (const auto& output : job["outputs"])
-      for (const auto& d : output["deliveries"]) delivered += d["state"] == "delivered";
-  return delivered;
-}
-
 // PNG width and height from its IHDR chunk; {0, 0} if `file` is not a PNG.
 std::pair<int, int> png_size(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);

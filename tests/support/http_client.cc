@@ -1,5 +1,6 @@
 #include "http_client.h"
 
+#include <Poco/Exception.h>
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
@@ -31,6 +32,7 @@ HttpAnswer http_call(int port, const HttpCall& call) {
     session->setTimeout(Poco::Timespan(static_cast<long>(call.timeout.count()), 0));
     Poco::Net::HTTPRequest request(call.method, call.path, Poco::Net::HTTPMessage::HTTP_1_1);
     if (!call.token.empty()) request.set("Authorization", "Bearer " + call.token);
+    if (!call.content_type.empty()) request.setContentType(call.content_type);
     request.setContentLength(static_cast<std::streamsize>(call.body.size()));
     session->sendRequest(request) << call.body;
     Poco::Net::HTTPResponse response;
@@ -44,6 +46,8 @@ HttpAnswer http_call(int port, const HttpCall& call) {
     std::ostringstream body;
     Poco::StreamCopier::copyStream(in, body);
     answer.body = body.str();
+  } catch (const Poco::Exception& e) {  // what() is only the class name
+    answer.error = e.displayText();
   } catch (const std::exception& e) {
     answer.error = e.what();
   }

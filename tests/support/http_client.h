@@ -1,5 +1,5 @@
-// A plain HTTP(S) client for tests of the admin API: one request, the whole answer. Poco stays
-// in the .cc.
+// A plain HTTP(S) client for the tests (the admin API, Orthanc's REST API): one request on a
+// fresh connection, the whole answer. Poco stays in the .cc.
 #pragma once
 
 #include <chrono>
@@ -25,6 +25,7 @@ struct HttpCall {
   std::string path = "/";
   std::string token;                            // sent as "Authorization: Bearer <token>" unless empty
   std::string body;
+  std::string content_type;                     // sent with a body ("" = none)
   std::string ca_file;                          // non-empty: HTTPS, verifying against this CA
   std::chrono::seconds timeout{20};
 };

@@ -1,9 +1,5 @@
 #include "orthanc_peer.h"
 
-#include <Poco/Exception.h>
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -12,6 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "http_client.h"
 
 namespace evax::testing {
 namespace fs = std::filesystem;
@@ -24,29 +22,12 @@ constexpr auto kStoreTimeout = 120s;
 constexpr auto kStartTimeout = 30s;
 constexpr const char* kOrthancBinary = "/usr/sbin/Orthanc";
 
-struct HttpAnswer {
-  int status = 0;
-  std::string body;
-};
-
-// One request on a fresh connection to Orthanc on loopback.
+// One request on a fresh connection to Orthanc on loopback; a connection failure throws.
 HttpAnswer http(int port, const std::string& method, const std::string& path, const std::string& body,
                 const std::string& content_type, std::chrono::seconds timeout) {
-  try {
-    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
-    session.setTimeout(Poco::Timespan(static_cast<long>(timeout.count()), 0));  // connect, send and receive
-    Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
-    if (method != Poco::Net::HTTPRequest::HTTP_GET) {
-      request.setContentType(content_type);
-      request.setContentLength(static_cast<std::streamsize>(body.size()));
-    }
-    session.sendRequest(request) << body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    return {static_cast<int>(response.getStatus()), std::string(std::istreambuf_iterator<char>(in), {})};
-  } catch (const Poco::Exception& e) {  // what() is only the class name
-    throw std::runtime_error(method + " " + path + ": " + e.displayText());
-  }
+  HttpAnswer answer = http_call(port, {method, path, "", body, method == "GET" ? "" : content_type, "", timeout});
+  if (answer.status == 0) throw std::runtime_error(method + " " + path + ": " + answer.error);
+  return answer;
 }
 
 nlohmann::json json_or_throw(const HttpAnswer& answer, const std::string& what) {
