@@ -8,6 +8,7 @@
 
 #include "evax/dicom_node/pixel_decoder.h"
 #include "evax/inference/benchmark.h"
+#include "evax/inference/compute_backend.h"
 #include "evax/inference/engine.h"
 #include "infer_command.h"
 #include "segment_command.h"
@@ -62,8 +63,14 @@ int dispatch(const std::vector<std::string>& args) {
   const std::string& command = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "--version" || command == "version") {
-    std::cout << "evax-node " << kVersion << " (LibTorch " << evax::inference::libtorch_version() << ", DCMTK "
+    // First line: what was built. Second, for a CUDA build: whether this machine's GPU can be used.
+    const evax::inference::ComputeBackend backend = evax::inference::probe_compute_backend();
+    std::cout << "evax-node " << kVersion << " (" << evax::inference::describe_libtorch(backend) << "; DCMTK "
               << evax::dicom_node::dcmtk_version() << ")\n";
+    if (backend.cuda_version) {
+      if (backend.cuda_usable()) std::cout << "cuda: " << backend.cuda_devices << " device(s) usable\n";
+      else std::cout << "cuda: not usable here: " << backend.cuda_unusable_reason << "\n";
+    }
     return 0;
   }
   if (command == "infer") return evax::app::run_infer(rest, std::cout, std::cerr);

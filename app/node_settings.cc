@@ -133,14 +133,14 @@ std::vector<admin::ModelDescription> model_descriptions(const inference::ModelIn
   std::vector<admin::ModelDescription> out;
   admin::ModelDescription classifier{"classifier", model.name, model.size, std::string(inference::task_info(model.task).name),
                                      model.checkpoint, model.checkpoint_format, checkpoint_sha256,
-                                     file_size(model.checkpoint, model.demo), model.device,
+                                     file_size(model.checkpoint, model.demo), model.device, model.device_note,
                                      std::string(inference::precision_name(model.precision)), model.input_size, model.demo, model.labels};
   out.push_back(classifier);
   if (segmenter) {
     const auto& info = segmenter->info;
     out.push_back({"segmenter", info.name, info.embed_dim == 384 && info.depth == 12 ? "small" : "custom", "lungs", info.checkpoint,
                    info.checkpoint_format, segmenter->checkpoint_sha256, file_size(info.checkpoint, info.demo), info.device,
-                   std::string(inference::precision_name(info.precision)), info.input_size, info.demo, {"lung"}});
+                   info.device_note, std::string(inference::precision_name(info.precision)), info.input_size, info.demo, {"lung"}});
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include "command_line.h"
 #include "evax/dicom_node/codecs.h"
 #include "evax/dicom_node/storage_scp.h"
+#include "evax/inference/compute_backend.h"
 #include "evax/pipeline/analysis_workers.h"
 #include "evax/pipeline/delivery_workers.h"
 #include "evax/pipeline/ingest_handler.h"
@@ -36,6 +37,14 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
   logging::Logger log(logging::parse_level(config.logging.level).value_or(logging::Level::info),
                       config.logging.format == "json" ? logging::Logger::Format::json : logging::Logger::Format::text);
   try {
+    // A node told to use CUDA where it cannot fails now, naming the cause, rather than after the
+    // start-up scan and model loading.
+    const inference::ComputeBackend backend = inference::probe_compute_backend();
+    if (config.model.device == "cuda" && !backend.cuda_usable()) {
+      log.error("node", "device-unavailable", "model.device is cuda, but CUDA cannot be used: " + backend.cuda_unusable_reason,
+                {{"libtorch", inference::describe_libtorch(backend)}});
+      return 1;
+    }
     dicom_node::configure_dcmtk_globals();
     dicom_node::DicomCodecs codecs;
     inference::set_cpu_threads(config.model.cpu_threads);
@@ -67,6 +76,12 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     const inference::ModelInfo& model = (*engine)->info();
     log.info("node", "model-loaded", model.name + " " + std::string(inference::task_info(model.task).name),
              {{"checkpoint", model.checkpoint}, {"device", model.device}, {"demo", model.demo ? "true" : "false"}});
+    if (!model.device_note.empty()) {
+      // Expected of a CPU-only build; on a CUDA build it means the GPU is missing or broken.
+      const logging::Fields fields{{"libtorch", inference::describe_libtorch(backend)}};
+      if (backend.cuda_version) log.warn("node", "device-fallback", model.device_note, fields);
+      else log.info("node", "device-fallback", model.device_note, fields);
+    }
     if (model.demo) log.warn("node", "demo-model", "DEMO MODEL - UNTRAINED WEIGHTS: results carry no clinical meaning");
     (*engine)->warm_up(config.model.max_batch);
 

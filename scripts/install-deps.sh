@@ -15,6 +15,8 @@ packages=(
   # tests: GoogleTest; python3-torch builds the checkpoint fixtures and runs the
   # timm baseline; pydicom and Pillow check produced files and preprocessing
   libgtest-dev python3 python3-torch python3-numpy python3-pil python3-pydicom
+  # the venv of the CUDA flavour's LibTorch and its Python baselines (scripts/install-libtorch-cuda.sh)
+  python3-venv
   # the Python timm baseline of the CPU benchmark (timm itself imports torchvision)
   python3-torchvision
   # the wall-clock jump test runs the node under libfaketime

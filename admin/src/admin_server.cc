@@ -120,8 +120,10 @@ struct AdminServer::Impl {
   std::unique_ptr<Poco::Net::HTTPServer> server;
   std::once_flag stopped;
 
+  // Threads get the default stack: a CUDA LibTorch's libraries take ~200 KiB of static TLS
+  // out of every thread's stack, so a small one (256 KiB) made pthread_create fail.
   explicit Impl(AdminContext c)
-      : context(std::move(c)), api(context), threads(1, context.config.http.max_connections, 60, 256 * 1024) {}
+      : context(std::move(c)), api(context), threads(1, context.config.http.max_connections, 60, 0) {}
 };
 
 AdminServer::AdminServer(AdminContext context) : impl_(std::make_unique<Impl>(std::move(context))) {

@@ -292,7 +292,7 @@ HttpResponse AdminApi::models() const {
   for (const auto& m : context_.models)
     list.push_back({{"role", m.role}, {"name", m.name}, {"size", m.size}, {"task", m.task}, {"checkpoint", m.checkpoint},
                     {"checkpoint_format", m.checkpoint_format}, {"sha256", m.sha256.empty() ? json(nullptr) : json(m.sha256)},
-                    {"checkpoint_bytes", m.checkpoint_bytes}, {"device", m.device}, {"precision", m.precision},
+                    {"checkpoint_bytes", m.checkpoint_bytes}, {"device", m.device}, {"device_note", m.device_note}, {"precision", m.precision},
                     {"input_size", m.input_size}, {"demo", m.demo}, {"labels", m.labels}});
   return json_response({{"models", std::move(list)}});
 }
@@ -306,7 +306,12 @@ HttpResponse AdminApi::readiness() {
   const bool model_ok = !context_.models.empty();
   json checks = json::array();
   checks.push_back({{"name", "database"}, {"ok", writable}, {"detail", database_detail}});
-  checks.push_back({{"name", "model"}, {"ok", model_ok}, {"detail", model_ok ? context_.models.front().name + " on " + context_.models.front().device : "no model loaded"}});
+  std::string model_detail = "no model loaded";
+  if (model_ok) {
+    const ModelDescription& m = context_.models.front();
+    model_detail = m.name + " on " + m.device + (m.device_note.empty() ? "" : " (" + m.device_note + ")");
+  }
+  checks.push_back({{"name", "model"}, {"ok", model_ok}, {"detail", model_detail}});
   checks.push_back({{"name", "disk"}, {"ok", disk_ok},
                     {"detail", std::to_string(free_bytes / (1024 * 1024)) + " MB free, watermark " +
                                    std::to_string(context_.config.storage.min_free_mb) + " MB"}});

@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <mutex>
 #include <set>
 
-#include "cuda_graph_forward.h"
+#include "cuda_graph.h"
 #include "device_choice.h"
 #include "engine_internal.h"
 #include "engine_error.h"
@@ -44,8 +43,6 @@ std::string_view precision_name(Precision precision) {
   return "fp32";
 }
 
-std::string libtorch_version() { return TORCH_VERSION; }
-
 void set_cpu_threads(int threads) {
   if (threads > 0) at::set_num_threads(threads);
 }
@@ -55,19 +52,16 @@ int cpu_threads() { return at::get_num_threads(); }
 struct Engine::Impl {
   ModelInfo info;
   std::unique_ptr<EvaXModel> model;
-  // Captured forwards by batch size; each replay is serialised by the graph's own mutex.
-  struct Graph {
-    std::unique_ptr<CudaGraphForward> forward;
-    std::unique_ptr<std::mutex> replay;
-  };
-  std::map<std::int64_t, Graph> graphs;
+  // Captured forwards by batch size.
+  std::map<std::int64_t, std::unique_ptr<CudaGraph>> graphs;
 
   at::Tensor forward_head(const at::Tensor& images) const {
     c10::InferenceMode inference;
-    if (auto it = graphs.find(images.size(0)); it != graphs.end()) {
-      std::lock_guard lock(*it->second.replay);
-      return it->second.forward->run(images);
-    }
+    if (auto it = graphs.find(images.size(0)); it != graphs.end()) return it->second->run(images);
+    return eager_head(images);
+  }
+  at::Tensor eager_head(const at::Tensor& images) const {
+    c10::InferenceMode inference;
     const at::Tensor pooled = model->pooled(model->forward_tokens(images));
     return info.task == Task::features || info.num_classes == 0 ? pooled : model->logits(pooled);
   }
@@ -147,7 +141,8 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineO
     model_options.input_size = options.input_size.value_or(demo ? task_info(task).default_input_size
                                                                 : weights.spec.pos_embed_grid * weights.spec.patch_size);
     model_options.antialiased_pos_embed = !options.legacy_pos_embed_resampling;
-    model_options.device = resolve_device(options.device);
+    const ResolvedDevice device = resolve_device(options.device);
+    model_options.device = device.device;
     model_options.dtype = scalar_type(options.precision);
 
     auto impl = std::make_unique<Impl>();
@@ -168,6 +163,7 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineO
     info.num_classes = spec.num_classes;
     info.rope_reference_grid = static_cast<int>(spec.rope_ref_grid);
     info.device = model_options.device.str();
+    info.device_note = device.note;
     info.precision = options.precision;
     for (auto label : task_info(task).labels) info.labels.emplace_back(label);
     info.notes = weights.notes;
@@ -178,13 +174,16 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineO
                            (model_options.antialiased_pos_embed ? " (bicubic, antialiased as timm)" : " (bicubic, legacy)"));
     }
     if (model_options.device.is_cuda()) {
-      if (!CudaGraphForward::available()) {
+      if (!CudaGraph::available()) {
         info.notes.push_back("CUDA graphs not built in: every batch runs eagerly");
       }
+      const Impl& ready = *impl;
       for (int batch : options.cuda_graph_batches) {
-        if (!CudaGraphForward::available() || batch < 1 || impl->graphs.count(batch)) continue;
+        if (!CudaGraph::available() || batch < 1 || impl->graphs.count(batch)) continue;
         try {
-          impl->graphs[batch] = {std::make_unique<CudaGraphForward>(*impl->model, batch), std::make_unique<std::mutex>()};
+          const int side = model_options.input_size;
+          const at::Tensor example = at::zeros({batch, 3, side, side}, at::TensorOptions().device(model_options.device).dtype(model_options.dtype));
+          impl->graphs[batch] = std::make_unique<CudaGraph>([&ready](const at::Tensor& x) { return ready.eager_head(x); }, example);
           info.notes.push_back("batch " + std::to_string(batch) + " runs as a captured CUDA graph");
         } catch (const std::exception& e) {
           info.notes.push_back("CUDA graph capture for batch " + std::to_string(batch) + " failed, running eagerly: " + e.what());

@@ -88,7 +88,11 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
                           std::to_string(spec_.patch_size));
   if (options_.device.is_cpu() && options_.dtype != at::kFloat)
     throw EngineError("bf16 and fp16 need a CUDA device; on CPU the engine runs float32");
-  use_onednn_ = options_.device.is_cpu() && at::hasMKLDNN();
+  // Which CPU matrix multiply: Debian's LibTorch multiplies with OpenBLAS, whose sgemm reaches
+  // ~40 GFLOP/s on these shapes where oneDNN reaches ~100 (2-core CI machine), so its weights
+  // are packed once for oneDNN. PyPI's LibTorch multiplies with MKL (~270 GFLOP/s there), which
+  // beats oneDNN's packed path and its layout conversions: plain at::linear.
+  use_onednn_ = options_.device.is_cpu() && at::hasMKLDNN() && !at::hasMKL();
   if (options_.device.is_cuda() && options_.dtype == at::kFloat) {
     // fp32 means fp32: LibTorch lets cuDNN use TF32 by default, ~1e-3 relative per layer.
     // (Process-wide; a CUDA fp32 engine is the only LibTorch user in the node.)
@@ -149,9 +153,7 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
 EvaXModel::Linear EvaXModel::make_linear(at::Tensor weight, at::Tensor bias) const {
   const at::TensorOptions target = at::TensorOptions().device(options_.device).dtype(options_.dtype);
   Linear layer{weight.to(target).contiguous(), bias.to(target).contiguous(), {}, {}};
-  if (use_onednn_) {
-    // OpenBLAS sgemm reaches ~40 GFLOP/s on these shapes, oneDNN's ~100 (measured on the
-    // 2-core CI machine): pack the weights once for oneDNN.
+  if (use_onednn_) {  // see the constructor
     layer.packed_weight = layer.weight.to_mkldnn();
     layer.packed_bias = layer.bias.to_mkldnn();
   }

@@ -3,6 +3,9 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 
+#include <map>
+
+#include "cuda_graph.h"
 #include "device_choice.h"
 #include "engine_error.h"
 #include "preprocess.h"  // kPixelMean, kPixelStd
@@ -15,6 +18,12 @@ namespace evax::inference {
 struct Segmenter::Impl {
   SegmenterInfo info;
   std::unique_ptr<UperNetModel> model;
+  std::map<std::int64_t, std::unique_ptr<CudaGraph>> graphs;  // captured logits by batch size
+
+  at::Tensor logits(const at::Tensor& batch) const {
+    if (auto it = graphs.find(batch.size(0)); it != graphs.end()) return it->second->run(batch);
+    return model->logits(batch);
+  }
 };
 
 const UperNetModel& SegmenterInternals::model(const Segmenter& segmenter) { return *segmenter.impl_->model; }
@@ -48,7 +57,8 @@ std::expected<std::unique_ptr<Segmenter>, std::string> Segmenter::create(const S
     ModelOptions model_options;
     model_options.input_size = options.input_size.value_or(spec.pos_embed_grid * spec.patch_size);
     model_options.antialiased_pos_embed = false;  // mmseg / EVA-02 resample without antialias
-    model_options.device = resolve_device(options.device);
+    const ResolvedDevice device = resolve_device(options.device);
+    model_options.device = device.device;
     model_options.dtype = scalar_type(options.precision);
 
     auto impl = std::make_unique<Impl>();
@@ -65,12 +75,28 @@ std::expected<std::unique_ptr<Segmenter>, std::string> Segmenter::create(const S
     info.rope_reference_grid = static_cast<int>(spec.rope_ref_grid);
     info.threshold = options.threshold;
     info.device = model_options.device.str();
+    info.device_note = device.note;
     info.precision = options.precision;
     info.notes = weights.notes;
     if (model_options.input_size != spec.pos_embed_grid * spec.patch_size)
       info.notes.push_back("pos_embed resampled from " + std::to_string(spec.pos_embed_grid) + "x" + std::to_string(spec.pos_embed_grid) +
                            " to " + std::to_string(impl->model->backbone().grid_side()) + "x" +
                            std::to_string(impl->model->backbone().grid_side()) + " (bicubic without antialias, as mmseg)");
+    if (model_options.device.is_cuda()) {
+      if (!CudaGraph::available()) info.notes.push_back("CUDA graphs not built in: every batch runs eagerly");
+      const UperNetModel& model = *impl->model;
+      for (int batch : options.cuda_graph_batches) {
+        if (!CudaGraph::available() || batch < 1 || impl->graphs.count(batch)) continue;
+        try {
+          const int side = model_options.input_size;
+          const at::Tensor example = at::zeros({batch, 3, side, side}, at::TensorOptions().device(model_options.device).dtype(model_options.dtype));
+          impl->graphs[batch] = std::make_unique<CudaGraph>([&model](const at::Tensor& x) { return model.logits(x); }, example);
+          info.notes.push_back("batch " + std::to_string(batch) + " runs as a captured CUDA graph");
+        } catch (const std::exception& e) {
+          info.notes.push_back("CUDA graph capture for batch " + std::to_string(batch) + " failed, running eagerly: " + e.what());
+        }
+      }
+    }
     return std::unique_ptr<Segmenter>(new Segmenter(std::move(impl)));
   });
 }
@@ -92,7 +118,7 @@ std::expected<std::vector<SegmentationMap>, std::string> Segmenter::segment(cons
     at::Tensor batch = at::stack(inputs);
     if (device.is_cuda()) batch = batch.pin_memory().to(device, /*non_blocking=*/true);
     // mmseg 0.29.1 EncoderDecoder: logits to the network input, then to the image, then sigmoid.
-    const at::Tensor at_input = resize_bilinear(model.logits(batch).to(at::kFloat), size, size);
+    const at::Tensor at_input = resize_bilinear(impl_->logits(batch).to(at::kFloat), size, size);
     for (std::size_t i = 0; i < images.size(); ++i) {
       const GreyImage& image = images[i];
       const at::Tensor probability = resize_bilinear(at_input.narrow(0, static_cast<std::int64_t>(i), 1), image.height, image.width).sigmoid();

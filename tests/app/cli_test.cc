@@ -189,12 +189,31 @@ TEST_F(Cli, MissingCheckpointExitsWithOne) {
   EXPECT_NE(r.err.find("cannot open checkpoint file /nonexistent.pth"), std::string::npos) << r.err;
 }
 
-TEST_F(Cli, VersionNamesTheLibraries) {
+// The build contract other checks rely on: the LibTorch version and whether it has CUDA.
+TEST_F(Cli, VersionNamesLibTorchItsCudaAndDcmtk) {
   const CommandResult r = run("--version");
   EXPECT_EQ(r.status, 0);
-  EXPECT_NE(r.out.find("evax-node "), std::string::npos);
-  EXPECT_NE(r.out.find("LibTorch"), std::string::npos);
-  EXPECT_NE(r.out.find("DCMTK"), std::string::npos);
+  EXPECT_EQ(r.out.rfind("evax-node " EVAX_VERSION " (libtorch " EVAX_TEST_LIBTORCH_VERSION ", ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("; DCMTK 3."), std::string::npos) << r.out;
+  if (EVAX_TEST_LIBTORCH_CUDA_MAJOR == 0) {
+    EXPECT_NE(r.out.find(", cpu only; "), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("cuda"), std::string::npos) << r.out;
+  } else {
+    // LibTorch's CUDA has the toolkit's major version; the second line says whether a GPU is usable.
+    EXPECT_NE(r.out.find(", cuda " + std::to_string(EVAX_TEST_LIBTORCH_CUDA_MAJOR) + "."), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\ncuda: "), std::string::npos) << r.out;
+  }
+}
+
+// --device cuda where CUDA cannot be used: exit 1 and the cause, never a silent CPU run.
+TEST_F(Cli, InferOnCudaWithoutAUsableGpuFailsNamingTheCause) {
+  if (run("--version").out.find("device(s) usable") != std::string::npos) GTEST_SKIP() << "this machine has a usable GPU";
+  const CommandResult r = run("infer --checkpoint demo:tiny --device cuda " + write_png("x.png", pattern(64, 64)));
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("device cuda was asked for, but CUDA cannot be used: "), std::string::npos) << r.err;
+  const std::string cause = EVAX_TEST_LIBTORCH_CUDA_MAJOR == 0 ? "is CPU-only" : "NVIDIA driver";
+  EXPECT_NE(r.err.find(cause), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("\"findings\""), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, BenchmarkPrintsJsonTimings) {

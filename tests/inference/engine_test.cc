@@ -168,24 +168,6 @@ TEST(Engine, TopKGradCamExplainsEachImagesMostProbableFindingsInOnePass) {
   EXPECT_FALSE(engine->classify({{first.image, {1}, 2}}));  // both ways at once: an error value
 }
 
-TEST(Engine, CudaGraphReplayGivesTheEagerProbabilities) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this run";
-  auto graphed = Engine::create({.checkpoint = "demo:small", .device = DeviceChoice::cuda, .cuda_graph_batches = {1, 2}});
-  auto eager = Engine::create({.checkpoint = "demo:small", .device = DeviceChoice::cuda, .cuda_graph_batches = {}});
-  ASSERT_TRUE(graphed && eager);
-  const auto& notes = (*graphed)->info().notes;
-  EXPECT_TRUE(std::any_of(notes.begin(), notes.end(), [](const std::string& n) { return n.find("CUDA graph") != std::string::npos; }));
-  for (std::size_t batch : {1u, 2u, 3u}) {  // 3 has no graph and runs eagerly
-    std::vector<ClassifyRequest> requests(batch, ClassifyRequest{oracle_image("image1_u8"), {}});
-    requests.back().image = oracle_image("image2_u8");
-    auto a = (*graphed)->classify(requests);
-    auto b = (*eager)->classify(requests);
-    ASSERT_TRUE(a && b);
-    for (std::size_t i = 0; i < batch; ++i)
-      for (int c = 0; c < 14; ++c) EXPECT_NEAR((*a)[i].findings[c].probability, (*b)[i].findings[c].probability, 1e-6);
-  }
-}
-
 TEST(RenderCam, UpsamplesOverTheCropAndLeavesTheRestBlack) {
   // A 2x2 map whose right column is hot, over a 100x50 image whose crop is the middle 50x50.
   CamMap cam{2, {0, 1, 0, 1}, {0.0f, 1.0f, 0.0f, 1.0f}};

@@ -1,7 +1,6 @@
 // EvaXModel against timm's float64 answers (shared/fixtures/evax/oracle.safetensors) for the
 // deterministic Ti, S and B weights: tokens, pooled features, logits, Grad-CAM.
 #include <c10/core/InferenceMode.h>
-#include <torch/cuda.h>
 
 #include "evax_checkpoint.h"
 #include "evax_model.h"
@@ -84,46 +83,6 @@ TEST(ModelAt480, LegacyResamplingDiffersFromTimmsAntialiasedOne) {
   // the cls entry is carried over untouched either way
   EXPECT_EQ(max_abs_difference(legacy.narrow(1, 0, 1), pos.narrow(1, 0, 1)), 0.0);
 }
-
-// The same checks on a GPU (run by scripts/gpu_check.sh on the GPU machine; skipped here).
-class CudaParity : public ::testing::TestWithParam<SizeCase> {
- protected:
-  void SetUp() override {
-    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this run";
-  }
-  static EvaXModel on_cuda(const std::string& size, at::ScalarType dtype) {
-    return EvaXModel(demo_evax_weights(size, 14), ModelOptions{.device = at::Device(at::kCUDA, 0), .dtype = dtype});
-  }
-  static at::Tensor logits(const EvaXModel& m, const at::Tensor& input) {
-    c10::InferenceMode inference;
-    return m.logits(m.pooled(m.forward_tokens(input.cuda()))).to(at::kFloat).cpu();
-  }
-};
-
-TEST_P(CudaParity, Fp32LogitsAndGradCamWithin1e3) {
-  const std::string size = GetParam().size;
-  const EvaXModel m = on_cuda(size, at::kFloat);
-  const double logits_error = max_abs_difference(logits(m, reference("input224")), reference(size + "_logits224"));
-  const EvaXModel::GradCam cam = m.grad_cam(reference("input224").cuda(), {1});
-  const at::Tensor raw = reference(size + "_gradcam_raw224_cls1");
-  const double cam_error = max_abs_difference(cam.raw_maps.select(1, 0), raw) / raw.abs().max().item<double>();
-  std::printf("%s cuda fp32: logits max |error| %.2e, Grad-CAM raw relative %.2e\n", size.c_str(), logits_error, cam_error);
-  EXPECT_LT(logits_error, 1e-3);
-  EXPECT_LT(cam_error, 1e-3);
-}
-
-TEST_P(CudaParity, Bf16AndFp16ProbabilitiesWithin2e2) {
-  const std::string size = GetParam().size;
-  const at::Tensor expected = reference(size + "_logits224").sigmoid();
-  for (auto dtype : {at::kBFloat16, at::kHalf}) {
-    const double error = max_abs_difference(logits(on_cuda(size, dtype), reference("input224")).sigmoid(), expected);
-    std::printf("%s cuda %s: probabilities max |error| %.2e\n", size.c_str(), c10::toString(dtype), error);
-    EXPECT_LT(error, 2e-2) << c10::toString(dtype);
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(EvaX, CudaParity, ::testing::Values(SizeCase{"tiny"}, SizeCase{"small"}, SizeCase{"base"}),
-                         [](const auto& info) { return std::string(info.param.size); });
 
 }  // namespace
 }  // namespace evax::inference

@@ -52,6 +52,22 @@ inline GreyImage oracle_image(const std::string& name) {
   return image;
 }
 
+// The lung model's fixtures (tests/data/evax-seg): the trimmed float64 reference of the 512 model.
+inline std::string seg_data(const std::string& name) { return std::string(EVAX_TEST_DATA_DIR).append("/evax-seg/").append(name); }
+
+inline const at::Tensor& main_ref(const std::string& name) {
+  static const std::map<std::string, at::Tensor> tensors = read_safetensors_file(seg_data("oracle_trimmed.safetensors"));
+  return tensors.at(name);
+}
+
+// An 8-bit (..., H, W) tensor as a grey image.
+inline GreyImage grey_from(const at::Tensor& u8) {
+  const at::Tensor pixels = u8.contiguous();
+  GreyImage image{static_cast<int>(pixels.size(-1)), static_cast<int>(pixels.size(-2)), {}};
+  image.pixels.assign(pixels.data_ptr<std::uint8_t>(), pixels.data_ptr<std::uint8_t>() + pixels.numel());
+  return image;
+}
+
 inline double max_abs_difference(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble).cpu() - b.to(at::kDouble).cpu()).abs().max().item<double>();
 }

@@ -33,6 +33,7 @@ struct ModelDescription {
   std::string sha256;             // "" for demo weights
   std::int64_t checkpoint_bytes = 0;
   std::string device;             // "cpu", "cuda:0"
+  std::string device_note;        // why device auto runs on the CPU; "" otherwise
   std::string precision;          // "fp32", "bf16", "fp16"
   int input_size = 0;
   bool demo = false;

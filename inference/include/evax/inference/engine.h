@@ -51,6 +51,7 @@ struct ModelInfo {
   int embed_dim = 0, depth = 0, num_heads = 0, num_classes = 0;
   int rope_reference_grid = 14;
   std::string device;             // "cpu", "cuda:0"
+  std::string device_note;        // why device auto runs on the CPU ("" when it was not asked to choose)
   Precision precision = Precision::fp32;
   std::vector<std::string> labels;
   std::vector<std::string> notes;  // what loading inferred or adapted
@@ -125,9 +126,6 @@ class Engine {
 // The normalised map bilinearly upsampled to the whole original image (as in the paper's
 // recipe, align_corners=False) and scaled to 0..255; pixels outside the crop are 0.
 std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& geometry);
-
-// "1.13.0" or "2.11.0+cu130": the LibTorch this engine was built against.
-std::string libtorch_version();
 
 // Process-wide: LibTorch's intra-op CPU threads (0 leaves LibTorch's default).
 void set_cpu_threads(int threads);

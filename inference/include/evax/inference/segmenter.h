@@ -25,6 +25,9 @@ struct SegmenterOptions {
   double threshold = 0.3;          // on the sigmoid; 0.3 is mmsegmentation's default for one output
   DeviceChoice device = DeviceChoice::automatic;
   Precision precision = Precision::fp32;  // bf16 / fp16 need CUDA
+  // On CUDA, batch sizes whose forward is captured as a CUDA graph at start-up (batch 1 is
+  // launch-bound without one). Ignored on CPU; a capture that fails falls back to eager.
+  std::vector<int> cuda_graph_batches = {1};
 };
 
 struct SegmenterInfo {
@@ -37,6 +40,7 @@ struct SegmenterInfo {
   int rope_reference_grid = 14;
   double threshold = 0.3;
   std::string device;
+  std::string device_note;        // why device auto runs on the CPU ("" when it was not asked to choose)
   Precision precision = Precision::fp32;
   std::vector<std::string> notes;
 };
