@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <numeric>
 
 #include "engine_internal.h"
@@ -85,6 +86,7 @@ std::expected<bool, std::string> time_segmenter(const BenchmarkOptions& options,
   segmenter_options.input_size = options.input_size;
   segmenter_options.device = options.device;
   segmenter_options.precision = options.precision;
+  segmenter_options.cuda_graph_batches = {options.batch};  // what the segmenter runs for this batch size
   auto segmenter = Segmenter::create(segmenter_options);
   if (!segmenter) return std::unexpected(segmenter.error());
   const SegmenterInfo& info = (*segmenter)->info();
@@ -98,9 +100,29 @@ std::expected<bool, std::string> time_segmenter(const BenchmarkOptions& options,
     const bool cuda = target.device().is_cuda();
     time_runs(options, report, [&] {
       c10::InferenceMode inference;
-      (void)resize_bilinear(model.logits(input), options.input_size, options.input_size).sigmoid();
+      (void)resize_bilinear(SegmenterInternals::logits(**segmenter, input), options.input_size, options.input_size).sigmoid();
       if (cuda) torch::cuda::synchronize();
     });
+    if (options.profile) {
+      // Eager, stage by stage (a CUDA graph has no stages): each stage's share of the time.
+      std::map<std::string, std::vector<double>> times;
+      std::vector<std::string> order;
+      for (int i = 0; i < options.iterations; ++i) {
+        c10::InferenceMode inference;
+        auto last = std::chrono::steady_clock::now();
+        auto mark = [&](const char* stage) {
+          if (cuda) torch::cuda::synchronize();
+          const auto now = std::chrono::steady_clock::now();
+          if (times.find(stage) == times.end()) order.push_back(stage);
+          times[stage].push_back(std::chrono::duration<double, std::milli>(now - last).count());
+          last = now;
+        };
+        const at::Tensor logits = model.logits(input, mark);
+        (void)resize_bilinear(logits, options.input_size, options.input_size).sigmoid();
+        mark("resize_sigmoid");
+      }
+      for (const auto& stage : order) report.stage_median_ms.emplace_back(stage, percentile(times[stage], 0.5));
+    }
     return true;
   });
 }
@@ -117,6 +139,11 @@ std::expected<BenchmarkOptions, std::string> parse_benchmark_args(const std::vec
   BenchmarkOptions options;
   for (std::size_t i = 0; i < args.size(); i += 2) {
     const std::string& flag = args[i];
+    if (flag == "--profile") {  // the one flag without a value
+      options.profile = true;
+      --i;
+      continue;
+    }
     if (i + 1 >= args.size()) return std::unexpected(flag + " needs a value");
     const std::string& value = args[i + 1];
     auto number = [&](int& target) -> bool {
@@ -231,8 +258,16 @@ std::string to_json(const BenchmarkReport& r) {
   json += ", \"batch\": " + std::to_string(r.options.batch) + ", \"input_size\": " + std::to_string(r.options.input_size);
   json += ", \"cpu_threads\": " + std::to_string(r.cpu_threads);
   json += ", \"warmup\": " + std::to_string(r.options.warmup) + ", \"iterations\": " + std::to_string(r.options.iterations);
-  json += ", " + std::string(numbers) + "}";
-  return json;
+  json += ", " + std::string(numbers);
+  if (!r.stage_median_ms.empty()) {
+    json += ", \"stages_median_ms\": {";
+    for (std::size_t i = 0; i < r.stage_median_ms.size(); ++i) {
+      std::snprintf(numbers, sizeof numbers, "%s\"%s\": %.2f", i ? ", " : "", r.stage_median_ms[i].first.c_str(), r.stage_median_ms[i].second);
+      json += numbers;
+    }
+    json += "}";
+  }
+  return json + "}";
 }
 
 }  // namespace evax::inference

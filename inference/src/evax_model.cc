@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "engine_error.h"  // EngineError
+#include "rope_split.h"
 
 // at::scaled_dot_product_attention with an explicit scale exists from PyTorch 2.1 on.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
@@ -93,6 +94,11 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
   // are packed once for oneDNN. PyPI's LibTorch multiplies with MKL (~270 GFLOP/s there), which
   // beats oneDNN's packed path and its layout conversions: plain at::linear.
   use_onednn_ = options_.device.is_cpu() && at::hasMKLDNN() && !at::hasMKL();
+  cpu_float_ = options_.device.is_cpu() && options_.dtype == at::kFloat;
+  if (cpu_float_ && at::hasMKL()) {
+    if (auto op = c10::Dispatcher::singleton().findSchema({"mkl::_mkl_linear", ""}))
+      mkl_linear_ = op->typed<MklLinearSignature>();
+  }
   if (options_.device.is_cuda() && options_.dtype == at::kFloat) {
     // fp32 means fp32: LibTorch lets cuDNN use TF32 by default, ~1e-3 relative per layer.
     // (Process-wide; a CUDA fp32 engine is the only LibTorch user in the node.)
@@ -114,6 +120,7 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
   rope_sin_ = to_target(sin);
 
   const std::int64_t d = spec_.embed_dim;
+  const std::int64_t tokens = 1 + static_cast<std::int64_t>(grid_side()) * grid_side();
   for (int i = 0; i < spec_.depth; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
     Block block;
@@ -133,26 +140,33 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
     }
     qkv_weight.narrow(0, 0, d).mul_(kAttentionScale);
     at::Tensor qkv_bias = at::cat({q_bias * kAttentionScale, at::zeros_like(q_bias), v_bias});
-    block.qkv = make_linear(qkv_weight, qkv_bias);
-    block.proj = make_linear(get(weights, b + "attn.proj.weight"), get(weights, b + "attn.proj.bias"));
+    block.qkv = make_linear(qkv_weight, qkv_bias, tokens);
+    block.proj = make_linear(get(weights, b + "attn.proj.weight"), get(weights, b + "attn.proj.bias"), tokens);
 
     if (spec_.scale_mlp) {
       block.fc1 = make_linear(at::cat({get(weights, b + "mlp.fc1_g.weight"), get(weights, b + "mlp.fc1_x.weight")}),
-                              at::cat({get(weights, b + "mlp.fc1_g.bias"), get(weights, b + "mlp.fc1_x.bias")}));
+                              at::cat({get(weights, b + "mlp.fc1_g.bias"), get(weights, b + "mlp.fc1_x.bias")}), tokens);
       block.mlp_norm = make_norm(get(weights, b + "mlp.norm.weight"), get(weights, b + "mlp.norm.bias"));
     } else {
-      block.fc1 = make_linear(get(weights, b + "mlp.fc1.weight"), get(weights, b + "mlp.fc1.bias"));
+      block.fc1 = make_linear(get(weights, b + "mlp.fc1.weight"), get(weights, b + "mlp.fc1.bias"), tokens);
     }
-    block.fc2 = make_linear(get(weights, b + "mlp.fc2.weight"), get(weights, b + "mlp.fc2.bias"));
+    block.fc2 = make_linear(get(weights, b + "mlp.fc2.weight"), get(weights, b + "mlp.fc2.bias"), tokens);
     blocks_.push_back(std::move(block));
   }
   if (spec_.has_fc_norm) fc_norm_ = make_norm(get(weights, "fc_norm.weight"), get(weights, "fc_norm.bias"));
-  if (spec_.num_classes > 0) head_ = make_linear(get(weights, "head.weight"), get(weights, "head.bias"));
+  if (spec_.num_classes > 0) head_ = make_linear(get(weights, "head.weight"), get(weights, "head.bias"), 1);
 }
 
-EvaXModel::Linear EvaXModel::make_linear(at::Tensor weight, at::Tensor bias) const {
+EvaXModel::Linear EvaXModel::make_linear(at::Tensor weight, at::Tensor bias, std::int64_t rows) const {
   const at::TensorOptions target = at::TensorOptions().device(options_.device).dtype(options_.dtype);
-  Linear layer{weight.to(target).contiguous(), bias.to(target).contiguous(), {}, {}};
+  Linear layer{weight.to(target).contiguous(), bias.to(target).contiguous(), {}, {}, {}, 0};
+  if (mkl_linear_) {
+    static const auto reorder = c10::Dispatcher::singleton()
+                                    .findSchemaOrThrow("mkl::_mkl_reorder_linear_weight", "")
+                                    .typed<at::Tensor(const at::Tensor&, std::int64_t)>();
+    layer.mkl_packed = reorder.call(layer.weight, rows);
+    layer.mkl_rows = rows;
+  }
   if (use_onednn_) {  // see the constructor
     layer.packed_weight = layer.weight.to_mkldnn();
     layer.packed_bias = layer.bias.to_mkldnn();
@@ -166,7 +180,9 @@ EvaXModel::Norm EvaXModel::make_norm(const at::Tensor& weight, const at::Tensor&
 }
 
 at::Tensor EvaXModel::apply_linear(const Linear& layer, const at::Tensor& x) const {
-  // oneDNN's packed path has no autograd; Grad-CAM's backward takes the plain one.
+  // The packed paths have no autograd; Grad-CAM's backward takes the plain one.
+  if (layer.mkl_packed.defined() && !at::GradMode::is_enabled())
+    return mkl_linear_->call(x, layer.mkl_packed, layer.weight, layer.bias, layer.mkl_rows);
   if (layer.packed_weight.defined() && !at::GradMode::is_enabled()) {
     auto out_sizes = x.sizes().vec();
     out_sizes.back() = layer.weight.size(0);
@@ -190,11 +206,18 @@ at::Tensor EvaXModel::embed(const at::Tensor& images) const {
 at::Tensor EvaXModel::attention(const Block& block, const at::Tensor& normed) const {
   const auto batch = normed.size(0), tokens = normed.size(1);
   const std::int64_t heads = spec_.num_heads;
-  // (B, T, 3, H, 64) -> (3, B, H, T, 64)
-  const at::Tensor qkv = apply_linear(block.qkv, normed).view({batch, tokens, 3, heads, 64}).permute({2, 0, 3, 1, 4});
-  const at::Tensor qk = qkv.narrow(0, 0, 2);
-  const at::Tensor rotated = qk * rope_cos_ + swap_pairs(qk) * rope_sin_;
-  const at::Tensor q = rotated[0], k = rotated[1], v = qkv[2];
+  const at::Tensor projected = apply_linear(block.qkv, normed);
+  at::Tensor q, k, v;
+  if (cpu_float_ && !at::GradMode::is_enabled()) {
+    auto split = split_heads_with_rope(projected.contiguous(), heads, rope_cos_, rope_sin_);
+    q = std::move(split[0]), k = std::move(split[1]), v = std::move(split[2]);
+  } else {  // on a GPU, and on Grad-CAM's autograd path
+    // (B, T, 3, H, 64) -> (3, B, H, T, 64)
+    const at::Tensor qkv = projected.view({batch, tokens, 3, heads, 64}).permute({2, 0, 3, 1, 4});
+    const at::Tensor qk = qkv.narrow(0, 0, 2);
+    const at::Tensor rotated = qk * rope_cos_ + swap_pairs(qk) * rope_sin_;
+    q = rotated[0], k = rotated[1], v = qkv[2];
+  }
 
   at::Tensor context;
 #if EVAX_HAVE_SDPA

@@ -7,7 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include <optional>
+
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include "evax_checkpoint.h"
 
@@ -56,6 +59,8 @@ class EvaXModel {
   struct Linear {
     at::Tensor weight, bias;
     at::Tensor packed_weight, packed_bias;  // oneDNN layout, CPU float32 inference only
+    at::Tensor mkl_packed;                  // MKL's packed layout for mkl_rows input rows (one image)
+    std::int64_t mkl_rows = 0;
   };
   struct Norm {
     at::Tensor weight, bias;
@@ -71,7 +76,8 @@ class EvaXModel {
   // Every token before the last block, and the last block's norm1 of them (no autograd).
   std::pair<at::Tensor, at::Tensor> up_to_last_block(const at::Tensor& images) const;
 
-  Linear make_linear(at::Tensor weight, at::Tensor bias) const;
+  // `rows`: the input rows for one image (tokens, or 1 for the head), for MKL's packed weights.
+  Linear make_linear(at::Tensor weight, at::Tensor bias, std::int64_t rows) const;
   Norm make_norm(const at::Tensor& weight, const at::Tensor& bias) const;
   at::Tensor apply_linear(const Linear& layer, const at::Tensor& x) const;
   at::Tensor embed(const at::Tensor& images) const;
@@ -83,6 +89,13 @@ class EvaXModel {
   ModelSpec spec_;
   ModelOptions options_;
   bool use_onednn_ = false;
+  // PyPI's LibTorch: MKL's packed GEMM (mkl::_mkl_linear), which skips repacking the weights on
+  // every call (~16% of a batch-1 forward); its own fallback covers other row counts.
+  using MklLinearSignature = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
+                                        std::int64_t);
+  using MklLinear = c10::TypedOperatorHandle<MklLinearSignature>;
+  std::optional<MklLinear> mkl_linear_;
+  bool cpu_float_ = false;  // float32 on the CPU: the attention's input comes from split_heads_with_rope
   at::Tensor patch_weight_, patch_bias_, cls_token_, pos_embed_;
   at::Tensor rope_cos_, rope_sin_;  // (1 + S*S, 64); the cls row is the identity rotation
   std::vector<Block> blocks_;

@@ -28,6 +28,11 @@ struct Segmenter::Impl {
 
 const UperNetModel& SegmenterInternals::model(const Segmenter& segmenter) { return *segmenter.impl_->model; }
 
+at::Tensor SegmenterInternals::logits(const Segmenter& segmenter, const at::Tensor& images) {
+  c10::InferenceMode inference;
+  return segmenter.impl_->logits(images);
+}
+
 at::Tensor segmentation_input(const GreyImage& image, int input_size) {
   at::Tensor pixels = at::from_blob(const_cast<std::uint8_t*>(image.pixels.data()), {1, 1, image.height, image.width}, at::kByte)
                           .to(at::kDouble);

@@ -11,6 +11,9 @@ namespace evax::inference {
 
 struct SegmenterInternals {
   static const UperNetModel& model(const Segmenter& segmenter);
+  // The logits the segmenter itself computes for a ready batch (through a CUDA graph where one
+  // was captured for its size).
+  static at::Tensor logits(const Segmenter& segmenter, const at::Tensor& images);
 };
 
 // mmseg's test transform for one image: resized to the square network input with bilinear

@@ -3,6 +3,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "engine_error.h"  // EngineError
+#include "upsampled_conv.h"
 
 namespace evax::inference {
 namespace {
@@ -63,14 +64,22 @@ UperNetModel::UperNetModel(const UperNetWeights& weights, const ModelOptions& op
     fpn_[i] = conv_module(weights, numbered("decode_head.fpn_convs.", i), 1);
   }
   fpn_bottleneck_ = conv_module(weights, "decode_head.fpn_bottleneck", 1);
-  seg_weight_ = get(weights, "decode_head.conv_seg.weight").to(target_).contiguous();
+  upsampled_taps_ = options.device.is_cpu() && options.dtype == at::kFloat;
+  if (upsampled_taps_) {
+    const std::int64_t channels = head_spec_.channels;
+    fpn_bottleneck_first_ = {fpn_bottleneck_.weight.narrow(1, 0, channels).contiguous(at::MemoryFormat::ChannelsLast),
+                             fpn_bottleneck_.bias, 1};
+    for (std::int64_t i = 0; i < 3; ++i)
+      fpn_bottleneck_taps_[static_cast<std::size_t>(i)] = taps_matrix(fpn_bottleneck_.weight.narrow(1, (i + 1) * channels, channels));
+  }
+  seg_weight_ = get(weights, "decode_head.conv_seg.weight").to(target_).contiguous(at::MemoryFormat::ChannelsLast);
   seg_bias_ = get(weights, "decode_head.conv_seg.bias").to(target_).contiguous();
 }
 
 UperNetModel::Conv UperNetModel::conv_module(const UperNetWeights& weights, const std::string& name, std::int64_t padding) const {
   const auto [scale, shift] = batch_norm_affine(weights, name + ".bn");
   const at::Tensor weight = get(weights, name + ".conv.weight").to(at::kDouble) * scale.view({-1, 1, 1, 1});
-  return {weight.to(target_).contiguous(), shift.to(target_).contiguous(), padding};
+  return {weight.to(target_).contiguous(at::MemoryFormat::ChannelsLast), shift.to(target_).contiguous(), padding};
 }
 
 at::Tensor UperNetModel::apply(const Conv& conv, const at::Tensor& x) const {
@@ -79,8 +88,12 @@ at::Tensor UperNetModel::apply(const Conv& conv, const at::Tensor& x) const {
 
 std::array<at::Tensor, 4> UperNetModel::pyramid(const at::Tensor& tokens) const {
   const std::int64_t batch = tokens.size(0), side = backbone_->grid_side();
-  // Patch tokens (B, S*S, D) -> (B, D, S, S); EVA-X takes the raw block output, no final norm.
-  const at::Tensor grid = tokens.narrow(1, 1, side * side).transpose(1, 2).reshape({batch, tokens.size(2), side, side}).contiguous();
+  // Patch tokens (B, S*S, D) -> (B, D, S, S) channels-last, which is the tokens' own order;
+  // EVA-X takes the raw block output, no final norm.
+  const at::Tensor grid = tokens.narrow(1, 1, side * side)
+                              .reshape({batch, side, side, tokens.size(2)})
+                              .permute({0, 3, 1, 2})
+                              .contiguous(at::MemoryFormat::ChannelsLast);
   at::Tensor up4 = at::conv_transpose2d(grid, pyramid_.up4_first_weight, pyramid_.up4_first_bias, {2, 2});
   up4 = at::conv_transpose2d(at::gelu(up4), pyramid_.up4_second_weight, pyramid_.up4_second_bias, {2, 2});
   const at::Tensor up2 = at::conv_transpose2d(grid, pyramid_.up2_weight, pyramid_.up2_bias, {2, 2});
@@ -88,7 +101,11 @@ std::array<at::Tensor, 4> UperNetModel::pyramid(const at::Tensor& tokens) const 
   return {up4, up2, grid, down2};
 }
 
-at::Tensor UperNetModel::decode(const std::array<at::Tensor, 4>& levels, at::Tensor* psp_out, at::Tensor* fused_out) const {
+at::Tensor UperNetModel::decode(const std::array<at::Tensor, 4>& levels, at::Tensor* psp_out, at::Tensor* fused_out,
+                                const StageMark& mark) const {
+  auto done = [&](const char* stage) {
+    if (mark) mark(stage);
+  };
   // PPM on the smallest level; pooled maps go back to its size (bilinear, no antialias).
   const at::Tensor& top = levels[3];
   std::vector<at::Tensor> pooled{top};
@@ -99,17 +116,34 @@ at::Tensor UperNetModel::decode(const std::array<at::Tensor, 4>& levels, at::Ten
   std::array<at::Tensor, 4> laterals;
   laterals[3] = apply(bottleneck_, at::cat(pooled, 1));
   if (psp_out) *psp_out = laterals[3];
+  done("ppm");
   for (int i = 0; i < 3; ++i) laterals[i] = apply(lateral_[i], levels[i]);
   for (int i = 3; i > 0; --i)  // top-down, cumulative
     laterals[i - 1] = laterals[i - 1] + resize_bilinear(laterals[i], laterals[i - 1].size(2), laterals[i - 1].size(3));
+  done("laterals");
 
   const std::int64_t height = laterals[0].size(2), width = laterals[0].size(3);
-  std::vector<at::Tensor> outs;
-  for (int i = 0; i < 3; ++i) outs.push_back(resize_bilinear(apply(fpn_[i], laterals[i]), height, width));
-  outs.push_back(resize_bilinear(laterals[3], height, width));
-  const at::Tensor fused = apply(fpn_bottleneck_, at::cat(outs, 1));
+  // The FPN outputs at their own sizes; fpn_bottleneck takes them all upsampled to the largest.
+  std::array<at::Tensor, 4> outs;
+  for (int i = 0; i < 3; ++i) outs[i] = apply(fpn_[i], laterals[i]);
+  outs[3] = laterals[3];
+  done("fpn_convs");
+  at::Tensor fused;
+  if (upsampled_taps_) {
+    fused = at::conv2d(outs[0], fpn_bottleneck_first_.weight, fpn_bottleneck_first_.bias, {1, 1}, {1, 1})
+                .contiguous(at::MemoryFormat::ChannelsLast);
+    for (std::size_t i = 0; i < 3; ++i) add_conv3x3_of_upsampled(fused, outs[i + 1], fpn_bottleneck_taps_[i]);
+    fused = at::relu_(fused);
+  } else {
+    std::vector<at::Tensor> upsampled;
+    for (const at::Tensor& out : outs) upsampled.push_back(resize_bilinear(out, height, width));
+    fused = apply(fpn_bottleneck_, at::cat(upsampled, 1));
+  }
   if (fused_out) *fused_out = fused;
-  return at::conv2d(fused, seg_weight_, seg_bias_);  // Dropout2d is the identity in eval
+  done("fpn_bottleneck");
+  at::Tensor logits = at::conv2d(fused, seg_weight_, seg_bias_);  // Dropout2d is the identity in eval
+  done("conv_seg");
+  return logits;
 }
 
 UperNetModel::Stages UperNetModel::forward_stages(const at::Tensor& images) const {
@@ -117,13 +151,17 @@ UperNetModel::Stages UperNetModel::forward_stages(const at::Tensor& images) cons
   Stages stages;
   stages.tokens = backbone_->forward_tokens(images);
   stages.pyramid = pyramid(stages.tokens);
-  stages.logits = decode(stages.pyramid, &stages.psp_out, &stages.fused);
+  stages.logits = decode(stages.pyramid, &stages.psp_out, &stages.fused, {});
   return stages;
 }
 
-at::Tensor UperNetModel::logits(const at::Tensor& images) const {
+at::Tensor UperNetModel::logits(const at::Tensor& images, const StageMark& mark) const {
   c10::InferenceMode inference;
-  return decode(pyramid(backbone_->forward_tokens(images)), nullptr, nullptr);
+  const at::Tensor tokens = backbone_->forward_tokens(images);
+  if (mark) mark("backbone");
+  const std::array<at::Tensor, 4> levels = pyramid(tokens);
+  if (mark) mark("pyramid");
+  return decode(levels, nullptr, nullptr, mark);
 }
 
 }  // namespace evax::inference

@@ -2,10 +2,12 @@
 // LibTorch operations: the EVA-X backbone's last block -> the simple feature pyramid (4x, 2x,
 // 1x, 0.5x) -> mmsegmentation's UPerHead (PPM, lateral and FPN convolutions, bottlenecks) ->
 // one logit map at a quarter of the input. Every eval-mode BatchNorm is folded into the
-// convolution before it at load. Immutable after construction; thread-safe.
+// convolution before it at load; maps and convolution weights are channels-last (oneDNN and
+// cuDNN both run NHWC without reordering). Immutable after construction; thread-safe.
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 
 #include <ATen/ATen.h>
@@ -33,8 +35,12 @@ class UperNetModel {
   };
   Stages forward_stages(const at::Tensor& images) const;
 
+  // Called at the end of each stage with its name ("backbone", "pyramid", "ppm", "laterals",
+  // "fpn_convs", "fpn_bottleneck", "conv_seg"): the benchmark's per-layer profile.
+  using StageMark = std::function<void(const char* stage)>;
+
   // (B, 3, input, input) normalised -> (B, 1, input/4, input/4) logits, in the model's dtype.
-  at::Tensor logits(const at::Tensor& images) const;
+  at::Tensor logits(const at::Tensor& images, const StageMark& mark = {}) const;
 
  private:
   struct Conv {  // a convolution with its BatchNorm folded in
@@ -48,7 +54,7 @@ class UperNetModel {
   Conv conv_module(const UperNetWeights& weights, const std::string& name, std::int64_t padding) const;
   std::array<at::Tensor, 4> pyramid(const at::Tensor& tokens) const;
   at::Tensor apply(const Conv& conv, const at::Tensor& x) const;  // conv + ReLU
-  at::Tensor decode(const std::array<at::Tensor, 4>& levels, at::Tensor* psp_out, at::Tensor* fused) const;
+  at::Tensor decode(const std::array<at::Tensor, 4>& levels, at::Tensor* psp_out, at::Tensor* fused, const StageMark& mark) const;
 
   std::unique_ptr<EvaXModel> backbone_;
   UperNetSpec head_spec_;
@@ -58,6 +64,11 @@ class UperNetModel {
   Conv bottleneck_, fpn_bottleneck_;
   std::array<Conv, 3> lateral_, fpn_;
   at::Tensor seg_weight_, seg_bias_;
+  // On the CPU in float32, fpn_bottleneck runs as a convolution of its first (full-size) input
+  // plus, for the three upsampled ones, their taps mixed at their own size (upsampled_conv.h).
+  bool upsampled_taps_ = false;
+  Conv fpn_bottleneck_first_;
+  std::array<at::Tensor, 3> fpn_bottleneck_taps_;
 };
 
 // mmseg's `resize(..., mode='bilinear', align_corners=False)`: F.interpolate without antialias.

@@ -29,6 +29,7 @@ struct BenchmarkOptions {
   int warmup = 3;
   int iterations = 20;
   int cpu_threads = 0;  // 0: LibTorch's default
+  bool profile = false;  // segment mode: also time each stage of the model (per-layer profile)
 };
 
 struct BenchmarkReport {
@@ -39,6 +40,8 @@ struct BenchmarkReport {
   std::vector<double> milliseconds;  // one per timed iteration, in run order
   double median_ms = 0, p10_ms = 0, p90_ms = 0, mean_ms = 0;
   double images_per_second = 0;      // batch / median
+  // With `profile`: each stage's median over separate runs, in model order (milliseconds).
+  std::vector<std::pair<std::string, double>> stage_median_ms;
 };
 
 std::expected<BenchmarkReport, std::string> run_benchmark(const BenchmarkOptions& options);
@@ -46,10 +49,10 @@ std::string to_json(const BenchmarkReport& report);
 std::optional<BenchmarkMode> parse_benchmark_mode(std::string_view name);
 
 // Command-line flags (--checkpoint, --mode, --batch, --input-size, --device, --dtype, --warmup,
-// --iterations, --threads), shared by every front end of the benchmark.
+// --iterations, --threads, --profile), shared by every front end of the benchmark.
 std::expected<BenchmarkOptions, std::string> parse_benchmark_args(const std::vector<std::string>& args);
 inline constexpr const char* kBenchmarkUsage =
     "[--checkpoint FILE|demo:SIZE] [--mode forward|gradcam|classify|segment] [--batch N] [--input-size N]\n"
-    "    [--device cpu|cuda|auto] [--dtype fp32|bf16|fp16] [--warmup N] [--iterations N] [--threads N]";
+    "    [--device cpu|cuda|auto] [--dtype fp32|bf16|fp16] [--warmup N] [--iterations N] [--threads N] [--profile]";
 
 }  // namespace evax::inference

@@ -127,7 +127,9 @@ class Engine {
 // recipe, align_corners=False) and scaled to 0..255; pixels outside the crop are 0.
 std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& geometry);
 
-// Process-wide: LibTorch's intra-op CPU threads (0 leaves LibTorch's default).
+// Process-wide: LibTorch's intra-op CPU threads (0 leaves LibTorch's default); where LibTorch
+// uses OpenBLAS, OpenBLAS computes on the calling thread (its own pool would oversubscribe).
+// Call it once before the first model runs.
 void set_cpu_threads(int threads);
 int cpu_threads();
 
