@@ -2,17 +2,21 @@
 """Result latency: from the C-STORE of a study's last instance to its SR arriving at a PACS.
 
 Starts DCMTK's storescp as the destination and evax-node (CPU, demo weights) sending to it,
-then stores N chest studies into the node, one per second, each a PA image the model analyses
-and a lateral it skips (2048 x 2500, 12-bit, like a detector's output). For every study it
-takes the time storescu had the last Success and the time the SR file was complete at the
-destination, and splits the interval by the job's own stage times (quiet period, queue,
-inference with Grad-CAM, building SR and SC, delivery). Prints p50/p99 per model as JSON.
-Target on the 2-core development machine with EVA-X-S: p50 <= 3 s, p99 <= 6 s.
+then stores N chest studies into the node, one every --interval seconds, each a PA image the
+model analyses and a lateral it skips (2048 x 2500, 12-bit, like a detector's output). For every
+study it takes the time storescu had the last Success and the time the SR file was complete at
+the destination, and splits the interval by the job's own stage times (quiet period, queue,
+decoding + models, building SR/SC/SEG, delivery). Prints p50/p99 per model as JSON.
+With --segmenter demo the lung model runs too (every analysed image is also segmented; SEGs are
+sent when the mask is accepted). With --throughput-studies K, K more studies are then stored
+back to back, and the rate at which their SRs arrive is the sustainable studies per hour.
+Targets on the 2-core development machine with EVA-X-S: p50 <= 3 s, p99 <= 6 s.
 
 The quiet period (study.quiet_period_s) is part of the latency; it is set to 1 s here, the
 shortest the config allows, so a study of several instances still arrives as one job.
 
-usage: result_latency.py --node PATH/evax-node [--studies 60] [--models tiny,small] [--workdir DIR]
+usage: result_latency.py --node PATH/evax-node [--studies 60] [--interval 1] [--models tiny,small]
+                         [--segmenter demo] [--threshold 0.9] [--throughput-studies K] [--workdir DIR]
 Needs DCMTK (storescu, storescp) and Debian's python3-pydicom and python3-numpy.
 """
 import argparse
@@ -35,7 +39,7 @@ from dx_files import write_dx
 from local_services import free_port, wait_port
 
 STAGES = [("quiet_period", "received", "complete"), ("queue", "queued", "started"),
-          ("inference", "started", "inferred"), ("results", "inferred", "reported"),
+          ("decode_and_models", "started", "inferred"), ("results", "inferred", "reported"),
           ("delivery", "reported", "delivered")]
 
 
@@ -80,8 +84,11 @@ def run_model(args, model, work, studies):
     pacs = subprocess.Popen(["storescp", "-aet", "RESULTS", "-od", out, str(pacs_port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=dict(os.environ, TCP_NODELAY="1"))
     wait_port(pacs_port)
+    model_config = {"classifier": {"checkpoint": f"demo:{model}"}, "device": "cpu"}
+    if args.segmenter:
+        model_config["segmenter"] = {"checkpoint": args.segmenter, "threshold": args.threshold}
     config = {"dicom": {"ae_title": "EVAX", "port": node_port}, "storage": {"data_dir": data, "min_free_mb": 256},
-              "study": {"quiet_period_s": 1}, "model": {"classifier": {"checkpoint": f"demo:{model}"}, "device": "cpu"},
+              "study": {"quiet_period_s": 1}, "model": model_config,
               "workers": {"count": 2}, "http": {"port": free_port()}, "logging": {"level": "warn"},
               "destinations": [{"name": "pacs", "ae_title": "RESULTS", "host": "127.0.0.1", "port": pacs_port}]}
     config_path = os.path.join(work, f"node-{model}.json")
@@ -91,35 +98,57 @@ def run_model(args, model, work, studies):
                             stderr=open(os.path.join(work, f"node-{model}.log"), "w"))
     wait_port(node_port)
 
-    stored_at = {}
-    for i, (study_uid, files) in enumerate(studies):
-        tick = time.time()
-        result = subprocess.run(["storescu", "-v", "-aec", "EVAX", "127.0.0.1", str(node_port)] + files,
+    def store(study_files):
+        result = subprocess.run(["storescu", "-v", "-aec", "EVAX", "127.0.0.1", str(node_port)] + study_files,
                                 capture_output=True, text=True)
-        if result.stdout.count("Received Store Response (Success)") + result.stderr.count("Received Store Response (Success)") != len(files):
+        if result.stdout.count("Received Store Response (Success)") + result.stderr.count("Received Store Response (Success)") != len(study_files):
             raise SystemExit("storescu failed: " + result.stderr[-800:])
-        stored_at[study_uid] = time.time()
-        time.sleep(max(0.0, tick + 1.0 - time.time()))
 
-    # Wait for every SR at the destination.
     arrived = {}
-    deadline = time.time() + 300
-    while len(arrived) < len(studies) and time.time() < deadline:
-        for name in os.listdir(out):
-            path = os.path.join(out, name)
-            if name in arrived.values() or not name.startswith("SR"):
-                continue
-            try:
-                ds = pydicom.dcmread(path, stop_before_pixels=True)
-                arrived[ds.StudyInstanceUID] = name
-            except Exception:  # still being written: read it on the next pass
-                pass
-        time.sleep(0.5)
+
+    def wait_for_srs(study_uids):
+        deadline = time.time() + 300 + 20 * len(study_uids)
+        while not all(uid in arrived for uid in study_uids) and time.time() < deadline:
+            for name in os.listdir(out):
+                path = os.path.join(out, name)
+                if name in arrived.values() or not name.startswith("SR"):
+                    continue
+                try:
+                    ds = pydicom.dcmread(path, stop_before_pixels=True)
+                    arrived[ds.StudyInstanceUID] = name
+                except Exception:  # still being written: read it on the next pass
+                    pass
+            time.sleep(0.2)
+
+    latency_studies = studies[:args.studies]
+    stored_at = {}
+    for study_uid, files in latency_studies:
+        tick = time.time()
+        store(files)
+        stored_at[study_uid] = time.time()
+        time.sleep(max(0.0, tick + args.interval - time.time()))
+    wait_for_srs([uid for uid, _ in latency_studies])
+
+    throughput = None
+    burst = studies[args.studies:]
+    if burst:  # back to back: the node's sustainable rate is the rate at which their SRs arrive
+        for study_uid, files in burst:
+            store(files)
+        wait_for_srs([uid for uid, _ in burst])
+        done = sorted(os.stat(os.path.join(out, arrived[uid])).st_mtime for uid, _ in burst if uid in arrived)
+        if len(done) == len(burst) and len(done) > 1:
+            seconds_per_study = (done[-1] - done[0]) / (len(done) - 1)
+            throughput = {"studies": len(burst), "seconds_per_study": round(seconds_per_study, 3),
+                          "studies_per_hour": round(3600 / seconds_per_study)}
+    segs = sum(1 for name in os.listdir(out) if name.startswith("SG"))  # storescp names a SEG "SG.<uid>"
     latencies, stage_times = [], {name: [] for name, _, _ in STAGES}
     status = json.loads(subprocess.run([args.node, "status", "--limit", "10000", "--config", config_path],
                                        capture_output=True, text=True, check=True).stdout)
     jobs = {job["study_instance_uid"]: job for job in status["jobs"]}
-    for study_uid, name in arrived.items():
+    for study_uid in stored_at:
+        if study_uid not in arrived:
+            continue
+        name = arrived[study_uid]
         latencies.append(os.stat(os.path.join(out, name)).st_mtime - stored_at[study_uid])
         times = jobs[study_uid]["times"]
         for stage, start, end in STAGES:
@@ -131,8 +160,10 @@ def run_model(args, model, work, studies):
     pacs.wait()
     if len(arrived) < len(studies):
         raise SystemExit(f"{model}: only {len(arrived)} of {len(studies)} SRs arrived")
-    return {"studies": len(studies), "last_store_to_sr_s": summarise(latencies),
-            "stages_s": {stage: summarise(values) for stage, values in stage_times.items() if values}}
+    return {"studies": len(latency_studies), "interval_s": args.interval, "lung_model": args.segmenter or None,
+            "segs_received": segs, "last_store_to_sr_s": summarise(latencies),
+            "stages_s": {stage: summarise(values) for stage, values in stage_times.items() if values},
+            "throughput": throughput}
 
 
 def main():
@@ -140,6 +171,12 @@ def main():
     parser.add_argument("--node", required=True)
     parser.add_argument("--studies", type=int, default=60)
     parser.add_argument("--models", default="tiny,small")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between the studies' first C-STOREs")
+    parser.add_argument("--segmenter", help="model.segmenter.checkpoint (e.g. demo): the lung model on")
+    parser.add_argument("--threshold", type=float, default=0.9,
+                        help="model.segmenter.threshold: the demo lung model's map of these images is two lungs at 0.9, "
+                             "so SEGs are built and sent as for a real study")
+    parser.add_argument("--throughput-studies", type=int, default=0, help="then K studies back to back: studies per hour")
     parser.add_argument("--workdir")
     args = parser.parse_args()
     work = args.workdir or tempfile.mkdtemp(prefix="evax-latency-", dir=os.environ.get("EVAX_BENCH_DIR", "/tmp"))
@@ -147,13 +184,14 @@ def main():
     rng = numpy.random.default_rng(7)
     pa, lateral = chest_pixels(2500, 2048, rng), chest_pixels(2500, 2048, rng)
 
-    summary = {"benchmark": "last C-STORE to SR at a storescp destination, one study per second",
+    summary = {"benchmark": f"last C-STORE to SR at a storescp destination, one study every {args.interval:g} s",
+               "node": args.node,
                "machine_cores": os.cpu_count(), "image": "2048 x 2500 DX, PA analysed + lateral skipped",
                "quiet_period_s": 1, "models": {}}
     for model in args.models.split(","):
         print(f"{model}: writing {args.studies} studies ...", file=sys.stderr)
         studies = []
-        for i in range(args.studies):
+        for i in range(args.studies + args.throughput_studies):
             study_uid = generate_uid()
             files = [os.path.join(work, f"{model}-{i}-{view}.dcm") for view in ("PA", "LL")]
             write_image(files[0], study_uid, "PA", pa)

@@ -21,6 +21,8 @@ run_suite() {  # name, build folder, build.sh arguments...
   shift 2
   echo "=== $name flavour: build ($dir) ==="
   EVAX_BUILD_DIR=$dir bash scripts/build.sh "$@"
+  echo "=== $name flavour: $("$dir/app/evax-node" --version | head -1) ==="
+  ldd "$dir/app/evax-node" | grep -E "libtorch|libc10|libcudart" || true
   echo "=== $name flavour: tests ==="
   ctest --test-dir "$dir" --output-on-failure --parallel "$(nproc)" "${ctest_args[@]}" || failed+=("$name")
 }

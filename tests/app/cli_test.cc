@@ -47,6 +47,15 @@ class Cli : public ::testing::Test {
     return result;
   }
 
+  static std::string run_command_output(const std::string& command) {
+    std::string out;
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    std::array<char, 4096> buffer{};
+    for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) out.append(buffer.data(), n);
+    ::pclose(pipe);
+    return out;
+  }
+
   // A deterministic 8-bit grey test picture (a smooth pattern with some structure).
   static cv::Mat pattern(int width, int height) {
     cv::Mat image(height, width, CV_8UC1);
@@ -202,6 +211,31 @@ TEST_F(Cli, VersionNamesLibTorchItsCudaAndDcmtk) {
     // LibTorch's CUDA has the toolkit's major version; the second line says whether a GPU is usable.
     EXPECT_NE(r.out.find(", cuda " + std::to_string(EVAX_TEST_LIBTORCH_CUDA_MAJOR) + "."), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("\ncuda: "), std::string::npos) << r.out;
+  }
+}
+
+// The binary runs on the LibTorch it was built against: the CUDA flavour's libtorch_cuda and
+// CUDA runtime from the pinned wheel (never the toolkit's or Debian's), Debian's flavour on
+// Debian's CPU-only LibTorch.
+TEST_F(Cli, TheBinaryLoadsTheLibTorchOfItsFlavour) {
+  const std::string libraries = run_command_output("ldd " EVAX_NODE_BINARY);
+  const std::string lib_dir = EVAX_TEST_LIBTORCH_LIB_DIR;
+  if (EVAX_TEST_LIBTORCH_CUDA_MAJOR == 0) {
+    // Debian's versioned libraries, found through the loader's cache (/lib is /usr/lib on Debian 12).
+    EXPECT_NE(libraries.find("libtorch_cpu.so." EVAX_TEST_LIBTORCH_MAJOR_MINOR " => /lib/x86_64-linux-gnu/"), std::string::npos)
+        << libraries;
+    EXPECT_EQ(libraries.find("libtorch_cuda"), std::string::npos) << libraries;
+    EXPECT_EQ(libraries.find("libcudart"), std::string::npos) << libraries;
+  } else {
+    std::printf("%s", libraries.c_str());  // the linkage, in the test log
+    EXPECT_NE(libraries.find("libtorch_cpu.so => " + lib_dir + "/libtorch_cpu.so"), std::string::npos) << libraries;
+    EXPECT_NE(libraries.find("libtorch_cuda.so => " + lib_dir + "/libtorch_cuda.so"), std::string::npos) << libraries;
+    const auto cudart = libraries.find("libcudart.so.");
+    ASSERT_NE(cudart, std::string::npos) << libraries;
+    const std::string cudart_line = libraries.substr(cudart, libraries.find('\n', cudart) - cudart);
+    EXPECT_NE(cudart_line.find("/nvidia/"), std::string::npos) << cudart_line;  // the wheel's, not /usr/local/cuda's
+    EXPECT_EQ(libraries.find("/usr/local/cuda"), std::string::npos) << libraries;
+    EXPECT_EQ(libraries.find("/usr/lib/x86_64-linux-gnu/libtorch"), std::string::npos) << libraries;
   }
 }
 
