@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The Python baseline: timm's Eva built as EVA-X, timed like evax-engine-bench.
 
-timm is not a Debian package. Pass the directory of a timm source checkout with --timm-path:
-  git clone https://github.com/huggingface/pytorch-image-models  (the figures in the README
-  were measured with commit aa4b5850, timm 1.0.29.dev0; any 1.0.x with EVA-X support works)
-It imports torchvision (Debian: python3-torchvision). On the GPU machine timm is installed and
---timm-path can be left out.
+timm is not a Debian package: run this with the pinned venv's Python
+(build-cuda/libtorch-venv/bin/python, made by scripts/install-libtorch-cuda.sh: torch and timm at the
+versions in scripts/libtorch-cuda-requirements.txt), or point --timm-path at a timm source checkout
+for another Python (benchmarks/cpu_vs_python.py also runs the pinned timm on Debian's torch).
+On the GPU machine timm is installed and --timm-path can be left out.
 
 Prints one JSON line: median_ms, p10_ms, p90_ms, mean_ms, images_per_second, ...
 """

@@ -15,14 +15,15 @@ of the full key, BN running_var = 1 + 0.1u), or an mmseg checkpoint (`state_dict
 mlp.w12/w3 mapped to mlp.fc1/fc2; rope buffers, num_batches_tracked and auxiliary_head ignored).
 Written against timm 1.0.29 (needs a timm with `Eva`), PyTorch 1.13 (CPU) and 2.x (CUDA).
 
-timm is not a Debian package: pass a source checkout with --timm-path (see timm_baseline.py);
-where timm is installed, leave it out.
+timm is not a Debian package: run it with the pinned venv's Python (build-cuda/libtorch-venv, made
+by scripts/install-libtorch-cuda.sh, has torch and timm from PyPI), or pass a timm source checkout
+with --timm-path to another Python.
   --verify: float64 CPU run on the fixture input, max abs error of every fixture tensor; exits 1
             if one exceeds the README's float32 tolerance. --size mini uses mini_upernet_mmseg.pth.
-      python3 benchmarks/upernet_reference.py --timm-path /opt/timm-src --verify [--size mini]
+      build-cuda/libtorch-venv/bin/python benchmarks/upernet_reference.py --verify [--size mini]
   timing (default): one JSON line (median_ms, p10_ms, p90_ms, mean_ms, images_per_second, ...) for
             normalised (B,3,S,S) input -> probability map (B,1,S,S), under torch.inference_mode.
-      python3 benchmarks/upernet_reference.py --timm-path /opt/timm-src --device cpu --batch 1
+      build-cuda/libtorch-venv/bin/python benchmarks/upernet_reference.py --device cpu --batch 1
       python3 benchmarks/upernet_reference.py --device cuda --dtype bf16 --batch 8 --channels-last
 """
 import argparse

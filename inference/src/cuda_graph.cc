@@ -70,4 +70,24 @@ at::Tensor CudaGraph::run(const at::Tensor&) { return {}; }
 
 CudaGraph::~CudaGraph() = default;
 
+std::map<std::int64_t, std::unique_ptr<CudaGraph>> capture_graphs(const CudaGraph::Forward& forward, const std::vector<int>& batches,
+                                                                  int side, const at::TensorOptions& options,
+                                                                  std::vector<std::string>& notes) {
+  std::map<std::int64_t, std::unique_ptr<CudaGraph>> graphs;
+  if (!CudaGraph::available()) {
+    notes.emplace_back("CUDA graphs not built in: every batch runs eagerly");
+    return graphs;
+  }
+  for (int batch : batches) {
+    if (batch < 1 || graphs.count(batch)) continue;
+    try {
+      graphs[batch] = std::make_unique<CudaGraph>(forward, at::zeros({batch, 3, side, side}, options));
+      notes.push_back("batch " + std::to_string(batch) + " runs as a captured CUDA graph");
+    } catch (const std::exception& e) {
+      notes.push_back("CUDA graph capture for batch " + std::to_string(batch) + " failed, running eagerly: " + e.what());
+    }
+  }
+  return graphs;
+}
+
 }  // namespace evax::inference

@@ -6,7 +6,10 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -35,5 +38,11 @@ class CudaGraph {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// One CudaGraph per batch size in `batches` for (batch, 3, side, side) inputs with `options`
+// (on CUDA), each noted in `notes`; a size whose capture fails is noted and runs eagerly.
+std::map<std::int64_t, std::unique_ptr<CudaGraph>> capture_graphs(const CudaGraph::Forward& forward, const std::vector<int>& batches,
+                                                                  int side, const at::TensorOptions& options,
+                                                                  std::vector<std::string>& notes);
 
 }  // namespace evax::inference

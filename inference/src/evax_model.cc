@@ -92,12 +92,17 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
   // Which CPU matrix multiply: Debian's LibTorch multiplies with OpenBLAS, whose sgemm reaches
   // ~40 GFLOP/s on these shapes where oneDNN reaches ~100 (2-core CI machine), so its weights
   // are packed once for oneDNN. PyPI's LibTorch multiplies with MKL (~270 GFLOP/s there), which
-  // beats oneDNN's packed path and its layout conversions: plain at::linear.
+  // beats oneDNN and its layout conversions; its weights are packed once for MKL.
   use_onednn_ = options_.device.is_cpu() && at::hasMKLDNN() && !at::hasMKL();
   cpu_float_ = options_.device.is_cpu() && options_.dtype == at::kFloat;
   if (cpu_float_ && at::hasMKL()) {
-    if (auto op = c10::Dispatcher::singleton().findSchema({"mkl::_mkl_linear", ""}))
-      mkl_linear_ = op->typed<MklLinearSignature>();
+    auto& dispatcher = c10::Dispatcher::singleton();
+    auto linear = dispatcher.findSchema({"mkl::_mkl_linear", ""});
+    auto reorder = dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""});
+    if (linear && reorder) {
+      mkl_linear_ = linear->typed<MklLinearSignature>();
+      mkl_reorder_ = reorder->typed<MklReorderSignature>();
+    }
   }
   if (options_.device.is_cuda() && options_.dtype == at::kFloat) {
     // fp32 means fp32: LibTorch lets cuDNN use TF32 by default, ~1e-3 relative per layer.
@@ -160,11 +165,8 @@ EvaXModel::EvaXModel(const EvaXWeights& weights, const ModelOptions& options)
 EvaXModel::Linear EvaXModel::make_linear(at::Tensor weight, at::Tensor bias, std::int64_t rows) const {
   const at::TensorOptions target = at::TensorOptions().device(options_.device).dtype(options_.dtype);
   Linear layer{weight.to(target).contiguous(), bias.to(target).contiguous(), {}, {}, {}, 0};
-  if (mkl_linear_) {
-    static const auto reorder = c10::Dispatcher::singleton()
-                                    .findSchemaOrThrow("mkl::_mkl_reorder_linear_weight", "")
-                                    .typed<at::Tensor(const at::Tensor&, std::int64_t)>();
-    layer.mkl_packed = reorder.call(layer.weight, rows);
+  if (mkl_reorder_) {
+    layer.mkl_packed = mkl_reorder_->call(layer.weight, rows);
     layer.mkl_rows = rows;
   }
   if (use_onednn_) {  // see the constructor

@@ -90,11 +90,13 @@ class EvaXModel {
   ModelOptions options_;
   bool use_onednn_ = false;
   // PyPI's LibTorch: MKL's packed GEMM (mkl::_mkl_linear), which skips repacking the weights on
-  // every call (~16% of a batch-1 forward); its own fallback covers other row counts.
+  // every call (~16% of a batch-1 forward); its own fallback covers other row counts. The plain
+  // weights stay too, for that fallback and Grad-CAM's autograd.
   using MklLinearSignature = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
                                         std::int64_t);
-  using MklLinear = c10::TypedOperatorHandle<MklLinearSignature>;
-  std::optional<MklLinear> mkl_linear_;
+  using MklReorderSignature = at::Tensor(const at::Tensor&, std::int64_t);
+  std::optional<c10::TypedOperatorHandle<MklLinearSignature>> mkl_linear_;
+  std::optional<c10::TypedOperatorHandle<MklReorderSignature>> mkl_reorder_;
   bool cpu_float_ = false;  // float32 on the CPU: the attention's input comes from split_heads_with_rope
   at::Tensor patch_weight_, patch_bias_, cls_token_, pos_embed_;
   at::Tensor rope_cos_, rope_sin_;  // (1 + S*S, 64); the cls row is the identity rotation

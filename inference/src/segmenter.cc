@@ -88,19 +88,10 @@ std::expected<std::unique_ptr<Segmenter>, std::string> Segmenter::create(const S
                            " to " + std::to_string(impl->model->backbone().grid_side()) + "x" +
                            std::to_string(impl->model->backbone().grid_side()) + " (bicubic without antialias, as mmseg)");
     if (model_options.device.is_cuda()) {
-      if (!CudaGraph::available()) info.notes.push_back("CUDA graphs not built in: every batch runs eagerly");
       const UperNetModel& model = *impl->model;
-      for (int batch : options.cuda_graph_batches) {
-        if (!CudaGraph::available() || batch < 1 || impl->graphs.count(batch)) continue;
-        try {
-          const int side = model_options.input_size;
-          const at::Tensor example = at::zeros({batch, 3, side, side}, at::TensorOptions().device(model_options.device).dtype(model_options.dtype));
-          impl->graphs[batch] = std::make_unique<CudaGraph>([&model](const at::Tensor& x) { return model.logits(x); }, example);
-          info.notes.push_back("batch " + std::to_string(batch) + " runs as a captured CUDA graph");
-        } catch (const std::exception& e) {
-          info.notes.push_back("CUDA graph capture for batch " + std::to_string(batch) + " failed, running eagerly: " + e.what());
-        }
-      }
+      impl->graphs = capture_graphs([&model](const at::Tensor& x) { return model.logits(x); }, options.cuda_graph_batches,
+                                    model_options.input_size, at::TensorOptions().device(model_options.device).dtype(model_options.dtype),
+                                    info.notes);
     }
     return std::unique_ptr<Segmenter>(new Segmenter(std::move(impl)));
   });
