@@ -30,6 +30,10 @@ packages=(
   chromium
 )
 
+# The viewer tests run OHIF's own loaders (../shared/tools/ohif-check) with node; Debian's nodejs
+# where the machine has no node at all.
+command -v node >/dev/null || packages+=(nodejs)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

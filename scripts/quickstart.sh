@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+tools_python=$(bash scripts/install-python-tools.sh | tail -1)  # highdicom, to draw the SR's regions
 bash scripts/build.sh
 
 node=build/app/evax-node
@@ -53,13 +54,16 @@ for _ in $(seq 120); do
   sleep 0.5
 done
 "$node" status --config "$config" --limit 1 | tee "$out/status.json"
-# What the radiologist's viewer gets: the SR as a tree, the heatmap as a PNG.
+# What the radiologist's viewer gets: the SR as a tree, the heatmap as a PNG, and the SR's
+# regions drawn from the SR alone (as a viewer places them) beside the heatmap.
 for f in "$out"/pacs/*; do
   case "$(basename "$f")" in
     SR*) dsrdump +Pc "$f" >"$out/structured-report.txt" ;;
     SC*) dcmj2pnm +on "$f" "$out/secondary-capture.png" ;;
   esac
 done
+"$tools_python" scripts/render_sr_regions.py --sr "$out"/pacs/SR* --source examples/synthetic_chest_pa.dcm \
+  --sc "$out"/pacs/SC* --out "$out/sr-regions.png" >/dev/null
 # What an admin sees: the API's answers and the status page (rendered by headless Chromium,
 # kept off the network, when it is installed).
 api() { /usr/bin/python3 -c 'import sys, urllib.request as u; r = u.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]}); sys.stdout.write(u.urlopen(r).read().decode())' "http://127.0.0.1:$http_port$1" "$token"; }
@@ -78,6 +82,7 @@ fi
 "$node" segment --checkpoint demo --threshold 0.93 --out "$out/lungs" examples/synthetic_chest_pa.dcm >"$out/segment.json"
 echo "quickstart: job status in $out/status.json, node log in $out/node.log; the results the" \
   "PACS received in $out/pacs/ (SR as text: $out/structured-report.txt, heatmap:" \
-  "$out/secondary-capture.png, lung SEG: $out/pacs/SG.*); Grad-CAM overlays of the infer command in" \
+  "$out/secondary-capture.png, the SR's regions beside it: $out/sr-regions.png, lung SEG:" \
+  "$out/pacs/SG.*); Grad-CAM overlays of the infer command in" \
   "$out/*.png, lung masks of the segment command in $out/lungs/; the admin API's jobs and metrics in" \
   "$out/api-jobs.json and $out/metrics.txt, the status page in $out/status-page.png" >&2

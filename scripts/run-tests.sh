@@ -29,6 +29,7 @@ run_suite() {  # name, build folder, build.sh arguments...
 
 ctest_args=("$@")
 bash scripts/install-deps.sh
+bash scripts/install-python-tools.sh >/dev/null  # highdicom and friends, for both flavours' tests
 if [[ $flavour != cuda ]]; then run_suite debian build; fi
 if [[ $flavour != debian ]]; then run_suite cuda build-cuda --cuda; fi
 if ((${#failed[@]})); then

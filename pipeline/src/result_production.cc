@@ -6,14 +6,34 @@
 #include <stdexcept>
 #include <utility>
 
+#include "evax/reporting/image_regions.h"
 #include "evax/reporting/segmentation_object.h"
 
 namespace evax::pipeline {
 namespace {
 
+// Each finding with its probability, operating point and place on the image: the outline of
+// its Grad-CAM attention, or, beyond cam_top_k, the part of the image the model analysed.
 std::vector<reporting::FindingResult> findings_of(const ResultSettings& settings, const inference::ImageResult& result) {
+  const inference::ImageRect crop = inference::crop_in_image(result.geometry);
+  const reporting::PixelRect analysed{crop.left, crop.top, crop.right, crop.bottom};
   std::vector<reporting::FindingResult> out;
-  for (const auto& f : result.findings) out.push_back({f.label, f.probability, settings.operating_point(f.label)});
+  for (const auto& f : result.findings) {
+    reporting::FindingResult finding{f.label, f.probability, settings.operating_point(f.label), std::nullopt};
+    finding.region = f.cam ? reporting::attention_region({f.cam->grid_side, f.cam->normalised, analysed})
+                           : reporting::rectangle_region(analysed, "the whole analysed area: no Grad-CAM map (beyond model.cam_top_k)");
+    out.push_back(std::move(finding));
+  }
+  return out;
+}
+
+// The lungs' measurements with their outlines on the image, for the SR to draw.
+std::vector<reporting::LungMeasurement> outlined(const LungFindings& lungs, int width, int height) {
+  std::vector<reporting::LungMeasurement> out = lungs.measurements;
+  for (auto& measurement : out)
+    for (const auto& mask : lungs.masks)
+      if (mask.laterality == measurement.laterality)
+        measurement.outline = reporting::mask_outline(mask.mask, width, height, "the outline of the segmented lung");
   return out;
 }
 
@@ -66,7 +86,7 @@ std::vector<storage::Output> produce_results(const storage::FileStore& files, co
       auto seg = reporting::build_lung_segmentation(request);
       if (!seg) throw std::runtime_error(seg.error());
       written.add(write(files, *seg, image.instance_id));
-      analysed.lungs = image.lungs->measurements;
+      analysed.lungs = outlined(*image.lungs, image.grey.width, image.grey.height);
       analysed.segmentation = seg->reference;
     }
     report.images.push_back(std::move(analysed));
@@ -81,14 +101,15 @@ std::vector<storage::Output> produce_results(const storage::FileStore& files, co
   if (settings.secondary_capture) {
     const std::string series_uid = reporting::new_series_uid();
     int instance_number = 0;
-    for (const auto& image : images) {
+    for (std::size_t i = 0; i < images.size(); ++i) {
+      const AnalysedImageResult& image = images[i];
       reporting::SecondaryCaptureRequest request;
       request.algorithm = settings.algorithm;
       request.source_path = image.source_path;
       request.width = image.grey.width;
       request.height = image.grey.height;
       request.grey = image.grey.pixels;
-      request.findings = findings_of(settings, image.result);
+      request.findings = report.images[i].findings;
       // The leading findings' maps combined by maximum on the patch grid, then upsampled once.
       std::vector<const inference::Finding*> explained;
       for (const auto& f : image.result.findings)

@@ -1,5 +1,7 @@
 #include "finding_codes.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <map>
 
@@ -48,6 +50,15 @@ std::string printable_label(const std::string& label) {
   for (unsigned char c : label)
     if (c >= 0x20 && c < 0x7f && c != '\\' && out.size() < 64) out += static_cast<char>(c);
   return out.empty() ? "unnamed label" : out;
+}
+
+Code probability_concept(const Code& finding, bool present) {
+  std::uint32_t hash = 2166136261u;  // FNV-1a of "scheme:value": stable, fits SH's 16 characters
+  for (unsigned char c : finding.scheme + ":" + finding.value) hash = (hash ^ c) * 16777619u;
+  char value[16];
+  std::snprintf(value, sizeof value, "P%c%08X", present ? '+' : '-', hash);
+  const std::string state = present ? " (present)" : " (absent)";
+  return {value, kPrivateScheme, finding.meaning.substr(0, 64 - state.size()) + state};
 }
 
 FindingCodes finding_codes(const std::string& label) {

@@ -28,6 +28,11 @@ struct FindingCodes {
 // them). An unknown label never fails: it gets a 99EVAX code with the label as meaning.
 FindingCodes finding_codes(const std::string& label);
 
+// The concept of the probability NUM of a finding, in 99EVAX: one per finding and decision, so
+// that the name a viewer draws next to the value says both ("Pleural effusion (present)"). Its
+// code value is "P+" or "P-" and 8 hex digits of the finding's code (stable across reports).
+Code probability_concept(const Code& finding, bool present);
+
 // The label as SR text may carry it (Code Meaning is LO: printable, no backslash, at most 64
 // characters); an empty label becomes "unnamed label".
 std::string printable_label(const std::string& label);

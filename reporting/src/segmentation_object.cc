@@ -1,12 +1,17 @@
 // The lung segmentation as a DICOM Segmentation: BINARY, one segment and one frame per lung,
-// derived from the analysed image. DCMTK's dcmseg builds it; two things are done around it:
-//  - No Frame of Reference. A CR/DX image has none, and the SEG IOD needs one only when the
-//    Derivation Image functional group is absent. Without it, Pixel Measures, Plane Position
-//    and Plane Orientation (Patient) are not required, and a projection image has no plane in
-//    patient space to give, so the frames carry Derivation Image (shared), Frame Content (the
-//    dimension index: the segment number) and Segment Identification (per frame), and the
-//    image carries Patient Orientation instead. DCMTK 3.6.7 writes a Frame of Reference module
-//    whenever it writes, with the UID as type 1; that rule is relaxed to the IOD's condition.
+// derived from the analysed image. DCMTK's dcmseg builds it; three things are done around it:
+//  - Frame geometry for viewers. Each frame's pixels are the source image's (Derivation Image,
+//    per frame, with Spatial Locations Preserved YES: highdicom maps frames to the source
+//    through it, OHIF 3.13 only through a per-frame item). OHIF 3.13 also reads the shared
+//    Plane Orientation (Patient) without a guard and compares it with the orientation it assumes
+//    for the source (the identity, for a radiograph without Image Orientation); without one it
+//    shows nothing. A CR/DX image has no Frame of Reference, and the SEG IOD allows Plane
+//    Orientation (Patient) only in a patient-relative one, so the SEG defines its own Frame of
+//    Reference (no other object shares it: it places the frames relative to nothing but this
+//    SEG) with the identity orientation. The frames stay tied to the X-ray by Derivation Image.
+//    Pixel Measures and Plane Position are left out: with Derivation Image they are optional,
+//    and a projection has no plane position in the patient to give.
+//  - Patient Orientation, as the source has it, tells left from right.
 //  - The Pixel Data is packed here. DCMTK 3.6.7 packs each frame correctly
 //    (DcmSegUtils::packBinaryFrame) but joins them wrongly (DcmSegmentation::concatFrames) when
 //    rows * columns is not a multiple of 8: its final "clear the unused bits" step clears the
@@ -129,26 +134,59 @@ std::string read_back_problem(const std::vector<std::uint8_t>& bytes, const Segm
   return {};
 }
 
-// DCMTK 3.6.7 demands a Frame of Reference UID (type 1) on every write; the SEG needs one only
-// without Derivation Image, which this one always has.
+// DCMTK 3.6.7 demands a Frame of Reference UID (type 1) on every write, and with one, Pixel
+// Measures and Plane Position as well (an older reading of the IOD: today both are optional
+// with Derivation Image). The Frame of Reference is written after DCMTK, by place_frames().
 void allow_no_frame_of_reference(DcmSegmentation& seg) {
   const OFString module = seg.getFrameOfReference().getName();
   seg.getRules()->addRule(new IODRule(DCM_FrameOfReferenceUID, "1", "1C", module, DcmIODTypes::IE_FOR), OFTrue);
   seg.getRules()->addRule(new IODRule(DCM_PositionReferenceIndicator, "1", "2C", module, DcmIODTypes::IE_FOR), OFTrue);
 }
 
-// Derivation Image (shared by the frames) and Common Instance Reference name the source image.
-void reference_source(DcmSegmentation& seg, DcmItem& source, const AlgorithmIdentity& algorithm) {
-  const std::string sop_class = element_string(source, DCM_SOPClassUID);
-  const std::string sop_instance = element_string(source, DCM_SOPInstanceUID);
+// The SEG's own Frame of Reference and the identity plane orientation (see the top of the file).
+void place_frames(DcmItem& dataset) {
+  check(dataset.putAndInsertString(DCM_FrameOfReferenceUID, new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "frame of reference");
+  check(dataset.putAndInsertString(DCM_PositionReferenceIndicator, ""), "position reference indicator");
+  DcmItem* shared = nullptr;
+  check(dataset.findOrCreateSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0), "shared functional groups");
+  DcmItem* orientation = nullptr;
+  check(shared->findOrCreateSequenceItem(DCM_PlaneOrientationSequence, orientation, 0), "plane orientation");
+  check(orientation->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0"), "image orientation");
+}
+
+// Derivation Image of one frame: the source image, pixel for pixel.
+std::unique_ptr<FGDerivationImage> derivation_image(DcmItem& source, const AlgorithmIdentity& algorithm) {
   OFVector<ImageSOPInstanceReferenceMacro> sources(1);
-  check(sources[0].setReferencedSOPClassUID(sop_class.c_str()), "source SOP class");
-  check(sources[0].setReferencedSOPInstanceUID(sop_instance.c_str()), "source SOP instance");
+  check(sources[0].setReferencedSOPClassUID(element_string(source, DCM_SOPClassUID).c_str()), "source SOP class");
+  check(sources[0].setReferencedSOPInstanceUID(element_string(source, DCM_SOPInstanceUID).c_str()), "source SOP instance");
   std::unique_ptr<FGDerivationImage> derivation(FGDerivationImage::createMinimal(
       sources, ("Lung segmentation by " + model_description(algorithm)).c_str(), code("113076", "DCM", "Segmentation"),
       code("121322", "DCM", "Source image for image processing operation")));
   if (!derivation) throw Failure{"derivation image: cannot be created"};
-  check(seg.addForAllFrames(*derivation), "derivation image");
+  return derivation;
+}
+
+// Spatial Locations Preserved (DCMTK 3.6.7's Derivation Image has no setter): each frame's
+// source image item says its pixels are the source's, which readers need to map frames.
+void mark_spatial_locations_preserved(DcmItem& dataset) {
+  DcmSequenceOfItems* frames = nullptr;
+  if (dataset.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, frames).bad() || !frames)
+    throw Failure{"no per-frame functional groups"};
+  for (unsigned long f = 0; f < frames->card(); ++f) {
+    DcmItem* derivation = nullptr;
+    DcmSequenceOfItems* sources = nullptr;
+    if (frames->getItem(f)->findAndGetSequenceItem(DCM_DerivationImageSequence, derivation, 0).bad() ||
+        derivation->findAndGetSequence(DCM_SourceImageSequence, sources).bad() || !sources)
+      throw Failure{"a frame has no derivation image"};
+    for (unsigned long i = 0; i < sources->card(); ++i)
+      check(sources->getItem(i)->putAndInsertString(DCM_SpatialLocationsPreserved, "YES"), "spatial locations preserved");
+  }
+}
+
+// Common Instance Reference names the source image.
+void reference_source(DcmSegmentation& seg, DcmItem& source) {
+  const std::string sop_class = element_string(source, DCM_SOPClassUID);
+  const std::string sop_instance = element_string(source, DCM_SOPInstanceUID);
   const std::string study_uid = element_string(source, DCM_StudyInstanceUID);
   IODReferences references;
   references.add(new IODImageReference(element_string(source, DCM_PatientID).c_str(), study_uid.c_str(),
@@ -161,7 +199,7 @@ void reference_source(DcmSegmentation& seg, DcmItem& source, const AlgorithmIden
 // One segment and one frame per lung, in the request's order; the frames are indexed by
 // segment number only (there is no plane position). DCMTK checks that index against the
 // functional groups before it writes them, so the check runs after writing instead.
-void add_lungs(DcmSegmentation& seg, const SegmentationRequest& request) {
+void add_lungs(DcmSegmentation& seg, const SegmentationRequest& request, DcmItem& source) {
   seg.setCheckDimensionsOnWrite(OFFalse);
   check(seg.getDimensions().addDimensionIndex(DCM_ReferencedSegmentNumber, new_uid(SITE_INSTANCE_UID_ROOT).c_str(),
                                               DCM_SegmentIdentificationSequence, "ReferencedSegmentNumber"),
@@ -173,7 +211,10 @@ void add_lungs(DcmSegmentation& seg, const SegmentationRequest& request) {
     segment.release();  // owned by the segmentation now
     FGFrameContent frame_content;
     check(frame_content.setDimensionIndexValues(segment_number, 0), "dimension index value");
-    OFVector<FGBase*> per_frame(1, &frame_content);
+    const std::unique_ptr<FGDerivationImage> derivation = derivation_image(source, request.algorithm);
+    OFVector<FGBase*> per_frame;
+    per_frame.push_back(&frame_content);
+    per_frame.push_back(derivation.get());
     std::vector<Uint8> frame(lung.mask.begin(), lung.mask.end());
     check(seg.addFrame(frame.data(), segment_number, per_frame), "add frame");
   }
@@ -217,17 +258,19 @@ std::expected<DicomObject, std::string> build_lung_segmentation(const Segmentati
     check(seg->getSeries().setSeriesDescription(algorithm.demo ? "EVA-X AI lung segmentation (DEMO MODEL)"
                                                                : "EVA-X AI lung segmentation"),
           "series description");
-    reference_source(*seg, source_set, algorithm);
-    add_lungs(*seg, request);
+    reference_source(*seg, source_set);
+    add_lungs(*seg, request, source_set);
 
     DcmFileFormat file;
     DcmDataset& d = *file.getDataset();
     check(seg->writeDataset(d), "write");
     check(seg->getDimensions().checkDimensions(&d), "dimension index");
+    mark_spatial_locations_preserved(d);
+    place_frames(d);
     // The same bytes as the SC and SR: patient and study as received, the node's equipment.
     copy_patient_and_study(source_set, d);
     put_equipment(algorithm, d);
-    // Type 2C without Image Orientation (Patient): the source's orientation, as the SC has it.
+    // The source's orientation labels, as the SC has them.
     d.putAndInsertString(DCM_PatientOrientation, element_string(source_set, DCM_PatientOrientation).c_str());
     const std::size_t pixels = static_cast<std::size_t>(request.width) * static_cast<std::size_t>(request.height);
     const std::vector<Uint8> packed = pack_frames(request.lungs, pixels);

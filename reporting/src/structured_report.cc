@@ -2,21 +2,30 @@
 //   Imaging Measurement Report (126000, DCM)
 //   ├ language English, device observer (the node), procedure reported
 //   ├ Image Library: every analysed image
-//   ├ Imaging Measurements: one Measurement Group (TID 1501) per finding and image
+//   ├ Imaging Measurements: one Measurement Group per finding and image, a TID 1410 planar ROI
+//   │ (DCMTK builds it with its TID 1501 class plus the Image Region; identified as 1410 after)
 //   │   ├ Tracking Identifier "<label> image <n>", Tracking Unique Identifier
-//   │   ├ Finding = the finding's code, Finding Site
-//   │   ├ NUM Probability (122157, DCM) 0..1, unit (1, UCUM, "no units"), source image
+//   │   ├ Finding = the finding's code
+//   │   ├ SCOORD Image Region (111030, DCM): where the finding is, SELECTED FROM the image: the
+//   │   │ outline of its Grad-CAM attention, its peak, or the analysed area (see image_regions.h)
+//   │   ├ NUM "<finding> (present|absent)" (99EVAX), the probability in %, INFERRED FROM that
+//   │   │ region, with Finding Site and its equivalent meaning "Probability of <finding> ..."
 //   │   ├ <finding code> = Present (52101004, SCT) / Absent (272519000, SCT) by the operating point
 //   │   └ Algorithm Name, Algorithm Version, Algorithm Parameters (TID 4019 items)
-//   │ and, with lung segmentation, one Measurement Group (TID 1501) per lung and image
+//   │ and, with lung segmentation, one Measurement Group per lung and image
 //   │   ├ Tracking Identifier "<Right|Left> lung image <n>", Tracking Unique Identifier
-//   │   ├ Finding Lung (39607008, SCT); Finding Site Lung with Laterality Right / Left
-//   │   ├ NUM Area (42798000, SCT) in mm2, source: the image and its segment in the lung SEG
+//   │   ├ Finding Lung (39607008, SCT)
+//   │   ├ SCOORD Image Region: the lung's outline, SELECTED FROM the image
+//   │   ├ NUM Area (42798000, SCT) in mm2, source: the image and its segment in the lung SEG;
+//   │   │ Finding Site Lung with Laterality Right / Left
 //   │   ├ Comment: which pixel spacing the area rests on, the pixel count, the segment number
 //   │   └ Algorithm Name, Version, Parameters of the segmentation model
 //   └ Qualitative Evaluations: a Comment saying the results are AI-generated (and DEMO), one
 //     per image whose lung mask was rejected, with the reason, and one per image whose lungs
 //     have no area (no pixel spacing: DCMTK's TID 1501 needs a measurement in every group)
+// What viewers draw: OHIF places each group at its Image Region and labels it with the NUM's
+// concept name and value ("Pleural effusion (present): 80.19 %"). Its finding site sits under
+// the NUM, where OHIF does not turn it into a label line of its bare SNOMED code.
 // Patient and study come from the first source image; the document is UNVERIFIED.
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
@@ -43,12 +52,20 @@ namespace {
 const DSRCodedEntryValue kProcedure("363679005", "SCT", "Imaging procedure");
 const DSRCodedEntryValue kPresent("52101004", "SCT", "Present");
 const DSRCodedEntryValue kAbsent("272519000", "SCT", "Absent");
+const DSRCodedEntryValue kImageRegion("111030", "DCM", "Image Region");
+const DSRCodedEntryValue kPercent("%", "UCUM", "percent");
 
 DSRCodedEntryValue coded(const Code& code) { return DSRCodedEntryValue(code.value.c_str(), code.scheme.c_str(), code.meaning.c_str()); }
 
 std::string probability_text(double p) {
   char text[32];
   std::snprintf(text, sizeof text, "%.4f", p);
+  return text;
+}
+
+std::string percent_text(double p) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", 100.0 * p);
   return text;
 }
 
@@ -85,24 +102,78 @@ void add_algorithm_items(CMR_TID1501_in_TID1500& group, const std::string& name,
   }
 }
 
-// One finding of one image as a TID 1501 group.
+DSRSpatialCoordinatesValue coordinates(const ImageRegion& region) {
+  DSRSpatialCoordinatesValue value(region.shape == ImageRegion::Shape::point ? DSRTypes::GT_Point : DSRTypes::GT_Polyline);
+  for (const ImagePoint& p : region.points) value.getGraphicDataList().addItem(p.column, p.row);
+  return value;
+}
+
+DSRImageReferenceValue image_reference(DcmItem& source) {
+  return DSRImageReferenceValue(element_string(source, DCM_SOPClassUID).c_str(), element_string(source, DCM_SOPInstanceUID).c_str());
+}
+
+// The region must be a point, or a closed outline of at least three corners inside the image.
+void check_region(const ImageRegion& region, DcmItem& source) {
+  Uint16 rows = 0, columns = 0;
+  source.findAndGetUint16(DCM_Rows, rows);
+  source.findAndGetUint16(DCM_Columns, columns);
+  const auto& p = region.points;
+  const bool shape_ok = region.shape == ImageRegion::Shape::point
+                            ? p.size() == 1
+                            : p.size() >= 4 && p.front().column == p.back().column && p.front().row == p.back().row;
+  if (!shape_ok) throw Failure{"an image region is neither a point nor a closed outline"};
+  for (const ImagePoint& point : p)
+    if (!(point.column >= 0 && point.row >= 0 && point.column <= columns && point.row <= rows))
+      throw Failure{"an image region leaves the image"};
+}
+
+// The whole image, for a finding that came without a region.
+ImageRegion whole_image(DcmItem& source) {
+  Uint16 rows = 0, columns = 0;
+  source.findAndGetUint16(DCM_Rows, rows);
+  source.findAndGetUint16(DCM_Columns, columns);
+  const auto c = static_cast<float>(columns), r = static_cast<float>(rows);
+  return {ImageRegion::Shape::outline, {{0, 0}, {c, 0}, {c, r}, {0, r}, {0, 0}}, "the whole image"};
+}
+
+// The group's Image Region (a TID 1410 row), placed right after its Finding, selected from the
+// source image: what a viewer draws the group at.
+void add_image_region(CMR_TID1501_in_TID1500& group, const ImageRegion& region, DcmItem& source) {
+  check_region(region, source);
+  if (group.gotoNamedNode(CODE_DCM_Finding) == 0) throw Failure{"the group's Finding was not found"};
+  check(group.addExtraContentItem(DSRTypes::RT_contains, DSRTypes::VT_SCoord, DSRTypes::AM_afterCurrent), "image region");
+  check(group.getCurrentContentItem().setConceptName(kImageRegion), "image region name");
+  check(group.getCurrentContentItem().setSpatialCoordinates(coordinates(region)), "image region coordinates");
+  check(group.addExtraContentItem(DSRTypes::RT_selectedFrom, DSRTypes::VT_Image, DSRTypes::AM_belowCurrent), "region image");
+  check(group.getCurrentContentItem().setImageReference(image_reference(source)), "region image reference");
+}
+
+// One finding of one image as a measurement group placed on the image.
 void add_measurement_group(CMR_TID1500& report, const AlgorithmIdentity& algorithm, DcmItem& source, int image_number,
                            const FindingResult& finding, bool first_group) {
   check(report.addIndividualMeasurements(/*checkEmpty=*/first_group), "measurement group");
   auto& group = report.getIndividualMeasurements();
   const FindingCodes codes = finding_codes(finding.label);
+  const ImageRegion region = finding.region.value_or(whole_image(source));
   check(group.setTrackingIdentifier((printable_label(finding.label) + " image " + std::to_string(image_number)).c_str()),
         "tracking id");
   check(group.setTrackingUniqueIdentifier(new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "tracking uid");
   check(group.setFinding(coded(codes.finding)), "finding");
-  check(group.addFindingSite(coded(codes.site)), "finding site");
-  const CMR_TID1501_in_TID1500::MeasurementValue value(probability_text(finding.probability).c_str(), CMR_CID7181::NoUnits);
-  check(group.addMeasurement(CMR_CID7469(DSRCodedEntryValue(CODE_DCM_Probability)), value), "probability");
-  check(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement, source), "source image");
+  // The probability in percent under a concept naming the finding and the decision: the label
+  // viewers draw. Its equivalent meaning spells out what the number is.
+  const CMR_TID1501_in_TID1500::MeasurementValue value(percent_text(finding.probability).c_str(), CMR_CID7181(kPercent));
+  check(group.addMeasurement(CMR_CID7469(coded(probability_concept(codes.finding, finding.present()))), value), "probability");
+  auto& measurement = group.getMeasurement();
+  check(measurement.addSpatialCoordinates(kImageRegion, coordinates(region), image_reference(source)), "probability region");
+  check(measurement.addFindingSite(coded(codes.site)), "finding site");
+  const std::string meaning = "Probability of " + codes.finding.meaning + " in percent; " + (finding.present() ? "present" : "absent") +
+                              " by the operating point " + percent_text(finding.operating_point) + " %";
+  check(measurement.setEquivalentMeaningOfConceptName(meaning.substr(0, 1024).c_str()), "probability meaning");
   check(group.addQualitativeEvaluation(coded(codes.finding), finding.present() ? kPresent : kAbsent), "present/absent");
+  add_image_region(group, region, source);
 
   add_algorithm_items(group, algorithm.model_name + " " + algorithm.model_task, algorithm_version(algorithm),
-                      "operating point " + probability_text(finding.operating_point));
+                      "operating point " + probability_text(finding.operating_point) + "; region: " + region.basis);
 }
 
 std::string area_text(double mm2) {
@@ -123,19 +194,22 @@ void add_lung_group(CMR_TID1500& report, const AlgorithmIdentity& segmenter, Dcm
         "lung tracking id");
   check(group.setTrackingUniqueIdentifier(new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "lung tracking uid");
   const DSRCodedEntryValue lung_code("39607008", "SCT", "Lung structure");  // as the finding sites name it
+  if (!lung.outline) throw Failure{"a lung has no outline"};
   check(group.setFinding(lung_code), "lung finding");
-  check(group.addFindingSite(lung_code, CID244e_Laterality(OFString(right ? "R" : "L"))), "lung site");
   const CMR_TID1501_in_TID1500::MeasurementValue area(area_text(*lung.area_mm2).c_str(), CMR_CID7181::SquareMillimeter);
   check(group.addMeasurement(CMR_CID7469::Area, area), "lung area");
-  check(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement, source), "lung source image");
+  auto& measurement = group.getMeasurement();
+  check(measurement.addImage(CODE_DCM_SourceOfMeasurement, source), "lung source image");
   DSRImageReferenceValue segment(segmentation.sop_class_uid.c_str(), segmentation.sop_instance_uid.c_str());
   segment.getSegmentList().addItem(lung.segment_number);
-  check(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement, segment), "lung segment");
+  check(measurement.addImage(CODE_DCM_SourceOfMeasurement, segment), "lung segment");
+  check(measurement.addFindingSite(lung_code, CID244e_Laterality(OFString(right ? "R" : "L"))), "lung site");
   std::string basis = lung.spacing_source == "ImagerPixelSpacing"
                           ? "Area from ImagerPixelSpacing: at the detector plane, not corrected for geometric magnification."
                           : "Area from PixelSpacing (calibrated to the patient).";
   basis += " " + std::to_string(lung.pixel_count) + " pixels; segment " + std::to_string(lung.segment_number) + " of the lung SEG.";
   check(group.addQualitativeEvaluation(CODE_DCM_Comment, basis.c_str()), "lung area basis");
+  add_image_region(group, *lung.outline, source);
   add_algorithm_items(group, segmenter.model_name, algorithm_version(segmenter),
                       segmenter.parameters.empty() ? std::string("as configured") : segmenter.parameters);
 }
@@ -151,6 +225,34 @@ DSRTypes::E_DocumentType dicom_document_type(SrDocumentType type) {
     case SrDocumentType::comprehensive: break;
   }
   return DSRTypes::DT_ComprehensiveSR;
+}
+
+// DCMTK builds every group with its TID 1501 class and identifies it as TID 1501; a group with
+// an Image Region is a TID 1410 planar ROI, which is what readers such as highdicom look for.
+void identify_planar_roi_groups(DcmItem& dataset) {
+  auto concept_is = [](DcmItem& item, const char* value) {
+    DcmItem* name = nullptr;
+    OFString code;
+    return item.findAndGetSequenceItem(DCM_ConceptNameCodeSequence, name, 0).good() &&
+           name->findAndGetOFString(DCM_CodeValue, code).good() && code == value;
+  };
+  DcmSequenceOfItems* root = nullptr;
+  if (dataset.findAndGetSequence(DCM_ContentSequence, root).bad() || !root) throw Failure{"the SR has no content"};
+  for (unsigned long i = 0; i < root->card(); ++i) {
+    DcmSequenceOfItems* groups = nullptr;
+    if (!concept_is(*root->getItem(i), "126010") || root->getItem(i)->findAndGetSequence(DCM_ContentSequence, groups).bad() || !groups)
+      continue;
+    for (unsigned long g = 0; g < groups->card(); ++g) {
+      DcmItem& group = *groups->getItem(g);
+      DcmSequenceOfItems* items = nullptr;
+      DcmItem* template_item = nullptr;
+      if (group.findAndGetSequence(DCM_ContentSequence, items).bad() || !items ||
+          group.findAndGetSequenceItem(DCM_ContentTemplateSequence, template_item, 0).bad())
+        continue;
+      for (unsigned long c = 0; c < items->card(); ++c)
+        if (concept_is(*items->getItem(c), "111030")) check(template_item->putAndInsertString(DCM_TemplateIdentifier, "1410"), "TID 1410");
+    }
+  }
 }
 
 // The bytes parse back into a valid SR document: what a receiver will do first.
@@ -283,6 +385,7 @@ std::expected<DicomObject, std::string> build_structured_report(const ReportRequ
     DcmFileFormat file;
     DcmDataset& d = *file.getDataset();
     check(document.write(d), "writing the SR");
+    identify_planar_roi_groups(d);
     // The received values, byte for byte (character set included), over DCMTK's own.
     copy_patient_and_study(first, d);
     put_equipment(algorithm, d);

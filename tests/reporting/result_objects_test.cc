@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "evax/reporting/image_regions.h"
 #include "evax/reporting/result_objects.h"
 #include "evax/reporting/segmentation_object.h"
 #include "synthetic_dicom.h"
@@ -111,9 +112,16 @@ TEST_F(ResultObjects, TheStructuredReportPassesEveryValidator) {
   const std::string tree = run("dsrdump +Pc +Pl " + path);
   for (const char* expected : {"Imaging Measurement Report", "Comprehensive SR", "UNVERIFIED", "Image Library",
                                "Measurement Group", "Tracking Identifier", "(60046008,SCT,\"Pleural effusion\")",
-                               "(122157,DCM,\"Probability\")", "(1,UCUM,\"no units\")", "(52101004,SCT,\"Present\")",
-                               "(272519000,SCT,\"Absent\")", "(111001,DCM,\"Algorithm Name\")", "EVA-X-S cxr14",
-                               "(3120008,SCT,\"Pleural membrane structure\")", "Source of Measurement", "NOT FOR DIAGNOSTIC USE"})
+                               // the probability in percent, named after the finding and the decision
+                               "99EVAX,\"Pleural effusion (absent)\")=\"17.00\" (%,UCUM,\"percent\")",
+                               "99EVAX,\"Hiatal hernia (present)\")=\"83.00\" (%,UCUM,\"percent\")",
+                               "Probability of Pleural effusion in percent; absent by the operating point 30.00 %",
+                               "(52101004,SCT,\"Present\")", "(272519000,SCT,\"Absent\")",
+                               "(111001,DCM,\"Algorithm Name\")", "EVA-X-S cxr14",
+                               // a finding given without a region is placed on the whole image
+                               "(111030,DCM,\"Image Region\")=(POLYLINE", "region: the whole image",
+                               "<inferred from SCOORD:(111030,DCM,\"Image Region\")",
+                               "(3120008,SCT,\"Pleural membrane structure\")", "NOT FOR DIAGNOSTIC USE"})
     EXPECT_NE(tree.find(expected), std::string::npos) << expected << "\n" << tree;
   // 14 findings x 2 images.
   std::size_t groups = 0;
@@ -147,6 +155,49 @@ std::vector<LungMask> lung_masks() {
   return lungs;
 }
 
+// Each finding's region and each lung's outline, as highdicom (an independent reader) finds
+// them: planar ROI groups (TID 1410) with the coordinates written, selected from their image.
+TEST_F(ResultObjects, RegionsAreReadBackByHighdicomWithTheCoordinatesWritten) {
+  const std::string pa = source("pa.dcm");
+  std::vector<FindingResult> findings = cxr14_findings();
+  findings[0].region = ImageRegion{ImageRegion::Shape::outline, {{10.5f, 20.5f}, {100.5f, 20.5f}, {60.5f, 90.25f}, {10.5f, 20.5f}}, "test outline"};
+  findings[1].region = ImageRegion{ImageRegion::Shape::point, {{160.5f, 200.5f}}, "test point"};
+  ReportRequest request{algorithm(false), {{pa, findings}}};
+  const auto sr = build_structured_report(request);
+  ASSERT_TRUE(sr) << sr.error();
+  const std::string path = save(*sr, "sr-regions.dcm");
+  const std::string json = run(std::string(EVAX_TOOLS_PYTHON) + " " EVAX_SOURCE_DIR "/tests/tools/sr_regions.py " + path);
+  ASSERT_EQ(json.rfind("{\"groups\": [", 0), 0u) << json;  // highdicom read it
+  auto group_of = [&](const std::string& tracking) {
+    const auto at = json.find("\"tracking_identifier\": \"" + tracking + "\"");
+    return at == std::string::npos ? std::string() : json.substr(at, json.find("\"tracking_identifier\"", at + 1) - at);
+  };
+  std::size_t groups = 0;
+  for (std::size_t at = 0; (at = json.find("\"tracking_identifier\"", at)) != std::string::npos; ++at) ++groups;
+  EXPECT_EQ(groups, 14u) << json;
+  const std::string outline = group_of("Atelectasis image 1");
+  EXPECT_NE(outline.find("\"graphic_type\": \"POLYLINE\", \"points\": [[10.5, 20.5], [100.5, 20.5], [60.5, 90.25], [10.5, 20.5]]"),
+            std::string::npos) << outline;
+  EXPECT_NE(outline.find("{\"name\": \"Atelectasis (absent)\", \"value\": 5.0, \"unit\": \"%\"}"), std::string::npos) << outline;
+  const std::string point = group_of("Cardiomegaly image 1");
+  EXPECT_NE(point.find("\"graphic_type\": \"POINT\", \"points\": [[160.5, 200.5]]"), std::string::npos) << point;
+  // Without a region: the whole 320 x 384 image.
+  EXPECT_NE(group_of("Effusion image 1").find("[[0.0, 0.0], [320.0, 0.0], [320.0, 384.0], [0.0, 384.0], [0.0, 0.0]]"),
+            std::string::npos) << json;
+  const std::string pixelmed = run(
+      "java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
+      "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path);
+  EXPECT_TRUE(lines_starting(pixelmed, "Error").empty()) << pixelmed;
+  EXPECT_NE(pixelmed.find("Root Template Validation"), std::string::npos) << pixelmed;
+  EXPECT_TRUE(lines_starting(run("dciodvfy " + path), "Error").empty());
+
+  // A region outside the image or not closed is refused, never written.
+  findings[0].region->points[1].column = 400.0f;
+  EXPECT_FALSE(build_structured_report({algorithm(false), {{pa, findings}}}));
+  findings[0].region->points = {{10.5f, 20.5f}, {100.5f, 20.5f}, {60.5f, 90.25f}};
+  EXPECT_FALSE(build_structured_report({algorithm(false), {{pa, findings}}}));
+}
+
 TEST_F(ResultObjects, LungAreasAreGroupsWithLateralityCitingTheirSegments) {
   const std::string pa = source("pa.dcm");
   AlgorithmIdentity lung_model = algorithm(true);
@@ -159,8 +210,9 @@ TEST_F(ResultObjects, LungAreasAreGroupsWithLateralityCitingTheirSegments) {
   ReportRequest request{algorithm(true), {{pa, cxr14_findings()}}};
   request.segmenter = lung_model;
   request.images[0].segmentation = seg->reference;
-  request.images[0].lungs = {{Laterality::right, 28600, 28600 * 0.25, "ImagerPixelSpacing", 1},
-                             {Laterality::left, 28600, std::nullopt, "", 2}};
+  const auto masks = lung_masks();
+  request.images[0].lungs = {{Laterality::right, 28600, 28600 * 0.25, "ImagerPixelSpacing", 1, mask_outline(masks[0].mask, 320, 384, "right lung")},
+                             {Laterality::left, 28600, std::nullopt, "", 2, mask_outline(masks[1].mask, 320, 384, "left lung")}};
   const auto sr = build_structured_report(request);
   ASSERT_TRUE(sr) << sr.error();
   const std::string path = save(*sr, "sr-lungs.dcm");
@@ -170,7 +222,7 @@ TEST_F(ResultObjects, LungAreasAreGroupsWithLateralityCitingTheirSegments) {
   const std::string entities = run("dcentvfy " + pa + " " + seg_path + " " + path);
   EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
   const std::string tree = run("dsrdump +Pc +Pl +Pu " + path);
-  for (const char* expected : {"\"Right lung image 1\"",
+  for (const char* expected : {"\"Right lung image 1\"", "(111030,DCM,\"Image Region\")=(POLYLINE",
                                "(121112,DCM,\"Source of Measurement\")", "(39607008,SCT,\"Lung structure\")",
                                "(24028007,SCT,\"Right\")", "(42798000,SCT,\"Area\")=\"7150.0\"",
                                "(mm2,UCUM,\"square millimeter\")", "Lungs of image 1 without area", "left lung 28600 pixels (segment 2)",
@@ -185,7 +237,18 @@ TEST_F(ResultObjects, LungAreasAreGroupsWithLateralityCitingTheirSegments) {
       "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path);
   EXPECT_TRUE(lines_starting(pixelmed, "Error").empty()) << pixelmed;
 
-  // Lungs without their SEG cannot be referenced: an error, not a dangling group.
+  // The right lung's outline read back by highdicom: the mask's edge, x 30..139, y 60..319.
+  const std::string json = run(std::string(EVAX_TOOLS_PYTHON) + " " EVAX_SOURCE_DIR "/tests/tools/sr_regions.py " + path);
+  const auto lung = json.find("\"tracking_identifier\": \"Right lung image 1\"");
+  ASSERT_NE(lung, std::string::npos) << json;
+  EXPECT_NE(json.find("[[30.5, 60.5], [30.5, 319.5], [139.5, 319.5], [139.5, 60.5], [30.5, 60.5]]", lung), std::string::npos) << json;
+  EXPECT_NE(json.find("{\"name\": \"Area\", \"value\": 7150.0, \"unit\": \"mm2\"}", lung), std::string::npos) << json;
+
+  // Lungs without their SEG cannot be referenced, nor drawn without an outline: errors, not
+  // dangling groups.
+  request.images[0].lungs[0].outline.reset();
+  EXPECT_FALSE(build_structured_report(request));
+  request.images[0].lungs[0].outline = mask_outline(masks[0].mask, 320, 384, "right lung");
   request.images[0].segmentation.reset();
   EXPECT_FALSE(build_structured_report(request));
 }

@@ -135,17 +135,22 @@ for s in d.SegmentSequence:
     print('segment', s.SegmentNumber, s.SegmentLabel, c.CodeValue, c.CodingSchemeDesignator, t.CodeValue, t.CodingSchemeDesignator,
           m.CodeValue, m.CodeMeaning, s.SegmentAlgorithmType, s.SegmentAlgorithmName, '|', a.AlgorithmFamilyCodeSequence[0].CodeValue,
           a.AlgorithmName, a.AlgorithmVersion)
-src = d.SharedFunctionalGroupsSequence[0].DerivationImageSequence[0]
-print('derivation', src.DerivationCodeSequence[0].CodeValue, src.SourceImageSequence[0].ReferencedSOPClassUID,
-      src.SourceImageSequence[0].ReferencedSOPInstanceUID == sys.argv[3],
-      src.SourceImageSequence[0].PurposeOfReferenceCodeSequence[0].CodeValue,
-      src.SourceImageSequence[0].PurposeOfReferenceCodeSequence[0].CodeMeaning)
+for f in d.PerFrameFunctionalGroupsSequence:
+    src = f.DerivationImageSequence[0]
+    print('derivation', src.DerivationCodeSequence[0].CodeValue, src.SourceImageSequence[0].ReferencedSOPClassUID,
+          src.SourceImageSequence[0].ReferencedSOPInstanceUID == sys.argv[3],
+          src.SourceImageSequence[0].PurposeOfReferenceCodeSequence[0].CodeValue,
+          src.SourceImageSequence[0].PurposeOfReferenceCodeSequence[0].CodeMeaning, src.SourceImageSequence[0].SpatialLocationsPreserved)
+shared = d.SharedFunctionalGroupsSequence[0]
+print('shared', 'DerivationImageSequence' in shared, [float(v) for v in shared.PlaneOrientationSequence[0].ImageOrientationPatient],
+      'PixelMeasuresSequence' in shared, 'PlanePositionSequence' in shared)
 print('frames', [int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber) for f in d.PerFrameFunctionalGroupsSequence],
       [str(f.FrameContentSequence[0].DimensionIndexValues) for f in d.PerFrameFunctionalGroupsSequence])
 print('referenced', d.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == sys.argv[3])
 )",
                                  save(*seg, "seg.dcm") + " " + r.series_instance_uid + " " + source_sop_uid_);
-  EXPECT_NE(out.find("header 1.2.840.10008.5.1.4.1.1.66.4 SEG BINARY LUNGS evax-node 9903 True 1 2 False"), std::string::npos)
+  // Its own Frame of Reference, for the plane orientation OHIF needs (see segmentation_object.cc).
+  EXPECT_NE(out.find("header 1.2.840.10008.5.1.4.1.1.66.4 SEG BINARY LUNGS evax-node 9903 True 1 2 True"), std::string::npos)
       << out;
   EXPECT_NE(out.find("segment 1 Right lung 91723000 SCT 39607008 SCT 24028007 Right AUTOMATIC EVA-X-S UperNet | "
                      "123110 EVA-X-S UperNet 0.1.0 sha256:bbbbbbbbbbbbbbbb"),
@@ -153,11 +158,35 @@ print('referenced', d.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].
       << out;
   EXPECT_NE(out.find("segment 2 Left lung 91723000 SCT 39607008 SCT 7771000 Left AUTOMATIC EVA-X-S UperNet"), std::string::npos)
       << out;
-  EXPECT_NE(out.find("derivation 113076 1.2.840.10008.5.1.4.1.1.1.1 True 121322 Source image for image processing operation"),
-            std::string::npos)
-      << out;
+  // Every frame names its source image, pixel for pixel; the identity orientation is shared.
+  const std::string derivation = "derivation 113076 1.2.840.10008.5.1.4.1.1.1.1 True 121322 Source image for image processing operation YES";
+  const auto first = out.find(derivation);
+  ASSERT_NE(first, std::string::npos) << out;
+  EXPECT_NE(out.find(derivation, first + 1), std::string::npos) << "one per frame\n" << out;
+  EXPECT_NE(out.find("shared False [1.0, 0.0, 0.0, 0.0, 1.0, 0.0] False False"), std::string::npos) << out;
   EXPECT_NE(out.find("frames [1, 2] ['1', '2']"), std::string::npos) << out;
   EXPECT_NE(out.find("referenced True"), std::string::npos) << out;
+}
+
+// highdicom, an independent reader, maps both frames onto the source image through their
+// derivation references and finds each lung's pixels where the mask has them.
+TEST_F(LungSegmentation, HighdicomMapsBothLungsOntoTheSourceImage) {
+  const std::string dx = source(320, 384);
+  const auto r = request(dx, 320, 384);
+  const auto seg = build_lung_segmentation(r);
+  ASSERT_TRUE(seg) << seg.error();
+  const std::string path = save(*seg, "seg.dcm");
+  const std::string script = (dir_ / "highdicom_check.py").string();
+  std::ofstream(script) << R"(import sys, highdicom as hd
+seg = hd.seg.segread(sys.argv[1])
+pixels = seg.get_pixels_by_source_instance(source_sop_instance_uids=[sys.argv[2]], segment_numbers=[1, 2])
+print('highdicom', seg.number_of_segments, pixels.shape, int(pixels[..., 0].sum()), int(pixels[..., 1].sum()))
+)";
+  const std::string out = run(std::string(EVAX_TOOLS_PYTHON) + " " + script + " " + path + " " + source_sop_uid_);
+  const auto count = [](const std::vector<std::uint8_t>& mask) { return std::count(mask.begin(), mask.end(), 1); };
+  const std::string expected = "highdicom 2 (1, 384, 320, 2) " + std::to_string(count(r.lungs[0].mask)) + " " +
+                               std::to_string(count(r.lungs[1].mask));
+  EXPECT_NE(out.find(expected), std::string::npos) << expected << "\n" << out;
 }
 
 // The frames as a receiver decodes them: each bit of the written Pixel Data against the mask,

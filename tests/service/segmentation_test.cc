@@ -106,8 +106,8 @@ TEST(Segmentation, AStudyComesBackWithSrScAndSegAllValidatorClean) {
   // The SEG: two segments, right then left, derived from the sent image.
   const CommandResult segments = run_command(std::string(EVAX_PYTHON) + " -c \"import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); "
                                              "print([s.SegmentLabel for s in d.SegmentSequence]); "
-                                             "print(d.SharedFunctionalGroupsSequence[0].DerivationImageSequence[0]"
-                                             ".SourceImageSequence[0].ReferencedSOPInstanceUID)\" " + seg.string());
+                                             "print([f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID "
+                                             "for f in d.PerFrameFunctionalGroupsSequence])\" " + seg.string());
   EXPECT_NE(segments.output.find("['Right lung', 'Left lung']"), std::string::npos) << segments.output;
   EXPECT_NE(segments.output.find(element(kChest, DCM_SOPInstanceUID)), std::string::npos) << segments.output;
 

@@ -29,10 +29,26 @@ struct AlgorithmIdentity {
   std::string parameters;                  // how the model ran, for Algorithm Parameters ("" = none)
 };
 
+// A point on the source image in DICOM image coordinates: column and row, with (0, 0) the top
+// left corner of the top left pixel (a pixel's centre is at +0.5).
+struct ImagePoint {
+  float column = 0, row = 0;
+};
+
+// Where on the source image a finding or a lung is: the SR's Image Region. An outline is a
+// closed polyline (the first point repeated last); a point marks a spot.
+struct ImageRegion {
+  enum class Shape { outline, point };
+  Shape shape = Shape::outline;
+  std::vector<ImagePoint> points;
+  std::string basis;  // how it was found, written into the SR ("Grad-CAM attention ...")
+};
+
 struct FindingResult {
   std::string label;             // the head's label, "Effusion"
   double probability = 0.0;      // 0..1
   double operating_point = 0.5;  // present when probability >= operating_point
+  std::optional<ImageRegion> region;  // where the finding is; absent: the whole image
   bool present() const { return probability >= operating_point; }
 };
 
@@ -71,6 +87,7 @@ struct LungMeasurement {
   std::string spacing_source;       // "PixelSpacing" (at the patient) or "ImagerPixelSpacing"
                                     // (at the detector, not corrected for magnification)
   std::uint16_t segment_number = 0; // the segment in the lung SEG; 0 when no SEG was made
+  std::optional<ImageRegion> outline;  // the lung's outline on the source image (the SR draws it)
 };
 
 struct AnalysedImage {
