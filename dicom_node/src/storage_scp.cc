@@ -15,8 +15,11 @@
 #include <dcmtk/dcmtls/tlslayer.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -68,6 +71,36 @@ void remove_quietly(const std::string& path) {
   std::filesystem::remove(path, ignored);
 }
 
+std::string status_hex(std::uint16_t status) {
+  char text[8];
+  std::snprintf(text, sizeof text, "0x%04X", status);
+  return text;
+}
+
+// A store answered with an error status before, or instead of, the handler.
+struct Refusal {
+  std::uint16_t status;
+  std::string why;
+};
+
+// PS3.7 9.1.1 and PS3.4 B.2.3: the command's SOP class must be one this node stores and the
+// abstract syntax of the presentation context it came on; otherwise 0x0122, whatever the
+// dataset. (That the dataset's own SOP class matches the command's is checked once it is read.)
+std::optional<Refusal> presentation_context_refusal(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                                                    const T_DIMSE_C_StoreRQ& request) {
+  const std::string sop_class = trimmed(request.AffectedSOPClassUID);
+  T_ASC_PresentationContext context;
+  if (ASC_findAcceptedPresentationContext(assoc->params, pres_id, &context).bad())
+    return Refusal{STATUS_STORE_Refused_SOPClassNotSupported, "no accepted presentation context " + std::to_string(pres_id)};
+  if (std::find(std::begin(kStorageClasses), std::end(kStorageClasses), sop_class) == std::end(kStorageClasses))
+    return Refusal{STATUS_STORE_Refused_SOPClassNotSupported, "SOP class " + sop_class + " is not stored here (CR and DX only)"};
+  const std::string abstract_syntax = trimmed(context.abstractSyntax);
+  if (abstract_syntax != sop_class)
+    return Refusal{STATUS_STORE_Refused_SOPClassNotSupported,
+                   "the C-STORE's SOP class " + sop_class + " differs from its presentation context's " + abstract_syntax};
+  return std::nullopt;
+}
+
 }  // namespace
 
 void configure_dcmtk_globals() {
@@ -114,15 +147,22 @@ struct StoreContext {
   std::string temp_path;
   bool had_space;
   storage::Provenance from;
-  std::string why;  // for the log when the answer is not success
+  std::optional<Refusal> refusal;  // decided from the command alone: the dataset is read and dropped
+  std::string why;                 // for the log and the audit log when the answer is not success
+  bool handled = false;            // the handler answered (and audited) the store
+  std::string sop_instance_uid;    // from the dataset once read, for the audit log
+  std::uint16_t answer = 0;        // the status the callback set
 };
 
 namespace {
 
-void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreRQ* request, char* /*file*/,
-                    DcmDataset** /*dataset*/, T_DIMSE_C_StoreRSP* response, DcmDataset** /*detail*/) {
-  if (progress->state != DIMSE_StoreEnd) return;
-  auto& ctx = *static_cast<StoreContext*>(data);
+// Answers one store whose dataset has fully arrived in ctx.temp_path.
+void finish_store(StoreContext& ctx, const T_DIMSE_C_StoreRQ* request, T_DIMSE_C_StoreRSP* response) {
+  if (ctx.refusal) {
+    response->DimseStatus = ctx.refusal->status;
+    ctx.why = ctx.refusal->why;
+    return;
+  }
   if (!ctx.had_space) {
     response->DimseStatus = STATUS_STORE_Refused_OutOfResources;
     ctx.why = "free space below the watermark";
@@ -153,9 +193,11 @@ void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_Store
   if (attributes->sop_instance_uid != trimmed(request->AffectedSOPInstanceUID))
     return refuse(STATUS_STORE_Error_CannotUnderstand, "SOPInstanceUID differs from the C-STORE request");
 
+  ctx.sop_instance_uid = attributes->sop_instance_uid;
   std::error_code ignored;
   const auto size = std::filesystem::file_size(ctx.temp_path, ignored);
   const StoreStatus status = ctx.handler.handle({ctx.temp_path, *attributes, ctx.from});
+  ctx.handled = true;
   response->DimseStatus = dimse_status(status);
   if (status == StoreStatus::success) {
     ctx.instances++;
@@ -163,6 +205,28 @@ void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_Store
   } else {
     ctx.why = "the store handler refused it";
   }
+}
+
+// DCMTK's callback, and the exception boundary of a store: whatever throws below (the handler,
+// the parser, an allocation) becomes 0xA700, so that the sender keeps the image and retries,
+// and the association and the node go on.
+void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreRQ* request, char* /*file*/,
+                    DcmDataset** /*dataset*/, T_DIMSE_C_StoreRSP* response, DcmDataset** /*detail*/) {
+  if (progress->state != DIMSE_StoreEnd) return;
+  auto& ctx = *static_cast<StoreContext*>(data);
+  try {
+    finish_store(ctx, request, response);
+    ctx.answer = response->DimseStatus;
+    return;
+  } catch (const std::exception& e) {
+    ctx.why = std::string("internal error: ") + e.what();
+  } catch (...) {
+    ctx.why = "internal error (unknown exception)";
+  }
+  ctx.handled = false;
+  if (ctx.temp_path != NULL_DEVICE_NAME) remove_quietly(ctx.temp_path);
+  response->DimseStatus = STATUS_STORE_Refused_OutOfResources;
+  ctx.answer = response->DimseStatus;
 }
 
 }  // namespace
@@ -242,7 +306,16 @@ void StorageScp::Impl::session_loop() {
       dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
     }
     if (cond.good()) {
-      serve(assoc);
+      // The exception boundary of a session: the association ends, the node goes on.
+      try {
+        serve(assoc);
+      } catch (const std::exception& e) {
+        log.error("scp", "session-failed", std::string("association ended by an internal error: ") + e.what());
+        ASC_abortAssociation(assoc);
+      } catch (...) {
+        log.error("scp", "session-failed", "association ended by an unknown internal error");
+        ASC_abortAssociation(assoc);
+      }
     } else {
       log.debug("scp", "association-request-failed", cond.text());
       if (assoc) ASC_dropAssociation(assoc);
@@ -292,14 +365,15 @@ void StorageScp::Impl::serve(T_ASC_Association* assoc) {
   std::string peer = trimmed(assoc->params->DULparams.callingPresentationAddress);
   if (auto colon = peer.rfind(':'); colon != std::string::npos && peer.find(':') == colon) peer.resize(colon);
   if (!admit(assoc, calling, peer)) return;
+  struct ActiveSlot {  // admit() took one; given back however the session ends
+    std::atomic<int>& count;
+    ~ActiveSlot() { count--; }
+  } slot{active};
 
   ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, kVerificationClass, 1, kVerificationSyntaxes, 2);
   ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, kStorageClasses, 3, kStorageSyntaxes,
                                                   static_cast<int>(std::size(kStorageSyntaxes)));
-  if (ASC_acknowledgeAssociation(assoc).bad()) {
-    active--;
-    return;
-  }
+  if (ASC_acknowledgeAssociation(assoc).bad()) return;
   accepted++;
   log.debug("scp", "association-accepted", "association accepted", {{"calling_ae", calling}, {"peer", peer}});
   if (audit) audit->record("association", calling + "@" + peer, "accepted");
@@ -333,19 +407,30 @@ void StorageScp::Impl::serve(T_ASC_Association* assoc) {
     }
   }
   ASC_dropSCPAssociation(assoc);
-  active--;
 }
 
 bool StorageScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
                                     T_DIMSE_C_StoreRQ& request, const storage::Provenance& from) {
-  StoreContext ctx{handler, instances, bytes, "", handler.has_space(), from, ""};
-  ctx.temp_path = ctx.had_space ? handler.new_temp_path() : std::string(NULL_DEVICE_NAME);
+  StoreContext ctx{handler, instances, bytes, "", true, from};
+  ctx.refusal = presentation_context_refusal(assoc, pres_id, request);
+  if (!ctx.refusal) ctx.had_space = handler.has_space();
+  // A refused dataset is still read off the wire (so the association stays in step), into nothing.
+  const bool writes_file = !ctx.refusal && ctx.had_space;
+  ctx.temp_path = writes_file ? handler.new_temp_path() : std::string(NULL_DEVICE_NAME);
+  const std::string peer = from.calling_ae_title + "@" + from.peer_address;
+  // `status`: the answer sent, or "none" when the association was ended instead.
+  const auto audit_unhandled = [&](const std::string& status, const std::string& outcome, const std::string& why) {
+    if (!audit) return;
+    logging::Fields fields{{"status", status}, {"reason", why}, {"sop_class_uid", trimmed(request.AffectedSOPClassUID)}};
+    fields.push_back({"sop_instance_uid", ctx.sop_instance_uid.empty() ? trimmed(request.AffectedSOPInstanceUID) : ctx.sop_instance_uid});
+    audit->record("store", peer, outcome, fields);
+  };
   const OFCondition cond = DIMSE_storeProvider(assoc, pres_id, &request, ctx.temp_path.c_str(), OFTrue, nullptr,
                                                store_callback, &ctx, DIMSE_NONBLOCKING, settings.dimse_timeout_s);
   if (cond.code() == DIMSEC_OUTOFRESOURCES && cond.module() == OFM_dcmnet) {
     // The disk filled up while writing; DCMTK has read the rest of the dataset, so the
     // association goes on after an "out of resources" answer.
-    if (ctx.had_space) remove_quietly(ctx.temp_path);
+    if (writes_file) remove_quietly(ctx.temp_path);
     T_DIMSE_C_StoreRSP response{};
     response.DimseStatus = STATUS_STORE_Refused_OutOfResources;
     response.MessageIDBeingRespondedTo = request.MessageID;
@@ -354,6 +439,7 @@ bool StorageScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Presentation
     OFStandard::strlcpy(response.AffectedSOPInstanceUID, request.AffectedSOPInstanceUID, sizeof response.AffectedSOPInstanceUID);
     response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
     log.warn("scp", "out-of-space", cond.text(), {{"calling_ae", from.calling_ae_title}, {"peer", from.peer_address}});
+    audit_unhandled(status_hex(STATUS_STORE_Refused_OutOfResources), "out-of-space", cond.text());
     if (DIMSE_sendStoreResponse(assoc, pres_id, &request, &response, nullptr).good()) return true;
     ASC_abortAssociation(assoc);
     return false;
@@ -361,13 +447,16 @@ bool StorageScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Presentation
   if (cond.bad()) {
     // The dataset never arrived whole (timeout, abort, malformed PDVs): nothing is kept, and
     // the association cannot go on in a known state.
-    if (ctx.had_space) remove_quietly(ctx.temp_path);
+    if (writes_file) remove_quietly(ctx.temp_path);
     log.warn("scp", "store-failed", cond.text(), {{"calling_ae", from.calling_ae_title}, {"peer", from.peer_address}});
+    audit_unhandled("none", "incomplete", cond.text());
     ASC_abortAssociation(assoc);
     return false;
   }
   if (!ctx.why.empty())
     log.warn("scp", "store-refused", ctx.why, {{"calling_ae", from.calling_ae_title}, {"peer", from.peer_address}});
+  // Stores the handler answered are audited there, with the outcome it knows; the rest here.
+  if (!ctx.handled) audit_unhandled(status_hex(ctx.answer), "refused", ctx.why);
   return true;
 }
 

@@ -5,9 +5,11 @@
 // judges), 2 on bad usage, 3 when it could not connect.
 //
 // With --stall-seconds N it stops for N seconds after its first data PDV (a stalled peer).
+// With --context UID it proposes, and sends on, a presentation context of that abstract syntax
+// instead of SOP_CLASS_UID's (a command whose SOP class is not its context's).
 //
 // usage: evax-test-raw-store CALLED_AE PORT SOP_CLASS_UID SOP_INSTANCE_UID TRANSFER_SYNTAX_UID FILE
-//                            [--stall-seconds N]
+//                            [--stall-seconds N] [--context ABSTRACT_SYNTAX_UID]
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dimse.h>
@@ -35,9 +37,13 @@ void stall_once(void*, unsigned long) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 9 && std::string(argv[7]) == "--stall-seconds") {
-    stall_seconds = std::stoi(argv[8]);
-    argc = 7;
+  std::string context_syntax = argc > 3 ? argv[3] : "";
+  while (argc >= 9) {
+    const std::string option = argv[argc - 2];
+    if (option == "--stall-seconds") stall_seconds = std::stoi(argv[argc - 1]);
+    else if (option == "--context") context_syntax = argv[argc - 1];
+    else break;
+    argc -= 2;
   }
   if (argc != 7) {
     std::fprintf(stderr, "usage: %s CALLED_AE PORT SOP_CLASS_UID SOP_INSTANCE_UID TRANSFER_SYNTAX_UID FILE\n", argv[0]);
@@ -53,7 +59,7 @@ int main(int argc, char** argv) {
   ASC_setAPTitles(params, "RAWSCU", argv[1], nullptr);
   ASC_setPresentationAddresses(params, "localhost", peer.c_str());
   const char* syntaxes[] = {argv[5]};
-  ASC_addPresentationContext(params, 1, argv[3], syntaxes, 1);
+  ASC_addPresentationContext(params, 1, context_syntax.c_str(), syntaxes, 1);
   OFCondition cond = ASC_requestAssociation(network, params, &assoc);
   if (cond == DUL_ASSOCIATIONREJECTED) {
     std::printf("rejected: %s\n", cond.text());
@@ -63,7 +69,7 @@ int main(int argc, char** argv) {
     std::printf("cannot connect: %s\n", cond.text());
     return 3;
   }
-  const T_ASC_PresentationContextID pres_id = ASC_findAcceptedPresentationContextID(assoc, argv[3]);
+  const T_ASC_PresentationContextID pres_id = ASC_findAcceptedPresentationContextID(assoc, context_syntax.c_str());
   if (pres_id == 0) {
     std::printf("rejected: presentation context not accepted\n");
     ASC_releaseAssociation(assoc);
