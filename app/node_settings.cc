@@ -1,13 +1,69 @@
 #include "node_settings.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "evax/dicom_node/storage_scu.h"
+#include "evax/dicom_node/tls_files.h"
 #include "evax/storage/file_store.h"
 #include "version.h"
 
 namespace evax::app {
+
+namespace {
+
+// Whether the node can append to this file (creating it if need be): "" when it can. Nothing is
+// created here; check-config leaves the disk as it found it.
+std::string check_appendable_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path file(path);
+  if (fs::exists(file, error)) {
+    if (!fs::is_regular_file(file, error)) return "not a regular file: " + path;
+    if (::access(path.c_str(), W_OK) != 0) return "cannot write " + path + ": " + std::strerror(errno);
+    return "";
+  }
+  const fs::path dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  if (!fs::exists(dir, error)) return "its directory does not exist: " + dir.string();
+  if (!fs::is_directory(dir, error)) return "its directory is not a directory: " + dir.string();
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return "cannot create files in " + dir.string() + ": " + std::strerror(errno);
+  return "";
+}
+
+// Whether `host` is this machine: a loopback or wildcard address, "localhost", its host name, or
+// an address of one of its interfaces. Names are not resolved: check-config must not wait on DNS.
+bool is_this_machine(const std::string& host) {
+  char name[256] = {};
+  if (host == "localhost" || (::gethostname(name, sizeof name - 1) == 0 && host == name)) return true;
+  in_addr v4{};
+  in6_addr v6{};
+  const bool is_v4 = ::inet_pton(AF_INET, host.c_str(), &v4) == 1;
+  const bool is_v6 = !is_v4 && ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+  if (is_v4 && ((ntohl(v4.s_addr) >> 24) == 127 || v4.s_addr == INADDR_ANY)) return true;
+  if (is_v6 && (IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_UNSPECIFIED(&v6))) return true;
+  if (!is_v4 && !is_v6) return false;
+  ifaddrs* interfaces = nullptr;
+  if (::getifaddrs(&interfaces) != 0) return false;
+  bool found = false;
+  for (const ifaddrs* i = interfaces; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (is_v4 && i->ifa_addr->sa_family == AF_INET)
+      found = reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr == v4.s_addr;
+    if (is_v6 && i->ifa_addr->sa_family == AF_INET6)
+      found = IN6_ARE_ADDR_EQUAL(&reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, &v6);
+  }
+  ::freeifaddrs(interfaces);
+  return found;
+}
+
+}  // namespace
 
 std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& config) {
   std::vector<config::ConfigError> errors;
@@ -33,15 +89,40 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
       for (const auto& l : inference::task_info(task).labels) known = known || l == label;
     if (!known) errors.push_back({"reporting.operating_points." + label, "is not a label of any supported head"});
   }
+  // Every file the config names is read here, so that check-config and the start refuse what
+  // the running parts would fail on later, each problem under its own key.
+  auto check_tls = [&errors](const std::string& block, const dicom_node::TlsFiles& files) {
+    for (const auto& p : dicom_node::check_tls_files(files)) errors.push_back({block + "." + p.field, p.problem});
+  };
+  if (const auto& tls = config.dicom.tls)
+    check_tls("dicom.tls", {tls->certificate, "certificate", tls->private_key, "private_key", tls->trusted_certificates});
+  if (const auto& tls = config.http.tls) check_tls("http.tls", {tls->certificate, "certificate", tls->key, "key", {}});
   for (std::size_t i = 0; i < config.destinations.size(); ++i) {
-    const auto peer = pipeline::peer_of(config.destinations[i]);
-    if (!peer.tls) continue;
-    if (const std::string problem = dicom_node::check_peer_tls(*peer.tls); !problem.empty())
-      errors.push_back({"destinations[" + std::to_string(i) + "].tls", problem});
+    const auto& d = config.destinations[i];
+    // Results sent to the node's own port would come back in as a new study, and so on.
+    if (d.port == config.dicom.port && is_this_machine(d.host))
+      errors.push_back({"destinations[" + std::to_string(i) + "]", d.host + ":" + std::to_string(d.port) +
+                                                                   " is this node's own DICOM port: results would be sent back into the node"});
   }
-  if (const auto& tls = config.http.tls) {
-    for (const auto& [key, path] : {std::pair{"http.tls.certificate", tls->certificate}, std::pair{"http.tls.key", tls->key}})
-      if (!std::filesystem::is_regular_file(path)) errors.push_back({key, "no such file: " + path});
+  for (std::size_t i = 0; i < config.destinations.size(); ++i) {
+    const auto& tls = config.destinations[i].tls;
+    if (!tls) continue;
+    const std::string block = "destinations[" + std::to_string(i) + "].tls";
+    const std::size_t before = errors.size();
+    check_tls(block, {tls->certificate, "certificate", tls->private_key, "private_key", tls->trusted_certificates});
+    if (errors.size() != before) continue;
+    // The files are sound; what is left is whether DCMTK can build a TLS layer from them.
+    if (const std::string problem = dicom_node::check_peer_tls(*pipeline::peer_of(config.destinations[i]).tls); !problem.empty())
+      errors.push_back({block, problem});
+  }
+  if (!config.logging.audit_file.empty()) {
+    if (const std::string problem = check_appendable_file(config.logging.audit_file); !problem.empty())
+      errors.push_back({"logging.audit_file", problem});
+  }
+  for (const auto& [key, path] : {std::pair<std::string, std::string>{"model.classifier.checkpoint", checkpoint},
+                                  std::pair<std::string, std::string>{"model.segmenter.checkpoint", segmenter}}) {
+    if (std::filesystem::is_regular_file(path) && ::access(path.c_str(), R_OK) != 0)
+      errors.push_back({key, "cannot read " + path + ": " + std::strerror(errno)});
   }
   if (model.device == "cpu" && model.precision != "fp32")
     errors.push_back({"model.precision", "bf16 and fp16 need model.device cuda (or auto with a GPU)"});

@@ -298,6 +298,57 @@ void read_destinations(const json& list, const std::string& path, std::vector<Co
   }
 }
 
+// Keys said twice in one object. nlohmann keeps the last silently; a config that says a thing
+// twice is refused instead, since the admin cannot know which one the node believed.
+std::vector<ConfigError> duplicate_keys(const std::string& json_text) {
+  struct Level {
+    bool array = false;
+    std::size_t next_index = 0;
+    std::string path, key;
+    std::set<std::string> keys;
+  };
+  std::vector<Level> levels;
+  std::vector<ConfigError> duplicates;
+  auto join = [](const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; };
+  auto child_path = [&]() -> std::string {
+    if (levels.empty()) return "";
+    Level& parent = levels.back();
+    if (parent.array) return parent.path + "[" + std::to_string(parent.next_index++) + "]";
+    return join(parent.path, parent.key);
+  };
+  json::parser_callback_t on_event = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start: {
+        std::string path = child_path();
+        levels.push_back({event == json::parse_event_t::array_start, 0, std::move(path), "", {}});
+        break;
+      }
+      case json::parse_event_t::key: {
+        Level& object = levels.back();
+        object.key = parsed.get<std::string>();
+        if (!object.keys.insert(object.key).second)
+          duplicates.push_back({join(object.path, object.key), "is given twice in the same object; say it once"});
+        break;
+      }
+      case json::parse_event_t::value:
+        if (!levels.empty() && levels.back().array) ++levels.back().next_index;
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        levels.pop_back();
+        break;
+    }
+    return true;
+  };
+  try {
+    json::parse(json_text, on_event);
+  } catch (const json::parse_error&) {
+    // parse_config reports it
+  }
+  return duplicates;
+}
+
 }  // namespace
 
 ConfigResult parse_config(const std::string& json_text) {
@@ -308,6 +359,7 @@ ConfigResult parse_config(const std::string& json_text) {
   } catch (const json::parse_error& e) {
     return std::unexpected(std::vector<ConfigError>{{"", std::string("not valid JSON: ") + e.what()}});
   }
+  if (auto duplicates = duplicate_keys(json_text); !duplicates.empty()) return std::unexpected(duplicates);
   NodeConfig config;
   {
     ObjectReader root(document, "", errors);

@@ -300,7 +300,126 @@ TEST_F(Cli, CheckConfigExplainsEachErrorByKeyPathAndAcceptsTheShippedExample) {
   EXPECT_NE(checked.out.find("reporting.operating_points.Lung cancer: is not a label of any supported head"), std::string::npos)
       << checked.out;
   EXPECT_EQ(checked.out.find("operating_points.Effusion"), std::string::npos) << checked.out;
-  EXPECT_NE(checked.out.find("destinations[0].tls: trusted certificate /nonexistent/ca.pem"), std::string::npos) << checked.out;
+  EXPECT_NE(checked.out.find("destinations[0].tls.trusted_certificates[0]: no such file: /nonexistent/ca.pem"), std::string::npos) << checked.out;
+}
+
+}  // namespace
+
+namespace {
+
+// Every file a config names is read by check-config and at start, and each problem is named by
+// its key: missing files, files that are not what their key says, a key of another certificate,
+// an audit log in a directory that does not exist. Nothing of OpenSSL's leaks to the terminal.
+TEST_F(Cli, CheckConfigReadsEveryFileTheConfigNamesAndNamesEachProblemByItsKey) {
+  const fs::path pki = dir_ / "pki";
+  fs::create_directories(pki);
+  for (const char* name : {"node", "other"}) {
+    const std::string out = run_command_output("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" +
+                                               std::string(name) + " -keyout " + (pki / (std::string(name) + ".key")).string() +
+                                               " -out " + (pki / (std::string(name) + ".pem")).string());
+    ASSERT_TRUE(fs::exists(pki / (std::string(name) + ".pem"))) << out;
+  }
+  std::ofstream(pki / "notes.txt") << "not a certificate\n";
+  const std::string node_pem = (pki / "node.pem").string(), node_key = (pki / "node.key").string();
+  const std::string other_key = (pki / "other.key").string(), notes = (pki / "notes.txt").string();
+
+  auto write_config = [&](const std::string& name, const std::string& dicom_tls, const std::string& http_tls,
+                          const std::string& destination_tls, const std::string& audit) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << R"({"dicom": {"tls": )" << dicom_tls << R"(}, "http": {"tls": )" << http_tls
+                        << R"(}, "logging": {"audit_file": ")" << audit << R"("},
+      "destinations": [{"name": "pacs", "ae_title": "PACS", "host": "10.1.2.3", "port": 104, "tls": )"
+                        << destination_tls << "}]}";
+    return path;
+  };
+
+  const std::string missing = write_config(
+      "missing.json",
+      R"({"certificate": "/nonexistent/c.pem", "private_key": "/nonexistent/k.pem", "trusted_certificates": ["/nonexistent/t.pem"]})",
+      R"({"certificate": "/nonexistent/h.pem", "key": "/nonexistent/h.key"})",
+      R"({"certificate": "/nonexistent/dc.pem", "private_key": "/nonexistent/dk.pem", "trusted_certificates": ["/nonexistent/ca.pem"]})",
+      "/nonexistent/dir/audit.log");
+  const CommandResult absent = run("check-config " + missing);
+  EXPECT_EQ(absent.status, 1);
+  for (const char* line : {"dicom.tls.certificate: no such file: /nonexistent/c.pem", "dicom.tls.private_key: no such file: /nonexistent/k.pem",
+                           "dicom.tls.trusted_certificates[0]: no such file: /nonexistent/t.pem",
+                           "http.tls.certificate: no such file: /nonexistent/h.pem", "http.tls.key: no such file: /nonexistent/h.key",
+                           "destinations[0].tls.certificate: no such file: /nonexistent/dc.pem",
+                           "destinations[0].tls.private_key: no such file: /nonexistent/dk.pem",
+                           "destinations[0].tls.trusted_certificates[0]: no such file: /nonexistent/ca.pem",
+                           "logging.audit_file: its directory does not exist: /nonexistent/dir"})
+    EXPECT_NE(absent.out.find(line), std::string::npos) << line << "\n" << absent.out;
+  for (const std::string& text : {absent.out, absent.err}) {
+    EXPECT_EQ(text.find("OpenSSL"), std::string::npos) << text;
+    EXPECT_EQ(text.find("unknown error"), std::string::npos) << text;
+  }
+  EXPECT_EQ(absent.out.find("valid;"), std::string::npos);
+
+  // serve refuses the same config with the same words, before it opens anything.
+  const CommandResult serve = run("serve --config " + missing);
+  EXPECT_EQ(serve.status, 2);
+  EXPECT_NE(serve.err.find("dicom.tls.certificate: no such file: /nonexistent/c.pem"), std::string::npos) << serve.err;
+  EXPECT_NE(serve.err.find("logging.audit_file: its directory does not exist"), std::string::npos) << serve.err;
+
+  const std::string wrong = write_config(
+      "wrong.json",
+      R"({"certificate": ")" + notes + R"(", "private_key": ")" + node_pem + R"(", "trusted_certificates": [")" + node_key + R"("]})",
+      R"({"certificate": ")" + node_pem + R"(", "key": ")" + other_key + R"("})",
+      R"({"certificate": ")" + node_pem + R"(", "private_key": ")" + node_key + R"(", "trusted_certificates": [")" + pki.string() + R"("]})",
+      pki.string());
+  const CommandResult misread = run("check-config " + wrong);
+  EXPECT_EQ(misread.status, 1);
+  for (const std::string line : {"dicom.tls.certificate: not a PEM certificate file (no BEGIN CERTIFICATE block that parses): " + notes,
+                                 "dicom.tls.private_key: not an unencrypted PEM private key: " + node_pem,
+                                 "dicom.tls.trusted_certificates[0]: not a PEM certificate file (no BEGIN CERTIFICATE block that parses): " + node_key,
+                                 "http.tls.key: does not belong to the certificate " + node_pem,
+                                 "destinations[0].tls.trusted_certificates[0]: not a regular file: " + pki.string(),
+                                 "logging.audit_file: not a regular file: " + pki.string()})
+    EXPECT_NE(misread.out.find(line), std::string::npos) << line << "\n" << misread.out;
+  EXPECT_EQ(misread.out.find("destinations[0].tls.private_key"), std::string::npos) << misread.out;
+  EXPECT_EQ(misread.err.find("OpenSSL"), std::string::npos) << misread.err;
+
+  const std::string sound = write_config(
+      "sound.json",
+      R"({"certificate": ")" + node_pem + R"(", "private_key": ")" + node_key + R"(", "trusted_certificates": [")" + node_pem + R"("]})",
+      R"({"certificate": ")" + node_pem + R"(", "key": ")" + node_key + R"("})",
+      R"({"trusted_certificates": [")" + node_pem + R"("]})", (dir_ / "audit.log").string());
+  const CommandResult good = run("check-config " + sound);
+  EXPECT_EQ(good.status, 0) << good.out << good.err;
+  EXPECT_NE(good.out.find("valid;"), std::string::npos) << good.out;
+  EXPECT_FALSE(fs::exists(dir_ / "audit.log")) << "check-config must not create the audit log";
+}
+
+}  // namespace
+
+namespace {
+
+// A destination that is the node itself would feed every result back in as a new study.
+TEST_F(Cli, CheckConfigRefusesADestinationThatIsTheNodeItself) {
+  std::vector<std::string> own_hosts = {"127.0.0.1", "localhost", "::1", "127.0.1.1"};
+  // One of the machine's own non-loopback addresses, where it has one.
+  std::istringstream addresses(run_command_output("hostname -I"));
+  for (std::string address; addresses >> address;)
+    if (address.find(':') == std::string::npos) {
+      own_hosts.push_back(address);
+      break;
+    }
+  for (const std::string& host : own_hosts) {
+    const std::string path = (dir_ / "self.json").string();
+    std::ofstream(path) << R"({"dicom": {"port": 11300},
+      "destinations": [{"name": "elsewhere", "ae_title": "PACS", "host": ")" << host << R"(", "port": 11301},
+                       {"name": "self", "ae_title": "PACS", "host": ")" << host << R"(", "port": 11300}]})";
+    const CommandResult checked = run("check-config " + path);
+    EXPECT_EQ(checked.status, 1) << host << "\n" << checked.out;
+    EXPECT_NE(checked.out.find("destinations[1]: " + host + ":11300 is this node's own DICOM port"), std::string::npos)
+        << host << "\n" << checked.out;
+    EXPECT_EQ(checked.out.find("destinations[0]"), std::string::npos) << checked.out;
+  }
+  const std::string elsewhere = (dir_ / "elsewhere.json").string();
+  std::ofstream(elsewhere) << R"({"dicom": {"port": 11300},
+    "destinations": [{"name": "pacs", "ae_title": "PACS", "host": "192.0.2.10", "port": 11300}]})";
+  const CommandResult good = run("check-config " + elsewhere);
+  EXPECT_EQ(good.status, 0) << good.out;
 }
 
 }  // namespace

@@ -75,6 +75,26 @@ TEST(NodeConfig, BrokenJsonAndMissingFilesAreClearErrors) {
   EXPECT_NE(describe(missing.error().front()).find("cannot open config file"), std::string::npos);
 }
 
+// nlohmann keeps the last of two equal keys; the node refuses the config and names each one.
+TEST(NodeConfig, AKeyGivenTwiceInOneObjectIsRefusedWithItsPath) {
+  const auto errors = errors_of(R"({
+    "dicom": {"port": 11112, "ae_title": "EVAX", "port": 104},
+    "destinations": [{"name": "a", "ae_title": "A", "host": "10.0.0.1"},
+                     {"name": "b", "ae_title": "B", "host": "10.0.0.2", "host": "10.0.0.3"}],
+    "http": {"tokens": [{"sha256": "x", "role": "read"}]},
+    "logging": {"level": "info"}, "logging": {"level": "debug"}
+  })");
+  EXPECT_TRUE(mentions(errors, "dicom.port: is given twice in the same object")) << ::testing::PrintToString(errors);
+  EXPECT_TRUE(mentions(errors, "destinations[1].host: is given twice")) << ::testing::PrintToString(errors);
+  EXPECT_TRUE(mentions(errors, "logging: is given twice")) << ::testing::PrintToString(errors);
+  EXPECT_FALSE(mentions(errors, "destinations[0]")) << ::testing::PrintToString(errors);
+  EXPECT_FALSE(mentions(errors, "dicom.ae_title")) << ::testing::PrintToString(errors);
+  // The same key in different objects is not a repetition.
+  EXPECT_TRUE(parse_config(R"({"dicom": {"port": 11112}, "http": {"port": 8081},
+                               "destinations": [{"name": "a", "ae_title": "A", "host": "10.0.0.1", "port": 104},
+                                                {"name": "b", "ae_title": "B", "host": "10.0.0.2", "port": 104}]})"));
+}
+
 TEST(NodeConfig, CrossFieldRules) {
   EXPECT_TRUE(mentions(errors_of(R"({"dicom": {"port": 8080}, "http": {"port": 8080}})"), "http.port: must differ"));
   EXPECT_TRUE(mentions(errors_of(R"({"workers": {"retry_initial_s": 60, "retry_max_s": 10}})"), "workers.retry_max_s"));

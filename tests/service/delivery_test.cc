@@ -138,14 +138,21 @@ TEST(Delivery, TlsDestinationsAreVerifiedBeforeAnythingIsSent) {
     const auto states = delivery_states(s, "impostor");
     return states.size() == 2 && std::all_of(states.begin(), states.end(), [](const auto& e) { return e.second == "dead"; });
   }, 60s);
-  for (const auto& [uid, state] : delivery_states(settled, "impostor")) EXPECT_EQ(state, "dead") << uid;
+  // The wait must have ended because both impostor deliveries died, not because it timed out:
+  // with no deliveries at all the checks below would have nothing to look at.
+  const auto impostor_states = delivery_states(settled, "impostor");
+  ASSERT_EQ(impostor_states.size(), 2u) << settled.dump(2);
+  for (const auto& [uid, state] : impostor_states) EXPECT_EQ(state, "dead") << uid;
   EXPECT_TRUE(impostor.received_files().empty());
+  int impostor_deliveries = 0;
   for (const auto& output : settled["jobs"][0]["outputs"]) {
     for (const auto& d : output["deliveries"]) {
       if (d["destination"] != "impostor") continue;
+      ++impostor_deliveries;
       EXPECT_NE(d["last_status"].get<std::string>().find("association failed"), std::string::npos) << d.dump(2);
     }
   }
+  EXPECT_EQ(impostor_deliveries, 2) << settled.dump(2);
 }
 
 TEST(Delivery, DestinationDownThroughARestartThenBackGetsEverythingOnce) {
