@@ -154,7 +154,8 @@ std::optional<std::string> scan(Source& source, bool explicit_vr, bool big_endia
       levels.push_back({false, length == kUndefined ? kOpen : position + length});
       sequences = 0;
       for (const auto& level : levels) sequences += level.pixel_fragments ? 0 : 1;
-      if (sequences / 2 > max_depth)  // a sequence and its item per nesting level
+      // A sequence and its item per nesting level, and this new sequence, whose item is not open yet.
+      if ((sequences + 1) / 2 > max_depth)
         return "sequences nested more than " + std::to_string(max_depth) + " deep";
       continue;
     }

@@ -22,8 +22,11 @@ std::string iso_utc(std::chrono::system_clock::time_point now) {
 namespace {
 
 // Text values with spaces or quotes are quoted so that a line stays one parseable record.
+// Anything a terminal could take as a control sequence, or that is not UTF-8, is escaped.
 void append_text_value(std::string& out, std::string_view value) {
-  if (!value.empty() && value.find_first_of(" \"=\n") == std::string_view::npos) {
+  std::string plain;
+  append_escaped(plain, value, false);
+  if (!value.empty() && plain == value && value.find_first_of(" \"=") == std::string_view::npos) {
     out += value;
     return;
   }
@@ -72,8 +75,8 @@ void Logger::log(Level level, std::string_view component, std::string_view event
     std::string flat(message);
     for (char& c : flat)
       if (c == '\n' || c == '\r') c = ' ';
-    line = utc_now_iso() + " " + std::string(level_name(level)) + " " + std::string(component) + " " + std::string(event) + ": " +
-           flat;
+    line = utc_now_iso() + " " + std::string(level_name(level)) + " " + std::string(component) + " " + std::string(event) + ": ";
+    append_escaped(line, flat, false);
     for (const auto& [key, value] : fields) {
       line += ' ' + key + '=';
       append_text_value(line, value);

@@ -156,6 +156,28 @@ TEST_F(MalformedInput, HugeLengthsWrongVrsAndDeepNestingAreSurvived) {
   expect_still_healthy();
 }
 
+// The limit is 64 nested sequences, exactly: well-formed nesting of 64 is stored, of 65 refused.
+// (The fuzz run found 65 let through: the check ran before the 65th level's item was open.)
+TEST_F(MalformedInput, SequencesNestedToTheLimitAreStoredAndOneDeeperIsRefused) {
+  for (const int depth : {64, 65}) {
+    const std::string sop = new_uid();
+    std::string dataset = valid_dataset(sop);
+    std::string nested;
+    for (int i = 0; i < depth; ++i)  // (0040,A730) SQ, one item holding the next level; undefined lengths, all closed
+      nested = u16(0x0040) + u16(0xA730) + "SQ" + u16(0) + u32(0xFFFFFFFF) + u16(0xFFFE) + u16(0xE000) + u32(0xFFFFFFFF) + nested +
+               u16(0xFFFE) + u16(0xE00D) + u32(0) + u16(0xFFFE) + u16(0xE0DD) + u32(0);
+    const std::size_t pixel_data = dataset.find(u16(0x7FE0) + u16(0x0010));
+    ASSERT_NE(pixel_data, std::string::npos);
+    dataset.insert(pixel_data, nested);
+    const std::string report = send(dataset, sop);
+    if (depth == 64) EXPECT_NE(report.find("status 0x0000"), std::string::npos) << report;
+    else EXPECT_NE(report.find("status 0xc000"), std::string::npos) << report;
+  }
+  EXPECT_EQ(node_.sql("SELECT COUNT(*) FROM instances"), "1");
+  EXPECT_NE(node_.log().find("sequences nested more than 64 deep"), std::string::npos);
+  expect_still_healthy();
+}
+
 TEST_F(MalformedInput, ADeflateBombDoesNotBlowUpMemory) {
   // 512 MiB of zeros in a deflated dataset is about half a MiB on the wire.
   const std::string sop = new_uid();
