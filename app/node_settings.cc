@@ -156,12 +156,18 @@ inference::BatchingOptions batching_options(const config::ModelSettings& model) 
   return {model.max_batch, std::chrono::milliseconds(model.max_batch_wait_ms)};
 }
 
+dicom_node::IntakeSettings intake_settings(const config::NodeConfig& config) {
+  dicom_node::IntakeSettings intake;
+  intake.accept_empty_body_part = config.study.accept_empty_body_part;
+  return intake;
+}
+
 pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, const inference::ModelInfo& model,
                                              const std::string& checkpoint_sha256,
                                              const std::optional<LoadedSegmenter>& segmenter) {
   pipeline::AnalysisSettings settings;
   settings.workers = config.workers;
-  settings.intake.accept_empty_body_part = config.study.accept_empty_body_part;
+  settings.intake = intake_settings(config);
   settings.cam_top_k = config.model.cam_top_k;
   auto& results = settings.results;
   results.algorithm.software_version = kVersion;

@@ -32,6 +32,9 @@ struct LoadedSegmenter {
   std::string checkpoint_sha256;  // "" for demo weights
 };
 
+// The intake rules of the config: the analysis and the assembler's re-analysis decision share them.
+dicom_node::IntakeSettings intake_settings(const config::NodeConfig& config);
+
 // `model` is the loaded model (its name and task go into every result); `checkpoint_sha256`
 // identifies the checkpoint file ("" for demo weights).
 pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, const inference::ModelInfo& model,

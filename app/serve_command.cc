@@ -129,7 +129,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     pipeline::AnalysisWorkers workers(files, classifier, model,
                                       analysis_settings(config, model, checkpoint_sha256, loaded_segmenter), clock, log,
                                       [&senders] { senders.wake(); });
-    pipeline::StudyAssembler assembler(files, std::chrono::seconds(config.study.quiet_period_s), clock, log,
+    pipeline::StudyAssembler assembler(files, std::chrono::seconds(config.study.quiet_period_s), intake_settings(config), clock, log,
                                        [&workers] { workers.wake(); });
     pipeline::IngestHandler ingest(files, store, assembler, log, &audit);
     pipeline::RetentionPurger purger(store, std::chrono::hours(config.storage.retention_hours),

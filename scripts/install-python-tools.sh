@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the test and script tools pinned in scripts/python-tools-requirements.txt (highdicom,
-# pydicom, numpy, Pillow) into a private venv, build-tools/venv by default. Idempotent: a venv
+# pydicom, numpy, Pillow, opencv-python-headless) into a private venv, build-tools/venv by default. Idempotent: a venv
 # already holding exactly these pins is left alone. Prints the venv's python last.
 #
 # usage: scripts/install-python-tools.sh [VENV_DIR]
@@ -17,7 +17,7 @@ else
   [[ -x $venv/bin/python ]] || /usr/bin/python3 -m venv "$venv"
   echo "install-python-tools: installing $(grep -v '^#' "$requirements" | xargs) into $venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps -r "$requirements"
-  "$venv/bin/python" -c 'import highdicom, pydicom, numpy, PIL'
+  "$venv/bin/python" -c 'import highdicom, pydicom, numpy, PIL, cv2'
   echo "$wanted" >"$stamp"
 fi
 echo "$venv/bin/python"

@@ -119,7 +119,10 @@ LungMasks extract_lungs(const std::vector<std::uint8_t>& mask, int width, int he
   std::vector<LungRegion> regions{fill_region(labels, order[0] + 1, width, height), fill_region(labels, order[1] + 1, width, height)};
   const double image_pixels = static_cast<double>(mask.size());
   const double smaller = static_cast<double>(std::min(regions[0].pixel_count, regions[1].pixel_count)) / image_pixels;
-  const double total = static_cast<double>(regions[0].pixel_count + regions[1].pixel_count) / image_pixels;
+  // The union: one filled region can enclose the other (a frame around the image with a blob inside).
+  std::int64_t covered = 0;
+  for (std::size_t i = 0; i < mask.size(); ++i) covered += (regions[0].mask[i] | regions[1].mask[i]);
+  const double total = static_cast<double>(covered) / image_pixels;
   if (smaller < limits.min_region_fraction) {
     result.rejection = "the second lung region covers only " + percent(smaller) + " of the image (at least " +
                        percent(limits.min_region_fraction) + " expected)";

@@ -8,6 +8,7 @@
 #include "cuda_graph.h"
 #include "device_choice.h"
 #include "engine_error.h"
+#include "opencv_resize.h"
 #include "preprocess.h"  // kPixelMean, kPixelStd
 #include "segmenter_internal.h"
 #include "upernet_checkpoint.h"
@@ -34,17 +35,15 @@ at::Tensor SegmenterInternals::logits(const Segmenter& segmenter, const at::Tens
 }
 
 at::Tensor segmentation_input(const GreyImage& image, int input_size) {
-  at::Tensor pixels = at::from_blob(const_cast<std::uint8_t*>(image.pixels.data()), {1, 1, image.height, image.width}, at::kByte)
-                          .to(at::kDouble);
-  if (image.width != input_size || image.height != input_size) {
-    pixels = at::upsample_bilinear2d(pixels, {input_size, input_size}, /*align_corners=*/false, c10::nullopt, c10::nullopt)
-                 .round()
-                 .clamp(0, 255);
-  }
+  // mmseg's Resize through mmcv's cv2 backend: OpenCV's fixed-point INTER_LINEAR on the 8-bit image.
+  const bool same_size = image.width == input_size && image.height == input_size;
+  const GreyImage resized = same_size ? GreyImage{} : opencv_resize_linear(image, input_size, input_size);
+  const GreyImage& source = same_size ? image : resized;
+  const at::Tensor pixels =
+      at::from_blob(const_cast<std::uint8_t*>(source.pixels.data()), {1, input_size, input_size}, at::kByte).to(at::kDouble);
   const at::Tensor normalised = ((pixels - static_cast<double>(kPixelMean) * 255.0) / (static_cast<double>(kPixelStd) * 255.0)).to(at::kFloat);
-  return normalised[0].expand({3, input_size, input_size}).contiguous();
+  return normalised.expand({3, input_size, input_size}).contiguous();
 }
-
 
 Segmenter::Segmenter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Segmenter::~Segmenter() = default;

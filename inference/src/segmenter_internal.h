@@ -16,9 +16,9 @@ struct SegmenterInternals {
   static at::Tensor logits(const Segmenter& segmenter, const at::Tensor& images);
 };
 
-// mmseg's test transform for one image: resized to the square network input with bilinear
-// interpolation (half-pixel centres, no antialias, rounded back to 8 bits as mmcv's cv2 resize
-// returns them), then `(v - mean*255) / (std*255)` on each of 3 identical channels.
+// mmseg's test transform for one image: resized to the square network input as mmcv's cv2
+// backend does (OpenCV's fixed-point INTER_LINEAR on 8 bits: opencv_resize_linear), then
+// `(v - mean*255) / (std*255)` on each of 3 identical channels.
 // (3, input_size, input_size) float32 on the CPU.
 at::Tensor segmentation_input(const GreyImage& image, int input_size);
 

@@ -7,10 +7,12 @@
 
 namespace evax::pipeline {
 
-StudyAssembler::StudyAssembler(const storage::FileStore& files, std::chrono::milliseconds quiet_period, const Clock& clock,
-                               logging::Logger& log, std::function<void()> on_job_queued)
+StudyAssembler::StudyAssembler(const storage::FileStore& files, std::chrono::milliseconds quiet_period,
+                               dicom_node::IntakeSettings intake, const Clock& clock, logging::Logger& log,
+                               std::function<void()> on_job_queued)
     : jobs_(std::make_unique<storage::JobStore>(files)),
       quiet_period_(quiet_period),
+      intake_(std::move(intake)),
       clock_(clock),
       log_(log),
       on_job_queued_(std::move(on_job_queued)) {}
@@ -56,12 +58,23 @@ int StudyAssembler::queue_quiet_studies() {
   if (quiet.empty()) return 0;
   int queued = 0;
   try {
+    // The analysis's own intake rules: what they would skip adds nothing to re-analyse.
+    const auto skip_reason = [this](const storage::InstanceAttributes& image) {
+      const dicom_node::IntakeDecision decision = dicom_node::decide_intake(image, intake_);
+      return decision.analyse ? std::string() : decision.reason_code + ": " + decision.detail;
+    };
     for (const auto& study : jobs_->studies_awaiting_analysis(quiet)) {
-      const std::int64_t job_id = jobs_->enqueue(study);
+      const auto outcome = jobs_->enqueue(study, skip_reason);
       quiet.erase(std::find(quiet.begin(), quiet.end(), study.study_id));
+      if (outcome.job_id == 0) {
+        for (const auto& [instance_id, reason] : outcome.not_reanalysed)
+          log_.info("assembler", "late-arrival-not-reanalysed", "a late arrival the intake rules skip: the earlier results stand",
+                    {{"instance", std::to_string(instance_id)}, {"study", std::to_string(study.study_id)}, {"reason", reason}});
+        continue;
+      }
       ++queued;
       log_.info("assembler", "job-queued", "study complete after its quiet period",
-                {{"job", std::to_string(job_id)}, {"study", std::to_string(study.study_id)}});
+                {{"job", std::to_string(outcome.job_id)}, {"study", std::to_string(study.study_id)}});
     }
   } catch (...) {
     // Whatever was not queued is tried again on the next pass.

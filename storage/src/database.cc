@@ -126,6 +126,10 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX attempts_by_delivery ON delivery_attempts(delivery_id, id);
     )sql",
+    // 3: why a late arrival started no re-analysis (the intake rules skip it: nothing to add)
+    R"sql(
+    ALTER TABLE instances ADD COLUMN not_reanalysed_reason TEXT;  -- NULL unless so
+    )sql",
 };
 
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {

@@ -97,32 +97,61 @@ std::vector<PendingStudy> JobStore::studies_awaiting_analysis(const std::vector<
   return out;
 }
 
-std::int64_t JobStore::enqueue(const PendingStudy& study) {
+std::int64_t JobStore::enqueue(const PendingStudy& study) { return enqueue(study, nullptr).job_id; }
+
+JobStore::LateEnqueue JobStore::enqueue(const PendingStudy& study, const SkipReason& skip_reason) {
   const std::string now = utc_now_iso();
   Transaction write(*db_);
-  std::int64_t job_id = 0;
+  LateEnqueue result;
   Statement queued(*db_, "SELECT id FROM jobs WHERE study_id = ? AND state = 'queued' ORDER BY id DESC LIMIT 1");
   queued.bind(1, study.study_id);
+  Statement latest(*db_, "SELECT MAX(id) FROM jobs WHERE study_id = ?");
+  latest.bind(1, study.study_id);
+  latest.step();
+  const std::optional<std::int64_t> supersedes = latest.is_null(0) ? std::nullopt : std::optional(latest.integer(0));
   if (queued.step()) {
-    job_id = queued.integer(0);
+    result.job_id = queued.integer(0);
     Statement extend(*db_, "UPDATE jobs SET max_instance_id = ?, received_at = ?, complete_at = ? WHERE id = ?");
-    extend.bind(1, study.max_instance_id).bind(2, study.last_received_at).bind(3, now).bind(4, job_id).run();
+    extend.bind(1, study.max_instance_id).bind(2, study.last_received_at).bind(3, now).bind(4, result.job_id).run();
   } else {
-    Statement latest(*db_, "SELECT MAX(id) FROM jobs WHERE study_id = ?");
-    latest.bind(1, study.study_id);
-    latest.step();
-    const std::optional<std::int64_t> supersedes = latest.is_null(0) ? std::nullopt : std::optional(latest.integer(0));
-    Statement insert(*db_,
-                     "INSERT INTO jobs (study_id, state, max_instance_id, supersedes_job_id, received_at, complete_at, "
-                     "queued_at) VALUES (?, 'queued', ?, ?, ?, ?, ?)");
-    insert.bind(1, study.study_id).bind(2, study.max_instance_id).bind_optional(3, supersedes);
-    insert.bind(4, study.last_received_at).bind(5, now).bind(6, now).run();
-    job_id = db_->last_insert_id();
+    if (supersedes && skip_reason) {
+      // A re-analysis only for an arrival that adds something analysable.
+      Statement arrivals(*db_,
+                         "SELECT i.id, i.sop_class_uid, i.sop_instance_uid, i.series_instance_uid, i.transfer_syntax_uid, "
+                         "i.modality, i.body_part_examined, i.view_position, i.view_code, i.presentation_intent, i.manufacturer, "
+                         "i.image_type, i.rows, i.columns FROM instances i JOIN studies s ON s.id = i.study_id "
+                         "WHERE i.study_id = ? AND i.id > s.covered_instance_id AND i.id <= ? ORDER BY i.id");
+      arrivals.bind(1, study.study_id).bind(2, study.max_instance_id);
+      while (arrivals.step()) {
+        const InstanceAttributes a{arrivals.text(1), arrivals.text(2), study.study_instance_uid, arrivals.text(3),
+                                   arrivals.text(4), arrivals.text(5), arrivals.text(6), arrivals.text(7), arrivals.text(8),
+                                   arrivals.text(9), arrivals.text(10), arrivals.text(11),
+                                   static_cast<int>(arrivals.integer(12)), static_cast<int>(arrivals.integer(13))};
+        std::string reason = skip_reason(a);
+        if (reason.empty()) {
+          result.not_reanalysed.clear();
+          break;
+        }
+        result.not_reanalysed.emplace_back(arrivals.integer(0), std::move(reason));
+      }
+    }
+    if (result.not_reanalysed.empty()) {
+      Statement insert(*db_,
+                       "INSERT INTO jobs (study_id, state, max_instance_id, supersedes_job_id, received_at, complete_at, "
+                       "queued_at) VALUES (?, 'queued', ?, ?, ?, ?, ?)");
+      insert.bind(1, study.study_id).bind(2, study.max_instance_id).bind_optional(3, supersedes);
+      insert.bind(4, study.last_received_at).bind(5, now).bind(6, now).run();
+      result.job_id = db_->last_insert_id();
+    }
+    for (const auto& [instance_id, reason] : result.not_reanalysed) {
+      Statement note(*db_, "UPDATE instances SET not_reanalysed_reason = ? WHERE id = ?");
+      note.bind(1, reason).bind(2, instance_id).run();
+    }
   }
   Statement cover(*db_, "UPDATE studies SET covered_instance_id = MAX(covered_instance_id, ?) WHERE id = ?");
   cover.bind(1, study.max_instance_id).bind(2, study.study_id).run();
   write.commit();
-  return job_id;
+  return result;
 }
 
 std::optional<Job> JobStore::claim_next(const std::set<std::int64_t>& held_back) {

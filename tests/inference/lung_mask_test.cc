@@ -73,5 +73,28 @@ TEST(LungMask, RejectsEmptySingleLopsidedTinyAndOversizedMasks) {
   EXPECT_TRUE(extract_lungs(std::vector<std::uint8_t>(10, 1), 5, 5).rejection);  // size mismatch
 }
 
+// One filled region can enclose the other: their coverage is the union, never the sum.
+TEST(LungMask, CoverageOfAFrameWithARegionInsideIsTheUnion) {
+  Canvas canvas(100, 100);
+  for (int i = 0; i < 100; ++i) canvas.at(i, 0) = canvas.at(i, 99) = canvas.at(0, i) = canvas.at(99, i) = 1;  // a frame
+  for (int y = 30; y < 60; ++y)
+    for (int x = 20; x < 70; ++x) canvas.at(x, y) = 1;  // 1500 pixels inside it, not touching it
+  const LungMasks lungs = extract_lungs(canvas.pixels, 100, 100);
+  // The frame filled covers the whole image; the sum would be 115.0%.
+  EXPECT_EQ(lungs.rejection.value_or(""), "the lung regions cover 100.0% of the image (at most 80.0% expected)");
+}
+
+TEST(LungMask, UnionUnderTheLimitIsNotRejectedForCoverage) {
+  Canvas canvas(200, 100);
+  for (int y = 10; y < 90; ++y)
+    for (int x = 10; x < 190; ++x)
+      if (y < 12 || y >= 88 || x < 12 || x >= 188) canvas.at(x, y) = 1;  // a ring: 72% filled
+  for (int y = 20; y < 80; ++y)
+    for (int x = 20; x < 120; ++x) canvas.at(x, y) = 1;  // 30% inside it: 102% summed
+  const LungMasks lungs = extract_lungs(canvas.pixels, 200, 100);
+  EXPECT_EQ(lungs.rejection.value_or("").find("cover"), std::string::npos) << *lungs.rejection;
+  EXPECT_EQ(lungs.rejection.value_or(""), "both lung regions lie on the same side of the image");
+}
+
 }  // namespace
 }  // namespace evax::inference

@@ -53,7 +53,7 @@ class Assembly : public ::testing::Test {
 
 TEST_F(Assembly, AStudyBecomesAJobOnlyAfterItsQuietPeriodOnTheMonotonicClock) {
   int woken = 0;
-  StudyAssembler assembler(*files_, std::chrono::seconds(10), clock_, log_, [&] { ++woken; });
+  StudyAssembler assembler(*files_, std::chrono::seconds(10), {}, clock_, log_, [&] { ++woken; });
   const std::int64_t study = receive("1.2.3.1", "1.2.3");
   assembler.note_arrival(study);
   clock_.advance(std::chrono::seconds(9));
@@ -74,7 +74,7 @@ TEST_F(Assembly, AStudyBecomesAJobOnlyAfterItsQuietPeriodOnTheMonotonicClock) {
 
 TEST_F(Assembly, StudiesLeftWaitingByAPreviousRunAreQueuedAfterAQuietPeriodFromStartUp) {
   receive("1.2.3.1", "1.2.3");  // stored by "the previous run": no note_arrival
-  StudyAssembler assembler(*files_, std::chrono::seconds(5), clock_, log_, nullptr);
+  StudyAssembler assembler(*files_, std::chrono::seconds(5), {}, clock_, log_, nullptr);
   assembler.start();
   assembler.stop();  // only the start-up scan was wanted
   EXPECT_EQ(assembler.queue_quiet_studies(), 0);

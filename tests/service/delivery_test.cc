@@ -371,5 +371,52 @@ TEST(Delivery, ReanalysisSupersedesTheEarlierReport) {
   FAIL() << "the second SR did not arrive";
 }
 
+// A late arrival the intake rules skip adds nothing to analyse: the earlier results stand and
+// nothing is sent again; the arrival is stored and says why it started no re-analysis.
+TEST(Delivery, ALateArrivalTheIntakeRulesSkipStartsNoReanalysis) {
+  NodeHarness node;
+  Destination pacs(node.dir());
+  pacs.start_storescp();
+  configure(node, pacs);
+  node.start();
+  const std::string study = new_uid(SITE_STUDY_UID_ROOT);
+  const auto first = write_images(node.dir(), "first", {frontal(study)});
+  ASSERT_EQ(store_successes(node.storescu(first).output), 1);
+  ASSERT_TRUE(all_delivered(node.wait_for([](const json& s) { return all_delivered(s, 2); }, 120s), 2));
+  ASSERT_EQ(pacs.received_files().size(), 2u);
+
+  SyntheticImage not_cr_dx = frontal(study);
+  not_cr_dx.modality = "OT";
+  const auto lateral = write_images(node.dir(), "lateral", {frontal(study, "LL")});
+  const auto other = write_images(node.dir(), "other", {not_cr_dx});
+  // (a) a lateral, (b) the first image again, (c) an object that is not CR/DX: one association
+  // each, each given three quiet periods to start a job.
+  const std::vector<std::pair<const char*, std::vector<std::string>>> arrivals = {
+      {"lateral", lateral}, {"the same instance again", first}, {"not CR/DX", other}};
+  for (const auto& [what, files] : arrivals) {
+    ASSERT_EQ(store_successes(node.storescu(files).output), 1) << what;
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(node.status()["jobs"].size(), 1u) << what << " started a re-analysis";
+  }
+  std::this_thread::sleep_for(2s);  // a re-analysis of the demo model would have delivered by now
+  EXPECT_EQ(pacs.received_files().size(), 2u);
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), "3");  // both new ones kept, the duplicate once
+  EXPECT_EQ(node.sql("SELECT group_concat(not_reanalysed_reason, ' | ') FROM (SELECT not_reanalysed_reason FROM instances "
+                     "WHERE not_reanalysed_reason IS NOT NULL ORDER BY id)"),
+            "lateral-view: ViewPosition is 'LL' | not-cr-dx: Modality is 'OT'");
+  const std::string log = node.log();
+  EXPECT_NE(log.find("late-arrival-not-reanalysed"), std::string::npos) << log;
+  EXPECT_EQ(log.find("SYNTHETIC^TEST"), std::string::npos);  // no patient identifiers in the log
+
+  // (d) A new frontal image is worth a re-analysis, which covers the whole study.
+  ASSERT_EQ(store_successes(node.storescu(write_images(node.dir(), "late", {frontal(study, "AP")})).output), 1);
+  const json status = node.wait_for([](const json& s) { return all_delivered(s, 2 + 3); }, 120s);
+  ASSERT_TRUE(all_delivered(status, 5)) << status.dump(2);
+  ASSERT_EQ(status["jobs"].size(), 2u);
+  EXPECT_EQ(status["jobs"][0]["supersedes_job"], status["jobs"][1]["id"]);
+  EXPECT_EQ(status["jobs"][0]["images"].size(), 4u);
+  EXPECT_EQ(pacs.received_files().size(), 5u);
+}
+
 }  // namespace
 }  // namespace evax::testing

@@ -118,7 +118,7 @@ TEST_F(Storage, StartUpSweepRemovesTempAndUnindexedFiles) {
 }
 
 TEST_F(Storage, TheSchemaIsVersionedAndANewerDatabaseIsRefused) {
-  EXPECT_EQ(scalar("PRAGMA user_version"), 2);
+  EXPECT_EQ(scalar("PRAGMA user_version"), 3);
   EXPECT_EQ(text("PRAGMA journal_mode"), "wal");
   sqlite3* db = nullptr;
   sqlite3_open(files_->database_path().c_str(), &db);

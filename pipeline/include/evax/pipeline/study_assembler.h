@@ -1,6 +1,9 @@
 // StudyAssembler: turns received instances into analysis jobs. A study becomes (or extends) a
 // queued job once `quiet_period` has passed without a new instance; an instance arriving after
-// its study was analysed starts a new analysis that supersedes the earlier one.
+// its study was analysed starts a new analysis that supersedes the earlier one, but only when
+// the intake rules would analyse at least one of the late arrivals: a lateral, an object that is
+// not CR/DX or the node's own output is recorded (instances.not_reanalysed_reason) and logged,
+// and the earlier results stand.
 // Owns one thread, started by start() and joined by stop() / the destructor.
 // Thread-safe: note_arrival() from any association thread.
 #pragma once
@@ -14,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "evax/dicom_node/intake_rules.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/clock.h"
 #include "evax/storage/file_store.h"
@@ -28,8 +32,9 @@ class StudyAssembler {
  public:
   // `files`, `clock` and `log` must outlive this object; `on_job_queued` is called (from the
   // assembler's thread) after each job is queued.
-  StudyAssembler(const storage::FileStore& files, std::chrono::milliseconds quiet_period, const Clock& clock,
-                 logging::Logger& log, std::function<void()> on_job_queued);
+  // `intake` must be the rules the analysis applies.
+  StudyAssembler(const storage::FileStore& files, std::chrono::milliseconds quiet_period, dicom_node::IntakeSettings intake,
+                 const Clock& clock, logging::Logger& log, std::function<void()> on_job_queued);
   ~StudyAssembler();
   StudyAssembler(const StudyAssembler&) = delete;
   StudyAssembler& operator=(const StudyAssembler&) = delete;
@@ -49,6 +54,7 @@ class StudyAssembler {
 
   std::unique_ptr<storage::JobStore> jobs_;
   const std::chrono::milliseconds quiet_period_;
+  const dicom_node::IntakeSettings intake_;
   const Clock& clock_;
   logging::Logger& log_;
   std::function<void()> on_job_queued_;

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "evax/storage/file_store.h"
@@ -60,6 +62,17 @@ class JobStore {
   // Queues the study's instances up to max_instance_id: extends a job of that study that is
   // still queued, or creates one (superseding the study's latest job). Returns the job id.
   std::int64_t enqueue(const PendingStudy& study);
+
+  // Why an instance would not be analysed, or "" when it would (the caller's intake rules).
+  using SkipReason = std::function<std::string(const InstanceAttributes&)>;
+  struct LateEnqueue {
+    std::int64_t job_id = 0;  // 0: no job, the arrivals were recorded as not worth re-analysis
+    std::vector<std::pair<std::int64_t, std::string>> not_reanalysed;  // instance id, reason
+  };
+  // enqueue(), except that arrivals after a finished (or running) analysis of which
+  // `skip_reason` skips every one start no superseding job: they are marked covered and each
+  // keeps its reason in instances.not_reanalysed_reason. One transaction.
+  LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason);
 
   // The oldest queued job not in `held_back` (jobs waiting out a retry delay), now running.
   std::optional<Job> claim_next(const std::set<std::int64_t>& held_back);
