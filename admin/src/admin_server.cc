@@ -18,7 +18,9 @@
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <mutex>
+#include <string_view>
 
 #include "api.h"
 
@@ -70,7 +72,19 @@ class ApiHandler final : public Poco::Net::HTTPRequestHandler {
     request.method = in.getMethod();
     const Poco::URI uri(in.getURI());
     request.path = uri.getPath();
-    for (const auto& [key, value] : uri.getQueryParameters()) request.query[key] = value;
+    // In order and all of them (a repeated one is refused); "+" stays "+" (since=...+02:00),
+    // which Poco's getQueryParameters() would turn into a space.
+    std::string_view raw = uri.getRawQuery();
+    while (!raw.empty()) {
+      const std::string_view piece = raw.substr(0, raw.find('&'));
+      raw.remove_prefix(std::min(raw.size(), piece.size() + 1));
+      if (piece.empty()) continue;
+      const std::size_t equals = piece.find('=');
+      std::string key, value;
+      Poco::URI::decode(std::string(piece.substr(0, equals)), key);
+      if (equals != std::string_view::npos) Poco::URI::decode(std::string(piece.substr(equals + 1)), value);
+      request.query.emplace_back(std::move(key), std::move(value));
+    }
     request.authorization = in.get("Authorization", "");
     request.client = in.clientAddress().host().toString();
     return api_.handle(request);
