@@ -1,8 +1,10 @@
 // The admin API's HTTP handling over raw sockets on loopback, against the real node: the exact
-// status line, headers and JSON error body of each refusal; strict query values, repeated
-// parameters, the Bearer scheme's case, and what /readyz shows without a token.
+// status line, headers and JSON error body of every refusal (protocol errors included), bodies
+// that never arrive whole running nothing, strict query values, repeated parameters, the
+// Bearer scheme's case, and what /readyz shows without a token.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <regex>
 
 #include "http_client.h"
@@ -16,7 +18,7 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr const char* kAdminToken = "admin-token-http-4c2a";
-constexpr int kTimeoutS = 2;  // http.timeout_s
+constexpr int kTimeoutS = 2;  // http.timeout_s: short, so that waits for missing bytes stay short
 
 std::string sha256_of(const std::string& text) {
   return run_command("printf %s '" + text + "' | sha256sum").output.substr(0, 64);
@@ -39,6 +41,13 @@ class AdminHttp : public ::testing::Test {
   static std::string head(const std::string& method, const std::string& target, const std::string& extra = "") {
     return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + kAdminToken + "\r\n" + extra + "\r\n";
   }
+  // How many audit records an admin action on a job left (any outcome: it ran).
+  static int job_actions_audited() {
+    std::ifstream in(node_->data_dir() / "audit.log");
+    int count = 0;
+    for (std::string line; std::getline(in, line);) count += line.find("\"retry job\"") != std::string::npos;
+    return count;
+  }
 
   // The documented error: "HTTP/1.x <code> <reason>", JSON type and {"error": {code, message}}.
   static void expect_json_error(const RawAnswer& answer, int status, const std::string& code, const std::string& version = "HTTP/1.1") {
@@ -60,6 +69,36 @@ class AdminHttp : public ::testing::Test {
 
   static inline NodeHarness* node_ = nullptr;
 };
+
+// Item: a POST ran its action before its body arrived.
+TEST_F(AdminHttp, ADeclaredBodyOverTheLimitIs413AtOnceAndRunsNothing) {
+  const int before = job_actions_audited();
+  for (const char* length : {"70000", "1000000000000", "99999999999999999999999"}) {
+    const RawAnswer answer = raw_http(port(), head("POST", "/api/v1/jobs/8/retry", std::string("Content-Length: ") + length + "\r\n"));
+    expect_json_error(answer, 413, "payload_too_large");
+    EXPECT_LT(answer.elapsed, std::chrono::milliseconds(kTimeoutS * 1000)) << length << ": not at once";
+    EXPECT_EQ(answer.header("connection"), "close") << length;
+    EXPECT_TRUE(answer.closed) << length;
+  }
+  EXPECT_EQ(job_actions_audited(), before);
+}
+
+TEST_F(AdminHttp, ABodyCutShortRunsNothing) {
+  const int before = job_actions_audited();
+  const std::string cut = head("POST", "/api/v1/jobs/8/retry", "Content-Length: 100\r\n") + std::string(10, 'x');
+  const RawAnswer waited = raw_http(port(), cut);  // the client keeps the connection open
+  expect_json_error(waited, 408, "request_timeout");
+  EXPECT_GE(waited.elapsed, std::chrono::milliseconds(kTimeoutS * 1000 - 200));
+  EXPECT_TRUE(waited.closed);
+  const RawAnswer ended = raw_http(port(), cut, {.shut_write = true});  // the client's EOF
+  expect_json_error(ended, 400, "bad_request");
+  EXPECT_TRUE(ended.closed);
+  EXPECT_EQ(job_actions_audited(), before);
+  // The same request whole does run (there is no job 8: 404, and the audit log has it).
+  const RawAnswer whole = raw_http(port(), head("POST", "/api/v1/jobs/8/retry", "Content-Length: 10\r\nConnection: close\r\n") + std::string(10, 'x'));
+  expect_json_error(whole, 404, "not_found");
+  EXPECT_EQ(job_actions_audited(), before + 1);
+}
 
 // Item: numeric query values wrapped at 32 bits; now digits only, in range, else 400 naming them.
 TEST_F(AdminHttp, NumericQueryValuesAreStrictAndInRange) {
@@ -121,6 +160,43 @@ TEST_F(AdminHttp, AWrongMethodIs405WithAllow) {
   EXPECT_EQ(method.header("allow"), "GET, HEAD");
   EXPECT_EQ(raw_http(port(), head("GET", "/api/v1/jobs/1/retry"), once).header("allow"), "POST");
   EXPECT_EQ(raw_http(port(), "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", once).header("allow"), "GET, HEAD");
+}
+
+// Item: protocol errors were bare 400s, no answer, or echoed the client's version.
+TEST_F(AdminHttp, ProtocolErrorsGetTheJsonErrorAndAProperStatusLine) {
+  const RawOptions once{.stop_after_first_answer = true};
+  expect_json_error(raw_http(port(), "GET /healthz\r\n\r\n", once), 400, "bad_request");                       // HTTP/0.9
+  expect_json_error(raw_http(port(), "GET /healthz garbage\r\nHost: x\r\n\r\n", once), 400, "bad_request");  // not echoed
+  expect_json_error(raw_http(port(), "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", once), 505, "http_version_not_supported");
+  expect_json_error(raw_http(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", once), 400, "bad_request");
+  expect_json_error(raw_http(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", once), 400,
+                    "bad_request");
+  expect_json_error(raw_http(port(), "POST /api/v1/jobs/1/retry HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", once), 411,
+                    "length_required");
+  expect_json_error(raw_http(port(), "GET /healthz HTTP/1.1\r\n\r\n", once), 400, "bad_request");  // no Host
+  expect_json_error(raw_http(port(), "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", once), 414, "uri_too_long");
+  expect_json_error(raw_http(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(9000, 't') + "\r\n\r\n", once),
+                    431, "header_fields_too_large");
+  std::string many;
+  for (int i = 0; i < 150; ++i) many += "X-Field-" + std::to_string(i) + ": v\r\n";
+  expect_json_error(raw_http(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + "\r\n", once), 431, "header_fields_too_large");
+  expect_json_error(raw_http(port(), std::string(20000, 'z'), once), 400, "bad_request");
+  // A 1.0 client gets a 1.0 status line; the connection then closes.
+  const RawAnswer old = raw_http(port(), "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.status_line, "HTTP/1.0 200 OK");
+  EXPECT_TRUE(old.closed);
+  // Afterwards the node still answers.
+  EXPECT_EQ(raw_http(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", once).status_line, "HTTP/1.1 200 OK");
+}
+
+// Keep-alive still works: two requests on one connection, both answered.
+TEST_F(AdminHttp, KeptAliveConnectionsServeSeveralRequests) {
+  const std::string one = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const RawAnswer answer = raw_http(port(), one + one + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::size_t answers = 0;
+  for (std::size_t at = 0; (at = answer.bytes.find("HTTP/1.1 200 OK\r\n", at)) != std::string::npos; ++at) ++answers;
+  EXPECT_EQ(answers, 3u) << answer.bytes;
+  EXPECT_TRUE(answer.closed);
 }
 
 }  // namespace
