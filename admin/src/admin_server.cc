@@ -1,97 +1,26 @@
-// Poco's HTTP server around AdminApi: requests become HttpRequest, responses go back with
-// their status, type and headers. Limits: max_connections threads, max_queued waiting
-// connections (more are closed), timeout_s per socket read or write, max_request_bytes per
-// body, keep-alive bounded.
+// The admin server: Poco's TCPServer (bounded threads and queue) with the node's own HTTP
+// connection handler (http_connection.h) around AdminApi, on a plain or TLS socket. Limits:
+// max_connections threads, max_queued waiting connections (more are closed), timeout_s for a
+// whole request and for each write, max_request_bytes per body, keep-alive bounded.
 #include "evax/admin/admin_server.h"
 
 #include <Poco/Net/Context.h>
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerParams.h>
 #include <Poco/ThreadPool.h>
-#include <Poco/URI.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "api.h"
+#include "http_connection.h"
 
 namespace evax::admin {
 namespace {
-
-class ApiHandler final : public Poco::Net::HTTPRequestHandler {
- public:
-  ApiHandler(AdminApi& api, const config::HttpSettings& settings) : api_(api), settings_(settings) {}
-
-  void handleRequest(Poco::Net::HTTPServerRequest& in, Poco::Net::HTTPServerResponse& out) override {
-    HttpResponse response;
-    try {
-      response = respond(in);
-    } catch (const std::exception&) {
-      response = error_response(400, "bad_request", "the request could not be read");
-    }
-    out.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(response.status));
-    if (!out_keep_alive_) out.setKeepAlive(false);
-    out.setContentType(response.content_type);
-    for (const auto& [name, value] : response.headers) out.set(name, value);
-    out.setContentLength64(static_cast<Poco::Int64>(response.body.size()));
-    if (in.getMethod() == "HEAD") {
-      out.send();
-      return;
-    }
-    out.send().write(response.body.data(), static_cast<std::streamsize>(response.body.size()));
-  }
-
- private:
-  HttpResponse respond(Poco::Net::HTTPServerRequest& in) {
-    // Bodies are never needed (actions carry their target in the path). Small ones are drained
-    // so keep-alive stays in step; a larger one is refused, after reading (within the socket
-    // timeout) at most 16 times the limit so that the client can read the answer.
-    const auto declared = in.getContentLength64();
-    const bool chunked = declared == Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH && in.getChunkedTransferEncoding();
-    const std::int64_t limit = settings_.max_request_bytes;
-    if (declared > 0 || chunked) {
-      std::vector<char> sink(8192);
-      std::int64_t read = 0;
-      while (read <= 16 * limit && in.stream().read(sink.data(), static_cast<std::streamsize>(sink.size())).gcount() > 0)
-        read += in.stream().gcount();
-      if (read > limit) {
-        out_keep_alive_ = false;
-        return error_response(413, "payload_too_large", "request bodies are limited to " + std::to_string(limit) + " bytes");
-      }
-    }
-    HttpRequest request;
-    request.method = in.getMethod();
-    const Poco::URI uri(in.getURI());
-    request.path = uri.getPath();
-    for (const auto& [key, value] : uri.getQueryParameters()) request.query[key] = value;
-    request.authorization = in.get("Authorization", "");
-    request.client = in.clientAddress().host().toString();
-    return api_.handle(request);
-  }
-
-  AdminApi& api_;
-  const config::HttpSettings& settings_;
-  bool out_keep_alive_ = true;  // false once a request was refused before its body was read
-};
-
-class HandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
- public:
-  HandlerFactory(AdminApi& api, const config::HttpSettings& settings) : api_(api), settings_(settings) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-    return new ApiHandler(api_, settings_);
-  }
-
- private:
-  AdminApi& api_;
-  const config::HttpSettings& settings_;
-};
 
 void initialise_ssl_once() {
   static std::once_flag once;
@@ -116,8 +45,9 @@ Poco::Net::ServerSocket listening_socket(const config::HttpSettings& http) {
 struct AdminServer::Impl {
   AdminContext context;
   AdminApi api;
+  std::atomic<bool> stopping{false};
   Poco::ThreadPool threads;
-  std::unique_ptr<Poco::Net::HTTPServer> server;
+  std::unique_ptr<Poco::Net::TCPServer> server;
   std::once_flag stopped;
 
   // Threads get the default stack: a CUDA LibTorch's libraries take ~200 KiB of static TLS
@@ -129,16 +59,12 @@ struct AdminServer::Impl {
 AdminServer::AdminServer(AdminContext context) : impl_(std::make_unique<Impl>(std::move(context))) {
   const config::HttpSettings& http = impl_->context.config.http;
   try {
-    auto* params = new Poco::Net::HTTPServerParams;
+    auto* params = new Poco::Net::TCPServerParams;
     params->setMaxThreads(http.max_connections);
     params->setMaxQueued(http.max_queued);
-    params->setTimeout(Poco::Timespan(http.timeout_s, 0));
-    params->setKeepAlive(true);
-    params->setKeepAliveTimeout(Poco::Timespan(5, 0));
-    params->setMaxKeepAliveRequests(100);
-    params->setServerName("evax-node");
-    impl_->server = std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(impl_->api, http), impl_->threads,
-                                                            listening_socket(http), params);
+    params->setThreadIdleTime(Poco::Timespan(60, 0));
+    impl_->server = std::make_unique<Poco::Net::TCPServer>(new AdminConnectionFactory(impl_->api, http, impl_->stopping), impl_->threads,
+                                                           listening_socket(http), params);
     impl_->server->start();
   } catch (const Poco::Exception& e) {
     throw std::runtime_error("admin HTTP server on " + http.listen_address + ":" + std::to_string(http.port) + ": " + e.displayText());
@@ -152,7 +78,8 @@ AdminServer::~AdminServer() { stop(); }
 
 void AdminServer::stop() {
   std::call_once(impl_->stopped, [this] {
-    if (impl_->server) impl_->server->stopAll(true);
+    impl_->stopping = true;  // connections close within a fraction of a second
+    if (impl_->server) impl_->server->stop();
     impl_->threads.joinAll();
   });
 }

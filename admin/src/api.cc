@@ -3,18 +3,24 @@
 #include <Poco/DigestEngine.h>
 #include <Poco/SHA2Engine.h>
 
-#include <charconv>
+#include <cctype>
+#include <limits>
 #include <optional>
+#include <string_view>
 
 #include "evax/reporting/result_objects.h"
 #include "job_views.h"
 #include "metrics.h"
+#include "query_values.h"
 #include "web_assets.h"
 
 namespace evax::admin {
 namespace {
 
 constexpr const char* kApiPrefix = "/api/v1/";
+// GET /api/v1/jobs paging (README, "Admin API").
+constexpr std::int64_t kMaxPageLimit = 200;
+constexpr std::int64_t kMaxPageOffset = 1'000'000'000;
 
 std::string sha256_hex(const std::string& text) {
   Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
@@ -30,23 +36,29 @@ bool same_digest(const std::string& a, const std::string& b) {
   return difference == 0;
 }
 
-std::optional<std::int64_t> parse_id(const std::string& text) {
-  std::int64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value <= 0) return std::nullopt;
-  return value;
-}
-
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (start < path.size()) {
-    const std::size_t slash = path.find('/', start);
-    const std::size_t end = slash == std::string::npos ? path.size() : slash;
-    if (end > start) parts.push_back(path.substr(start, end - start));
-    start = end + 1;
+// The {param} segments of `path` if it matches `pattern` segment by segment; a {param}
+// matches one non-empty segment.
+std::optional<std::vector<std::string>> match_pattern(std::string_view pattern, std::string_view path) {
+  std::vector<std::string> params;
+  for (;;) {
+    if (pattern.empty() || path.empty()) {
+      if (pattern.empty() && path.empty()) return params;
+      return std::nullopt;
+    }
+    if (pattern.front() != '/' || path.front() != '/') return std::nullopt;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    const std::string_view want = pattern.substr(0, pattern.find('/'));
+    const std::string_view have = path.substr(0, path.find('/'));
+    if (!want.empty() && want.front() == '{') {
+      if (have.empty()) return std::nullopt;
+      params.emplace_back(have);
+    } else if (want != have) {
+      return std::nullopt;
+    }
+    pattern.remove_prefix(want.size());
+    path.remove_prefix(have.size());
   }
-  return parts;
 }
 
 HttpResponse json_response(const json& body, int status = 200) {
@@ -54,6 +66,15 @@ HttpResponse json_response(const json& body, int status = 200) {
   response.status = status;
   response.body = body.dump(2);
   response.headers.push_back({"Cache-Control", "no-store"});
+  return response;
+}
+
+HttpResponse web_asset_response(const WebAsset& asset) {
+  HttpResponse response;
+  response.content_type = asset.content_type;
+  response.body.assign(reinterpret_cast<const char*>(asset.data), asset.size);
+  response.headers.push_back({"Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'"});
+  response.headers.push_back({"X-Content-Type-Options", "nosniff"});
   return response;
 }
 
@@ -68,109 +89,125 @@ HttpResponse error_response(int status, const std::string& code, const std::stri
 AdminApi::AdminApi(const AdminContext& context)
     : context_(context), jobs_(context.files), outbox_(context.files), statistics_(context.files) {}
 
+const std::vector<AdminApi::Route>& AdminApi::route_table() {
+  // A handler's {param} segments arrive in Call::params, in order.
+  auto by_id = [](const char* what, auto answer) {
+    return [what, answer](AdminApi& api, const Call& call) {
+      const auto id = parse_whole_number(call.params[0], 1, std::numeric_limits<std::int64_t>::max());
+      if (!id) return error_response(400, "bad_request", std::string(what) + " id must be a whole number from 1 to 2^63-1");
+      return answer(api, call, *id);
+    };
+  };
+  static const std::vector<Route> table = {
+      {"GET", "/healthz", Access::anyone, [](AdminApi&, const Call&) { return json_response({{"status", "alive"}}); }},
+      {"GET", "/readyz", Access::anyone, [](AdminApi& api, const Call& call) { return api.readiness(call); }},
+      {"GET", "/metrics", Access::read, [](AdminApi& api, const Call&) { return api.metrics(); }},
+      {"GET", "/", Access::anyone, [](AdminApi&, const Call&) { return web_asset_response(*find_web_asset("/index.html")); }},
+      {"GET", "/api/v1/jobs", Access::read, [](AdminApi& api, const Call& call) { return api.list_jobs(call.request); }},
+      {"GET", "/api/v1/jobs/{id}", Access::read, by_id("a job", [](AdminApi& api, const Call&, std::int64_t id) { return api.job(id); })},
+      {"POST", "/api/v1/jobs/{id}/retry", Access::admin,
+       by_id("a job", [](AdminApi& api, const Call& call, std::int64_t id) { return api.job_action("retry", id, call.request, call.caller); })},
+      {"POST", "/api/v1/jobs/{id}/cancel", Access::admin,
+       by_id("a job", [](AdminApi& api, const Call& call, std::int64_t id) { return api.job_action("cancel", id, call.request, call.caller); })},
+      {"GET", "/api/v1/studies/{study_instance_uid}", Access::read, [](AdminApi& api, const Call& call) { return api.study(call.params[0]); }},
+      {"POST", "/api/v1/deliveries/{id}/resend", Access::admin,
+       by_id("a delivery", [](AdminApi& api, const Call& call, std::int64_t id) { return api.resend(id, call.request, call.caller); })},
+      {"GET", "/api/v1/outputs/{id}/preview.png", Access::read,
+       by_id("an output", [](AdminApi& api, const Call&, std::int64_t id) { return api.preview(id); })},
+      {"GET", "/api/v1/destinations", Access::read, [](AdminApi& api, const Call&) { return api.destinations(); }},
+      {"GET", "/api/v1/config", Access::read,
+       [](AdminApi& api, const Call&) {
+         HttpResponse response = json_response(json::object());
+         response.body = config::to_redacted_json(api.context_.config);
+         return response;
+       }},
+      {"GET", "/api/v1/models", Access::read, [](AdminApi& api, const Call&) { return api.models(); }},
+  };
+  return table;
+}
+
 std::vector<std::string> AdminApi::routes() {
-  return {"GET /healthz",
-          "GET /readyz",
-          "GET /metrics",
-          "GET /",
-          "GET /api/v1/jobs",
-          "GET /api/v1/jobs/{id}",
-          "POST /api/v1/jobs/{id}/retry",
-          "POST /api/v1/jobs/{id}/cancel",
-          "GET /api/v1/studies/{study_instance_uid}",
-          "POST /api/v1/deliveries/{id}/resend",
-          "GET /api/v1/outputs/{id}/preview.png",
-          "GET /api/v1/destinations",
-          "GET /api/v1/config",
-          "GET /api/v1/models"};
+  std::vector<std::string> out;
+  for (const Route& route : route_table()) out.push_back(route.method + " " + route.pattern);
+  return out;
 }
 
 AdminApi::Caller AdminApi::authenticate(const std::string& authorization) const {
-  const std::string scheme = "Bearer ";
-  if (authorization.size() <= scheme.size() || authorization.compare(0, scheme.size(), scheme) != 0) return {};
-  const std::string digest = sha256_hex(authorization.substr(scheme.size()));
+  // credentials = auth-scheme 1*SP token68; the scheme is case-insensitive (RFC 9110 11.1).
+  const std::string_view scheme = "bearer";
+  if (authorization.size() <= scheme.size() + 1) return {};
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return {};
+  const std::size_t token_start = authorization.find_first_not_of(' ', scheme.size());
+  if (authorization[scheme.size()] != ' ' || token_start == std::string::npos) return {};
+  const std::string digest = sha256_hex(authorization.substr(token_start));
   for (const auto& token : context_.config.http.tokens)
     if (same_digest(digest, token.sha256)) return {token.role == "admin" ? Role::admin : Role::read, token.name};
   return {};
 }
 
+HttpResponse AdminApi::refuse_credentials(const HttpRequest& request) {
+  const bool presented = !request.authorization.empty();
+  if (context_.audit) context_.audit->record("auth", request.client, "refused", {{"path", request.path}, {"token", presented ? "wrong" : "missing"}});
+  return error_response(401, "unauthorized",
+                        context_.config.http.tokens.empty()
+                            ? "no API tokens are configured (http.tokens): the API is closed"
+                            : presented ? "the bearer token is not valid" : "an Authorization: Bearer <token> header is required");
+}
+
 HttpResponse AdminApi::handle(const HttpRequest& request) {
   const std::string& path = request.path;
-  const bool get = request.method == "GET" || request.method == "HEAD";
-  // Unauthenticated: liveness, readiness and the page (which asks for the token itself).
-  if (path == "/healthz") return get ? json_response({{"status", "alive"}}) : error_response(405, "method_not_allowed", "use GET");
-  if (path == "/readyz") return get ? readiness() : error_response(405, "method_not_allowed", "use GET");
-  if (const WebAsset* asset = find_web_asset(path == "/" ? "/index.html" : path)) {
-    if (!get) return error_response(405, "method_not_allowed", "use GET");
-    HttpResponse response;
-    response.content_type = asset->content_type;
-    response.body.assign(reinterpret_cast<const char*>(asset->data), asset->size);
-    response.headers.push_back({"Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'"});
-    response.headers.push_back({"X-Content-Type-Options", "nosniff"});
+  for (std::size_t i = 0; i < request.query.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (request.query[i].first == request.query[j].first)
+        return error_response(400, "bad_request", "query parameter '" + request.query[i].first + "' is given more than once");
+
+  // The routes whose pattern matches the path; the one for this method (GET serves HEAD too).
+  const Route* chosen = nullptr;
+  std::vector<const Route*> matched;
+  std::vector<std::string> params;
+  for (const Route& route : route_table()) {
+    auto found = match_pattern(route.pattern, path);
+    if (!found) continue;
+    matched.push_back(&route);
+    if (route.method == request.method || (route.method == "GET" && request.method == "HEAD")) {
+      chosen = &route;
+      params = std::move(*found);
+    }
+  }
+  auto not_allowed = [&] {
+    std::string allow;
+    for (const Route* route : matched) allow += (allow.empty() ? "" : ", ") + route->method + (route->method == "GET" ? ", HEAD" : "");
+    HttpResponse response = error_response(405, "method_not_allowed", "use " + allow);
+    response.headers.push_back({"Allow", allow});
     return response;
-  }
-  const bool api = path.rfind(kApiPrefix, 0) == 0;
-  if (!api && path != "/metrics") return error_response(404, "not_found", "no such path: " + path);
+  };
 
+  if (matched.empty()) {
+    // The status page's other files; unknown paths under the API need a token to be told so.
+    if (const WebAsset* asset = find_web_asset(path)) {
+      if (request.method == "GET" || request.method == "HEAD") return web_asset_response(*asset);
+      HttpResponse response = error_response(405, "method_not_allowed", "use GET, HEAD");
+      response.headers.push_back({"Allow", "GET, HEAD"});
+      return response;
+    }
+    if (path.rfind(kApiPrefix, 0) == 0 && authenticate(request.authorization).role == Role::none) return refuse_credentials(request);
+    return error_response(404, "not_found", "no such path: " + path);
+  }
+  const Access access = chosen ? chosen->access : matched.front()->access;
   const Caller caller = authenticate(request.authorization);
-  if (caller.role == Role::none) {
-    const bool presented = !request.authorization.empty();
-    if (context_.audit) context_.audit->record("auth", request.client, "refused", {{"path", path}, {"token", presented ? "wrong" : "missing"}});
-    return error_response(401, "unauthorized",
-                          context_.config.http.tokens.empty()
-                              ? "no API tokens are configured (http.tokens): the API is closed"
-                              : presented ? "the bearer token is not valid" : "an Authorization: Bearer <token> header is required");
-  }
-  if (path == "/metrics") return get ? metrics() : error_response(405, "method_not_allowed", "use GET");
-
-  const std::vector<std::string> parts = split_path(path.substr(std::string(kApiPrefix).size()));
-  const bool post = request.method == "POST";
-  if (post && caller.role != Role::admin) {
+  if (access != Access::anyone && caller.role == Role::none) return refuse_credentials(request);
+  if (!chosen) return not_allowed();
+  if (access == Access::admin && caller.role != Role::admin) {
     if (context_.audit) context_.audit->record("admin", request.client, "forbidden", {{"path", path}, {"token", caller.name}});
     return error_response(403, "forbidden", "this token has the read role; " + request.method + " needs admin");
   }
-  auto method_is = [&](bool wanted, const char* name) {
-    return wanted ? std::optional<HttpResponse>() : std::optional(error_response(405, "method_not_allowed", std::string("use ") + name));
-  };
-  // A GET-only resource: 405 for any other method, else the answer (computed only then).
-  auto get_only = [&](auto&& answer) { return get ? answer() : error_response(405, "method_not_allowed", "use GET"); };
-  auto id_of = [&](const std::string& text) { return parse_id(text); };
   try {
-    if (parts.size() == 1 && parts[0] == "jobs") return get_only([&] { return list_jobs(request); });
-    if (parts.size() == 2 && parts[0] == "jobs") {
-      if (auto bad = method_is(get, "GET")) return *bad;
-      if (auto id = id_of(parts[1])) return job(*id);
-      return error_response(400, "bad_request", "a job id is a positive integer");
-    }
-    if (parts.size() == 3 && parts[0] == "jobs" && (parts[2] == "retry" || parts[2] == "cancel")) {
-      if (auto bad = method_is(post, "POST")) return *bad;
-      if (auto id = id_of(parts[1])) return job_action(parts[2], *id, request, caller);
-      return error_response(400, "bad_request", "a job id is a positive integer");
-    }
-    if (parts.size() == 2 && parts[0] == "studies") return get_only([&] { return study(parts[1]); });
-    if (parts.size() == 3 && parts[0] == "deliveries" && parts[2] == "resend") {
-      if (auto bad = method_is(post, "POST")) return *bad;
-      if (auto id = id_of(parts[1])) return resend(*id, request, caller);
-      return error_response(400, "bad_request", "a delivery id is a positive integer");
-    }
-    if (parts.size() == 3 && parts[0] == "outputs" && parts[2] == "preview.png") {
-      if (auto bad = method_is(get, "GET")) return *bad;
-      if (auto id = id_of(parts[1])) return preview(*id);
-      return error_response(400, "bad_request", "an output id is a positive integer");
-    }
-    if (parts.size() == 1 && parts[0] == "destinations") return get_only([&] { return destinations(); });
-    if (parts.size() == 1 && parts[0] == "models") return get_only([&] { return models(); });
-    if (parts.size() == 1 && parts[0] == "config") {
-      if (auto bad = method_is(get, "GET")) return *bad;
-      HttpResponse response = json_response(json::object());
-      response.body = config::to_redacted_json(context_.config);
-      return response;
-    }
+    return chosen->handler(*this, Call{request, caller, std::move(params)});
   } catch (const std::exception& e) {
     context_.log.error("admin", "request-failed", e.what(), {{"path", path}});
     return error_response(500, "internal", "the request failed inside the node; its log says why");
   }
-  return error_response(404, "not_found", "no such path: " + path);
 }
 
 HttpResponse AdminApi::list_jobs(const HttpRequest& request) {
@@ -182,14 +219,18 @@ HttpResponse AdminApi::list_jobs(const HttpRequest& request) {
     } else if (key == "study") {
       filter.study_instance_uid = value;
     } else if (key == "since" || key == "until") {
-      const bool plausible = value.size() >= 4 && value.size() <= 30 &&
-                             value.find_first_not_of("0123456789-:.TZ") == std::string::npos;
-      if (!plausible) return error_response(400, "bad_request", key + " must be an ISO 8601 date or time (UTC), e.g. 2026-11-28 or 2026-11-28T10:00:00");
-      (key == "since" ? filter.received_since : filter.received_until) = value;
-    } else if (key == "limit" || key == "offset") {
-      const auto n = value == "0" && key == "offset" ? std::optional<std::int64_t>(0) : parse_id(value);
-      if (!n || (key == "limit" && *n > 200)) return error_response(400, "bad_request", key + " must be a whole number" + (key == "limit" ? " from 1 to 200" : " from 0"));
-      (key == "limit" ? filter.limit : filter.offset) = static_cast<int>(*n);
+      auto instant = parse_instant_as_stored_utc(value);
+      if (!instant)
+        return error_response(400, "bad_request", key + " must be an RFC 3339 date-time with Z or an offset (2026-11-28T10:00:00Z, 2026-11-28T12:00:00.5+02:00) or a date (2026-11-28, midnight UTC)");
+      (key == "since" ? filter.received_since : filter.received_until) = std::move(*instant);
+    } else if (key == "limit") {
+      const auto n = parse_whole_number(value, 1, kMaxPageLimit);
+      if (!n) return error_response(400, "bad_request", "limit must be a whole number from 1 to " + std::to_string(kMaxPageLimit));
+      filter.limit = static_cast<int>(*n);
+    } else if (key == "offset") {
+      const auto n = parse_whole_number(value, 0, kMaxPageOffset);
+      if (!n) return error_response(400, "bad_request", "offset must be a whole number from 0 to " + std::to_string(kMaxPageOffset));
+      filter.offset = static_cast<int>(*n);
     } else {
       return error_response(400, "bad_request", "unknown parameter '" + key + "' (state, study, since, until, limit, offset)");
     }
@@ -297,7 +338,7 @@ HttpResponse AdminApi::models() const {
   return json_response({{"models", std::move(list)}});
 }
 
-HttpResponse AdminApi::readiness() {
+HttpResponse AdminApi::readiness(const Call& call) {
   const LiveState live = context_.live ? context_.live() : LiveState{};
   const auto [writable, database_detail] = statistics_.database_writable();
   const std::int64_t free_bytes = context_.files.available_bytes();
@@ -318,6 +359,8 @@ HttpResponse AdminApi::readiness() {
   checks.push_back({{"name", "listener"}, {"ok", live.listener_up},
                     {"detail", "DICOM port " + std::to_string(context_.config.dicom.port) + (live.listener_up ? " open" : " not open")}});
   const bool ready = writable && model_ok && disk_ok && live.listener_up;
+  // The checks name the model, device, free disk and port: only for a valid token.
+  if (call.caller.role == Role::none) return json_response({{"ready", ready}}, ready ? 200 : 503);
   return json_response({{"ready", ready}, {"checks", std::move(checks)}}, ready ? 200 : 503);
 }
 

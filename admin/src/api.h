@@ -1,11 +1,12 @@
 // AdminApi: every route of the admin interface as plain request -> response, with no HTTP
 // library in sight: authentication and roles, the JSON API under /api/v1, /healthz, /readyz,
-// /metrics and the status page's files. Errors are JSON `{"error": {"code", "message"}}` with a
+// /metrics and the status page's files, dispatched by one route table (404 for an unknown
+// path, 405 with Allow for a known one with another method). Errors are JSON `{"error": {"code", "message"}}` with a
 // stable code. Admin actions and refused credentials go to the audit log. Thread-safe (the
 // stores it reads each serialise their own connection). Internal to the admin module.
 #pragma once
 
-#include <map>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,7 +21,7 @@ namespace evax::admin {
 struct HttpRequest {
   std::string method;                         // "GET", "POST", ...
   std::string path;                           // decoded, without the query
-  std::map<std::string, std::string> query;   // decoded
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order; a repeated one is refused
   std::string authorization;                  // the Authorization header, "" if none
   std::string client;                         // the peer's address, for the audit log
 };
@@ -39,7 +40,8 @@ class AdminApi {
   explicit AdminApi(const AdminContext& context);
   HttpResponse handle(const HttpRequest& request);
 
-  // The routes, as "METHOD /path/{param}" (for the OpenAPI document's test).
+  // Every route, as "METHOD /path/{param}", read from the table that handle() dispatches by
+  // (for the OpenAPI document's test). GET routes answer HEAD too.
   static std::vector<std::string> routes();
 
  private:
@@ -48,7 +50,22 @@ class AdminApi {
     Role role = Role::none;
     std::string name;  // the token's name from the config, for the audit log
   };
+  enum class Access { anyone, read, admin };
+  struct Call {
+    const HttpRequest& request;
+    const Caller& caller;
+    std::vector<std::string> params;  // the {param} segments of the route's pattern, in order
+  };
+  struct Route {
+    std::string method;   // "GET" or "POST"
+    std::string pattern;  // "/api/v1/jobs/{id}/retry": a {name} segment matches any one segment
+    Access access;
+    std::function<HttpResponse(AdminApi&, const Call&)> handler;
+  };
+  static const std::vector<Route>& route_table();
+
   Caller authenticate(const std::string& authorization) const;
+  HttpResponse refuse_credentials(const HttpRequest& request);
 
   HttpResponse list_jobs(const HttpRequest& request);
   HttpResponse job(std::int64_t id);
@@ -58,7 +75,7 @@ class AdminApi {
   HttpResponse preview(std::int64_t output_id);
   HttpResponse destinations();
   HttpResponse models() const;
-  HttpResponse readiness();
+  HttpResponse readiness(const Call& call);
   HttpResponse metrics();
 
   const AdminContext& context_;

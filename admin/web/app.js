@@ -123,7 +123,8 @@
 
   async function request(path) {
     const headers = {};
-    if (path.startsWith('/api/')) headers.Authorization = 'Bearer ' + state.token;
+    // /readyz shows its checks only with a token.
+    if (path.startsWith('/api/') || path === '/readyz') headers.Authorization = 'Bearer ' + state.token;
     let response;
     try {
       response = await fetch(path, { headers, cache: 'no-store', credentials: 'omit', redirect: 'error' });

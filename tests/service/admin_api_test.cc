@@ -127,7 +127,8 @@ TEST_F(AdminApi, HealthReadinessAndThePageNeedNoToken) {
   const HttpAnswer health = http_call(port(), {"GET", "/healthz"});
   EXPECT_EQ(health.status, 200) << health.error;
   EXPECT_EQ(body(health)["status"], "alive");
-  const json ready = body(http_call(port(), {"GET", "/readyz"}));
+  EXPECT_EQ(body(http_call(port(), {"GET", "/readyz"})), json({{"ready", true}}));  // details need a token
+  const json ready = body(http_call(port(), {"GET", "/readyz", kReadToken}));
   EXPECT_EQ(ready["ready"], true) << ready.dump(2);
   std::set<std::string> checks;
   for (const auto& c : ready["checks"]) {
@@ -206,6 +207,46 @@ TEST_F(AdminApi, JobsAreListedWithFiltersAndPages) {
   }
   EXPECT_EQ(paged.size(), 3u);
   EXPECT_TRUE(body(get("/api/v1/jobs?limit=1&offset=3"))["jobs"].empty());
+}
+
+// since/until are RFC 3339 instants (or a date: midnight UTC), compared as instants with the
+// stored times (UTC, milliseconds), offsets and fractions included; impossible dates are 400.
+TEST_F(AdminApi, SinceAndUntilAreInstants) {
+  for (const char* bad : {"since=2020-13-45T99:99:99Z", "since=2026-02-30", "until=2025-02-29", "since=2026-11-28T10:00:00",
+                          "until=2026-11-28T24:00:00Z", "since=2026-11-28T10:00Z", "until=2026-11-28T10:00:00+24:00", "since=20261128"}) {
+    const HttpAnswer answer = get(std::string("/api/v1/jobs?") + bad);
+    EXPECT_EQ(answer.status, 400) << bad;
+    const std::string name = std::string(bad).substr(0, 5);
+    EXPECT_NE(answer.body.find(name), std::string::npos) << bad << ": " << answer.body;
+  }
+  EXPECT_EQ(get("/api/v1/jobs?since=2024-02-29").status, 200);  // a leap day
+  // The newest job's arrival, stored as 2026-11-28T12:00:00.123Z.
+  const json newest = body(get("/api/v1/jobs?limit=1"))["jobs"][0];
+  const std::string received = newest["times"]["received"];
+  ASSERT_EQ(received.size(), 24u) << received;
+  const std::string whole = received.substr(0, 19), millis = received.substr(20, 3);
+  auto count = [&](const std::string& query) { return body(get("/api/v1/jobs?" + query))["total"].get<int>(); };
+  const int all = count("limit=1");
+  auto at_or_after = [&](const std::string& since) { return count("since=" + since + "&until=9999-12-31"); };
+  // Exactly the stored instant is included by since and excluded by until; a tenth of a
+  // microsecond later is not included by since (text comparison got both wrong).
+  EXPECT_GE(at_or_after(received), 1);
+  EXPECT_EQ(at_or_after(whole + "." + millis + "0001Z"), at_or_after(received) - 1);
+  const int before = count("until=" + received);
+  EXPECT_EQ(count("until=" + whole + "." + millis + "0001Z"), before + 1);
+  // The same instant written with an offset: 2 hours ahead at +02:00, behind at -05:30.
+  const std::string date = received.substr(0, 10);
+  const int hour = std::stoi(received.substr(11, 2));
+  if (hour < 21) {  // the local time stays on the same date: easy to write by hand
+    char shifted[64];
+    std::snprintf(shifted, sizeof shifted, "%sT%02d%s.%s+02:00", date.c_str(), hour + 2, received.substr(13, 6).c_str(), millis.c_str());
+    EXPECT_EQ(at_or_after(std::string(shifted)), at_or_after(received)) << shifted;
+    std::snprintf(shifted, sizeof shifted, "%sT%02d%s.%s%%2B02:00", date.c_str(), hour + 2, received.substr(13, 6).c_str(), millis.c_str());
+    EXPECT_EQ(count(std::string("until=") + shifted), before) << shifted;
+  }
+  EXPECT_EQ(count("since=" + date), count("since=" + date + "T00:00:00Z"));
+  EXPECT_EQ(count("since=" + date + "T00:00:00-23:59&until=" + date + "T00:00:00%2B23:59"), 0);  // until before since
+  EXPECT_EQ(count("since=2000-01-01T00:00:00.000000001Z"), all);
 }
 
 TEST_F(AdminApi, OneJobAndAStudyCarryImagesDecisionsFindingsTimesAndDeliveries) {

@@ -42,6 +42,9 @@ TEST(DeviceChoice, AutoWithoutAUsableGpuRunsOnTheCpuAndSaysWhyInTheLogAndReadyz)
   if (gpu_usable()) GTEST_SKIP() << "this machine has a usable GPU";
   NodeHarness node;
   node.config()["model"]["device"] = "auto";
+  // /readyz shows its checks only with a token: "ready-token" (sha256 below).
+  node.config()["http"]["tokens"] = nlohmann::json::array(
+      {{{"sha256", run_command("printf %s ready-token | sha256sum").output.substr(0, 64)}, {"role", "read"}, {"name", "test"}}});
   node.start();
   const std::string note = "device auto runs on the CPU: " + expected_cause();
   const std::string log = node.log();
@@ -51,7 +54,7 @@ TEST(DeviceChoice, AutoWithoutAUsableGpuRunsOnTheCpuAndSaysWhyInTheLogAndReadyz)
   const std::string level = EVAX_TEST_LIBTORCH_CUDA_MAJOR == 0 ? "info" : "warn";
   EXPECT_NE(log.find(level + " node device-fallback"), std::string::npos) << log;
 
-  const HttpAnswer ready = http_call(node.config()["http"]["port"].get<int>(), {"GET", "/readyz"});
+  const HttpAnswer ready = http_call(node.config()["http"]["port"].get<int>(), {"GET", "/readyz", "ready-token"});
   ASSERT_EQ(ready.status, 200) << ready.body << ready.error;
   const nlohmann::json body = nlohmann::json::parse(ready.body);
   std::string model_detail;
