@@ -4,8 +4,9 @@
 set -euo pipefail
 
 packages=(
-  # toolchain
-  build-essential cmake ninja-build pkg-config git
+  # toolchain; `file` is needed by CPack's DEB generator (dpkg-shlibdeps), and a clean debian:12
+  # (the container image's build stage) has none
+  build-essential cmake ninja-build pkg-config git file
   # engine: LibTorch 1.13 with OpenBLAS (without libopenblas0-pthread LibTorch
   # silently falls back to reference BLAS and runs 6-10x slower)
   libtorch-dev libopenblas0-pthread
@@ -28,6 +29,11 @@ packages=(
   dicom3tools pixelmed-apps orthanc
   # the status page's test renders it in headless Chromium (kept off the network)
   chromium
+  # the container image's test builds packaging/Dockerfile with podman (no daemon) on a base
+  # debootstrapped from the Debian mirror (no registry): podman's runtime, rootless helpers and
+  # storage driver, buildah for the build, debootstrap for the base; iproute2's `ip netns` gives
+  # the serving container a loopback of its own
+  podman buildah runc uidmap fuse-overlayfs slirp4netns debootstrap iproute2
 )
 
 # The viewer tests run OHIF's own loaders (../shared/tools/ohif-check) with node; Debian's nodejs
