@@ -13,25 +13,13 @@
 #include <sstream>
 #include <thread>
 
+#include "raw_http.h"
 #include "service_test_support.h"
 
 namespace evax::testing {
 namespace {
 
 using json = nlohmann::json;
-
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 // Whether the node has closed `fd` (reading gives end-of-file or a reset) within `wait`.
 bool closed_by_peer(int fd, std::chrono::milliseconds wait) {
@@ -148,9 +136,9 @@ TEST(Associations, StalledPeersDoNotDelayALegitimateSenderAndAreClosedAfterTheAc
   node.config()["dicom"]["max_pending_associations"] = 64;
   node.start();
   std::vector<int> stalled;
-  for (int i = 0; i < 200; ++i) stalled.push_back(connect_to(node.port()));  // connect, say nothing
+  for (int i = 0; i < 200; ++i) stalled.push_back(connect_loopback(node.port()));  // connect, say nothing
   for (int i = 0; i < 10; ++i) {                                              // half a PDU header
-    const int fd = connect_to(node.port());
+    const int fd = connect_loopback(node.port());
     const unsigned char partial[3] = {0x01, 0x00, 0x00};
     ::send(fd, partial, sizeof partial, 0);
     stalled.push_back(fd);

@@ -44,9 +44,7 @@ bool split_first_answer(RawAnswer& answer) {
 
 }  // namespace
 
-RawAnswer raw_http(int port, const std::string& request, const RawOptions& options) {
-  RawAnswer answer;
-  const auto start = Clock::now();
+int connect_loopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -54,8 +52,16 @@ RawAnswer raw_http(int port, const std::string& request, const RawOptions& optio
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     ::close(fd);
-    return answer;
+    return -1;
   }
+  return fd;
+}
+
+RawAnswer raw_http(int port, const std::string& request, const RawOptions& options) {
+  RawAnswer answer;
+  const auto start = Clock::now();
+  const int fd = connect_loopback(port);
+  if (fd < 0) return answer;
   answer.connected = true;
   for (std::size_t sent = 0; sent < request.size();) {
     const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);

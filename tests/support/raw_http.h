@@ -32,6 +32,9 @@ struct RawOptions {
   bool stop_after_first_answer = false;       // return once one whole answer arrived
 };
 
+// A TCP connection to 127.0.0.1:port, or -1 when it is refused; the caller closes it.
+int connect_loopback(int port);
+
 // Connects to 127.0.0.1:port, sends `request`, reads.
 RawAnswer raw_http(int port, const std::string& request, const RawOptions& options = {});
 
