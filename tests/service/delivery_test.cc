@@ -389,10 +389,13 @@ TEST(Delivery, ALateArrivalTheIntakeRulesSkipStartsNoReanalysis) {
   not_cr_dx.modality = "OT";
   const auto lateral = write_images(node.dir(), "lateral", {frontal(study, "LL")});
   const auto other = write_images(node.dir(), "other", {not_cr_dx});
-  // (a) a lateral, (b) the first image again, (c) an object that is not CR/DX: one association
-  // each, each given three quiet periods to start a job.
+  // The node's own output relabelled as a frontal DX by some system on the way (Manufacturer kept).
+  const auto own = write_images(node.dir(), "own", {frontal(study)});
+  ASSERT_EQ(run_command("dcmodify -nb -i \"(0008,0070)=evax-node\" " + own[0]).status, 0);
+  // (a) a lateral, (b) the first image again, (c) an object that is not CR/DX, (d) the node's own
+  // output as DX: one association each, each given three quiet periods to start a job.
   const std::vector<std::pair<const char*, std::vector<std::string>>> arrivals = {
-      {"lateral", lateral}, {"the same instance again", first}, {"not CR/DX", other}};
+      {"lateral", lateral}, {"the same instance again", first}, {"not CR/DX", other}, {"own output", own}};
   for (const auto& [what, files] : arrivals) {
     ASSERT_EQ(store_successes(node.storescu(files).output), 1) << what;
     std::this_thread::sleep_for(3s);
@@ -400,21 +403,21 @@ TEST(Delivery, ALateArrivalTheIntakeRulesSkipStartsNoReanalysis) {
   }
   std::this_thread::sleep_for(2s);  // a re-analysis of the demo model would have delivered by now
   EXPECT_EQ(pacs.received_files().size(), 2u);
-  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), "3");  // both new ones kept, the duplicate once
+  EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), "4");  // the three new ones kept, the duplicate once
   EXPECT_EQ(node.sql("SELECT group_concat(not_reanalysed_reason, ' | ') FROM (SELECT not_reanalysed_reason FROM instances "
                      "WHERE not_reanalysed_reason IS NOT NULL ORDER BY id)"),
-            "lateral-view: ViewPosition is 'LL' | not-cr-dx: Modality is 'OT'");
+            "lateral-view: ViewPosition is 'LL' | not-cr-dx: Modality is 'OT' | own-output: made by this node");
   const std::string log = node.log();
   EXPECT_NE(log.find("late-arrival-not-reanalysed"), std::string::npos) << log;
   EXPECT_EQ(log.find("SYNTHETIC^TEST"), std::string::npos);  // no patient identifiers in the log
 
-  // (d) A new frontal image is worth a re-analysis, which covers the whole study.
+  // (e) A new frontal image is worth a re-analysis, which covers the whole study.
   ASSERT_EQ(store_successes(node.storescu(write_images(node.dir(), "late", {frontal(study, "AP")})).output), 1);
   const json status = node.wait_for([](const json& s) { return all_delivered(s, 2 + 3); }, 120s);
   ASSERT_TRUE(all_delivered(status, 5)) << status.dump(2);
   ASSERT_EQ(status["jobs"].size(), 2u);
   EXPECT_EQ(status["jobs"][0]["supersedes_job"], status["jobs"][1]["id"]);
-  EXPECT_EQ(status["jobs"][0]["images"].size(), 4u);
+  EXPECT_EQ(status["jobs"][0]["images"].size(), 5u);
   EXPECT_EQ(pacs.received_files().size(), 5u);
 }
 
