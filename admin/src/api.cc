@@ -252,7 +252,10 @@ HttpResponse AdminApi::study(const std::string& uid) {
   if (list.empty()) return error_response(404, "not_found", "no study with that Study Instance UID");
   json jobs = json::array();
   for (const auto& j : list) jobs.push_back(job_detail_json(jobs_, outbox_, j));
-  return json_response({{"study_instance_uid", uid}, {"jobs", std::move(jobs)}});
+  json not_reanalysed = json::array();
+  for (const auto& late : jobs_.not_reanalysed_of_study(uid))
+    not_reanalysed.push_back({{"sop_instance_uid", late.sop_instance_uid}, {"received_at", late.received_at}, {"reason", late.reason}});
+  return json_response({{"study_instance_uid", uid}, {"jobs", std::move(jobs)}, {"not_reanalysed", std::move(not_reanalysed)}});
 }
 
 HttpResponse AdminApi::job_action(const std::string& action, std::int64_t id, const HttpRequest& request, const Caller& caller) {

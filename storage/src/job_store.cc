@@ -330,6 +330,17 @@ std::vector<Job> JobStore::jobs_of_study(const std::string& study_instance_uid) 
   return out;
 }
 
+std::vector<JobStore::NotReanalysed> JobStore::not_reanalysed_of_study(const std::string& study_instance_uid) {
+  Transaction read(*db_, Transaction::Mode::read);
+  Statement query(*db_,
+                  "SELECT i.sop_instance_uid, i.received_at, i.not_reanalysed_reason FROM instances i JOIN studies s ON s.id = "
+                  "i.study_id WHERE s.study_instance_uid = ? AND i.not_reanalysed_reason IS NOT NULL ORDER BY i.id");
+  query.bind(1, study_instance_uid);
+  std::vector<NotReanalysed> out;
+  while (query.step()) out.push_back({query.text(0), query.text(1), query.text(2)});
+  return out;
+}
+
 namespace {
 
 // Runs `update` (which must carry its own state condition) and tells whether it applied.

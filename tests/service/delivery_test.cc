@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "destination.h"
+#include "http_client.h"
 #include "service_test_support.h"
 
 namespace evax::testing {
@@ -378,6 +379,9 @@ TEST(Delivery, ALateArrivalTheIntakeRulesSkipStartsNoReanalysis) {
   Destination pacs(node.dir());
   pacs.start_storescp();
   configure(node, pacs);
+  const std::string token = "late-arrival-reader";
+  node.config()["http"]["tokens"] = json::array(
+      {{{"sha256", run_command("printf %s " + token + " | sha256sum").output.substr(0, 64)}, {"role", "read"}, {"name", "t"}}});
   node.start();
   const std::string study = new_uid(SITE_STUDY_UID_ROOT);
   const auto first = write_images(node.dir(), "first", {frontal(study)});
@@ -407,6 +411,14 @@ TEST(Delivery, ALateArrivalTheIntakeRulesSkipStartsNoReanalysis) {
   EXPECT_EQ(node.sql("SELECT group_concat(not_reanalysed_reason, ' | ') FROM (SELECT not_reanalysed_reason FROM instances "
                      "WHERE not_reanalysed_reason IS NOT NULL ORDER BY id)"),
             "lateral-view: ViewPosition is 'LL' | not-cr-dx: Modality is 'OT' | own-output: made by this node");
+  // The admin API shows them under the study, with their reasons.
+  const HttpAnswer shown = http_call(node.config()["http"]["port"].get<int>(), {"GET", "/api/v1/studies/" + study, token});
+  ASSERT_EQ(shown.status, 200) << shown.body << shown.error;
+  const json late = json::parse(shown.body)["not_reanalysed"];
+  ASSERT_EQ(late.size(), 3u) << shown.body;
+  EXPECT_EQ(late[0]["reason"], "lateral-view: ViewPosition is 'LL'");
+  EXPECT_EQ(late[2]["reason"], "own-output: made by this node");
+  EXPECT_FALSE(late[0]["received_at"].get<std::string>().empty());
   const std::string log = node.log();
   EXPECT_NE(log.find("late-arrival-not-reanalysed"), std::string::npos) << log;
   EXPECT_EQ(log.find("SYNTHETIC^TEST"), std::string::npos);  // no patient identifiers in the log

@@ -105,6 +105,14 @@ class JobStore {
   JobPage list_jobs(const JobFilter& filter);
   std::vector<Job> jobs_of_study(const std::string& study_instance_uid);  // oldest first
 
+  // The study's late arrivals that started no re-analysis, oldest first, each with its reason.
+  struct NotReanalysed {
+    std::string sop_instance_uid;
+    std::string received_at;
+    std::string reason;
+  };
+  std::vector<NotReanalysed> not_reanalysed_of_study(const std::string& study_instance_uid);
+
   // Admin actions. Retry: a failed or skipped job is queued again with its attempts reset.
   // Cancel: a queued job (also one waiting out a retry delay) ends failed with reason
   // "cancelled: <why>"; a running job finishes its attempt first, so it cannot be cancelled.
