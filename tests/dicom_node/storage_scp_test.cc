@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "process.h"
+#include "raw_store.h"
 #include "synthetic_dicom.h"
 
 namespace evax::dicom_node {
@@ -84,11 +85,9 @@ class StorageScpBoundary : public ::testing::Test {
   // The raw sender's report for one C-STORE of a DX dataset (on `context`'s presentation context).
   std::string send(const std::string& context = UID_DigitalXRayImageStorageForPresentation) {
     const std::string sop = testing::new_uid();
-    return run_command(std::string(EVAX_RAW_STORE_BINARY) + " EVAX " + std::to_string(settings_.port) + " " +
-                           UID_DigitalXRayImageStorageForPresentation + " " + sop + " " + UID_LittleEndianExplicitTransferSyntax +
-                           " " + dataset_file(sop) + " --context " + context,
-                       std::chrono::seconds(30))
-        .output;
+    return testing::raw_store(settings_.port,
+                              {UID_DigitalXRayImageStorageForPresentation, sop, UID_LittleEndianExplicitTransferSyntax, dataset_file(sop), context},
+                              std::chrono::seconds(30));
   }
 
   std::string log_text() {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "raw_http.h"
+#include "raw_store.h"
 #include "service_test_support.h"
 
 namespace evax::testing {
@@ -175,11 +176,11 @@ TEST(Associations, APeerStalledMidDatasetIsAbortedAfterTheDimseTimeout) {
   dataset.saveFile(raw.c_str(), EXS_LittleEndianExplicit);
   // The sender stops for 8 s after its first data PDV: the node must give up after 2 s.
   const auto start = std::chrono::steady_clock::now();
-  const auto result = run_command(std::string(EVAX_RAW_STORE_BINARY) + " EVAX " + std::to_string(node.port()) + " " +
-                                  UID_DigitalXRayImageStorageForPresentation + " " + sop + " " +
-                                  UID_LittleEndianExplicitTransferSyntax + " " + raw + " --stall-seconds 8");
+  const std::string report = raw_store(
+      node.port(), {UID_DigitalXRayImageStorageForPresentation, sop, UID_LittleEndianExplicitTransferSyntax, raw, "", 8},
+      std::chrono::seconds(120));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(result.output.find("status 0x0000"), std::string::npos) << result.output;
+  EXPECT_EQ(report.find("status 0x0000"), std::string::npos) << report;
   EXPECT_NE(node.log().find("store-failed"), std::string::npos) << node.log();
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), "0");
   EXPECT_TRUE(std::filesystem::is_empty(node.data_dir() / "tmp"));  // no partial file left

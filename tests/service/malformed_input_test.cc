@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "raw_store.h"
 #include "service_test_support.h"
 
 namespace evax::testing {
@@ -41,9 +42,7 @@ class MalformedInput : public ::testing::Test {
                    const std::string& sop_class = kDx) {
     const std::string path = (node_.dir() / "payload.raw").string();
     std::ofstream(path, std::ios::binary) << bytes;
-    const auto result = run_command(std::string(EVAX_RAW_STORE_BINARY) + " EVAX " + std::to_string(node_.port()) + " " +
-                                    sop_class + " " + sop_uid + " " + syntax + " " + path, std::chrono::seconds(60));
-    return result.output;
+    return raw_store(node_.port(), {sop_class, sop_uid, syntax, path});
   }
 
   // A valid little DX dataset, as raw explicit-little-endian bytes.

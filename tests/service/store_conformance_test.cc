@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 
+#include "raw_store.h"
 #include "service_test_support.h"
 
 namespace evax::testing {
@@ -33,10 +34,7 @@ class StoreConformance : public ::testing::Test {
     fill_synthetic_dataset(&dataset, image);
     const std::string path = (node_.dir() / "payload.raw").string();
     EXPECT_TRUE(dataset.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
-    return run_command(std::string(EVAX_RAW_STORE_BINARY) + " EVAX " + std::to_string(node_.port()) + " " + command_class + " " +
-                           image.sop_uid + " " + UID_LittleEndianExplicitTransferSyntax + " " + path + " --context " + context,
-                       std::chrono::seconds(60))
-        .output;
+    return raw_store(node_.port(), {command_class, image.sop_uid, UID_LittleEndianExplicitTransferSyntax, path, context});
   }
 
   SyntheticImage image_of(const std::string& sop_class, const std::string& modality) {
