@@ -19,6 +19,13 @@ namespace evax::app {
 
 namespace {
 
+// Whether the file exists and can be read: "" when it can.
+std::string check_readable_file(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) return "no such file: " + path;
+  if (::access(path.c_str(), R_OK) != 0) return "cannot read " + path + ": " + std::strerror(errno);
+  return "";
+}
+
 // Whether the node can append to this file (creating it if need be): "" when it can. Nothing is
 // created here; check-config leaves the disk as it found it.
 std::string check_appendable_file(const std::string& path) {
@@ -73,12 +80,14 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
     const std::string size = checkpoint.substr(5);
     if (size != "tiny" && size != "small" && size != "base")
       errors.push_back({"model.classifier.checkpoint", "demo weights come as demo:tiny, demo:small or demo:base"});
-  } else if (!std::filesystem::is_regular_file(checkpoint)) {
-    errors.push_back({"model.classifier.checkpoint", "no such file: " + checkpoint});
+  } else if (const std::string problem = check_readable_file(checkpoint); !problem.empty()) {
+    errors.push_back({"model.classifier.checkpoint", problem});
   }
   const std::string& segmenter = model.segmenter_checkpoint;
-  if (!segmenter.empty() && segmenter != "demo" && !std::filesystem::is_regular_file(segmenter))
-    errors.push_back({"model.segmenter.checkpoint", "no such file: " + segmenter + " (an mmsegmentation checkpoint, or demo)"});
+  if (!segmenter.empty() && segmenter != "demo") {
+    if (const std::string problem = check_readable_file(segmenter); !problem.empty())
+      errors.push_back({"model.segmenter.checkpoint", problem + " (an mmsegmentation checkpoint, or demo)"});
+  }
   if (!segmenter.empty() && model.classifier_task == "features")
     errors.push_back({"model.segmenter.checkpoint", "lung results need a classification task: the features task sends no results"});
   if (!model.classifier_task.empty() && !inference::parse_task(model.classifier_task))
@@ -99,30 +108,23 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
   if (const auto& tls = config.http.tls) check_tls("http.tls", {tls->certificate, "certificate", tls->key, "key", {}});
   for (std::size_t i = 0; i < config.destinations.size(); ++i) {
     const auto& d = config.destinations[i];
+    const std::string entry = "destinations[" + std::to_string(i) + "]";
     // Results sent to the node's own port would come back in as a new study, and so on.
     if (d.port == config.dicom.port && is_this_machine(d.host))
-      errors.push_back({"destinations[" + std::to_string(i) + "]", d.host + ":" + std::to_string(d.port) +
-                                                                   " is this node's own DICOM port: results would be sent back into the node"});
-  }
-  for (std::size_t i = 0; i < config.destinations.size(); ++i) {
-    const auto& tls = config.destinations[i].tls;
+      errors.push_back({entry, d.host + ":" + std::to_string(d.port) + " is this node's own DICOM port: results would be sent back into the node"});
+    const auto& tls = d.tls;
     if (!tls) continue;
-    const std::string block = "destinations[" + std::to_string(i) + "].tls";
+    const std::string block = entry + ".tls";
     const std::size_t before = errors.size();
     check_tls(block, {tls->certificate, "certificate", tls->private_key, "private_key", tls->trusted_certificates});
     if (errors.size() != before) continue;
     // The files are sound; what is left is whether DCMTK can build a TLS layer from them.
-    if (const std::string problem = dicom_node::check_peer_tls(*pipeline::peer_of(config.destinations[i]).tls); !problem.empty())
+    if (const std::string problem = dicom_node::check_peer_tls(*pipeline::peer_of(d).tls); !problem.empty())
       errors.push_back({block, problem});
   }
   if (!config.logging.audit_file.empty()) {
     if (const std::string problem = check_appendable_file(config.logging.audit_file); !problem.empty())
       errors.push_back({"logging.audit_file", problem});
-  }
-  for (const auto& [key, path] : {std::pair<std::string, std::string>{"model.classifier.checkpoint", checkpoint},
-                                  std::pair<std::string, std::string>{"model.segmenter.checkpoint", segmenter}}) {
-    if (std::filesystem::is_regular_file(path) && ::access(path.c_str(), R_OK) != 0)
-      errors.push_back({key, "cannot read " + path + ": " + std::strerror(errno)});
   }
   if (model.device == "cpu" && model.precision != "fp32")
     errors.push_back({"model.precision", "bf16 and fp16 need model.device cuda (or auto with a GPU)"});
