@@ -204,6 +204,13 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
   return settings;
 }
 
+storage::BackendSettings backend_settings(const config::NodeConfig& config) {
+  storage::BackendSettings settings;
+  settings.kind = storage::BackendSettings::Kind::sqlite;
+  settings.min_free_bytes = config.storage.min_free_mb * 1024 * 1024;
+  return settings;
+}
+
 pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config) {
   pipeline::DeliverySettings settings;
   settings.retry = config.delivery;

@@ -14,6 +14,7 @@
 #include "evax/inference/segmenter.h"
 #include "evax/pipeline/analysis_workers.h"
 #include "evax/pipeline/delivery_workers.h"
+#include "evax/storage/storage_backend.h"
 
 namespace evax::app {
 
@@ -41,6 +42,8 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
                                              const std::string& checkpoint_sha256,
                                              const std::optional<LoadedSegmenter>& segmenter = std::nullopt);
 pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config);
+// Which database the node keeps its index and queues in, and the free-space watermark.
+storage::BackendSettings backend_settings(const config::NodeConfig& config);
 
 // The loaded models as the admin API describes them.
 std::vector<admin::ModelDescription> model_descriptions(const inference::ModelInfo& model, const std::string& checkpoint_sha256,

@@ -15,9 +15,7 @@
 #include "evax/pipeline/ingest_handler.h"
 #include "evax/pipeline/retention_purger.h"
 #include "evax/pipeline/study_assembler.h"
-#include "evax/storage/instance_store.h"
-#include "evax/storage/job_store.h"
-#include "evax/storage/outbox_store.h"
+#include "evax/storage/storage_backend.h"
 #include "file_digest.h"
 #include "node_settings.h"
 
@@ -51,12 +49,14 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
 
     const storage::FileStore files(config.storage.data_dir);
     logging::AuditLog audit(audit_log_path(config));
-    storage::InstanceStore store(files, config.storage.min_free_mb * 1024 * 1024);
-    const auto sweep = store.sweep_at_startup();
-    const int requeued = storage::JobStore(files).requeue_running();
-    storage::OutboxStore outbox(files);
-    const int resend = outbox.requeue_sending();
-    for (const auto& [name, count] : outbox.unfinished_by_destination()) {
+    // The one place the node's storage is chosen; every component opens its stores from it.
+    const auto storage_backend = storage::make_storage_backend(backend_settings(config), files);
+    const auto store = storage_backend->open_instance_index();
+    const auto sweep = store->sweep_at_startup();
+    const int requeued = storage_backend->open_job_queue()->requeue_running();
+    const auto outbox = storage_backend->open_outbox();
+    const int resend = outbox->requeue_sending();
+    for (const auto& [name, count] : outbox->unfinished_by_destination()) {
       const bool configured = std::any_of(config.destinations.begin(), config.destinations.end(),
                                           [&](const config::Destination& d) { return d.name == name; });
       if (!configured)
@@ -125,14 +125,14 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
 
     inference::BatchingClassifier classifier(**engine, batching_options(config.model), segmenter.get());
     const pipeline::SteadyClock clock;
-    pipeline::DeliveryWorkers senders(files, delivery_settings(config), clock, log, &audit);
-    pipeline::AnalysisWorkers workers(files, classifier, model,
+    pipeline::DeliveryWorkers senders(*storage_backend, delivery_settings(config), clock, log, &audit);
+    pipeline::AnalysisWorkers workers(files, *storage_backend, classifier, model,
                                       analysis_settings(config, model, checkpoint_sha256, loaded_segmenter), clock, log,
                                       [&senders] { senders.wake(); });
-    pipeline::StudyAssembler assembler(files, std::chrono::seconds(config.study.quiet_period_s), intake_settings(config), clock, log,
+    pipeline::StudyAssembler assembler(*storage_backend, std::chrono::seconds(config.study.quiet_period_s), intake_settings(config), clock, log,
                                        [&workers] { workers.wake(); });
-    pipeline::IngestHandler ingest(files, store, assembler, log, &audit);
-    pipeline::RetentionPurger purger(store, std::chrono::hours(config.storage.retention_hours),
+    pipeline::IngestHandler ingest(files, *store, assembler, log, &audit);
+    pipeline::RetentionPurger purger(*storage_backend, std::chrono::hours(config.storage.retention_hours),
                                      std::chrono::seconds(config.storage.purge_interval_s), log);
     senders.start();
     workers.start();
@@ -140,7 +140,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     purger.start();
     dicom_node::StorageScp scp(config.dicom, ingest, log, &audit);
     admin::AdminServer admin_server(admin::AdminContext{
-        config, files, log, &audit, model_descriptions(model, checkpoint_sha256, loaded_segmenter), [&scp, &classifier] {
+        config, files, *storage_backend, log, &audit, model_descriptions(model, checkpoint_sha256, loaded_segmenter), [&scp, &classifier] {
           const auto dicom = scp.stats();
           const auto inference = classifier.stats();
           admin::LiveState live{true, dicom.associations_accepted, dicom.associations_refused, dicom.active_associations,

@@ -3,7 +3,8 @@
 #include "command_line.h"
 #include "evax/admin/admin_server.h"
 #include "evax/config/node_config.h"
-#include "evax/storage/job_store.h"
+#include "evax/storage/storage_backend.h"
+#include "node_settings.h"
 
 namespace evax::app {
 
@@ -23,12 +24,13 @@ int run_status(const std::vector<std::string>& args, std::ostream& out, std::ost
   }
   try {
     const storage::FileStore files(config->storage.data_dir);
-    if (*job_id > 0 && !storage::JobStore(files).job(*job_id)) {
+    const auto storage_backend = storage::make_storage_backend(backend_settings(*config), files);
+    if (*job_id > 0 && !storage_backend->open_read_model()->job(*job_id)) {
       err << "evax-node status: no job " << *job_id << "\n";
       return 1;
     }
-    const std::vector<std::int64_t> ids = *job_id > 0 ? std::vector<std::int64_t>{*job_id} : admin::recent_job_ids(files, *limit);
-    out << admin::jobs_report_json(files, ids) << "\n";
+    const std::vector<std::int64_t> ids = *job_id > 0 ? std::vector<std::int64_t>{*job_id} : admin::recent_job_ids(*storage_backend, *limit);
+    out << admin::jobs_report_json(*storage_backend, ids) << "\n";
     return 0;
   } catch (const std::exception& e) {
     err << "evax-node status: " << e.what() << "\n";

@@ -173,8 +173,9 @@ def main():
     uncovered = None
     while time.time() < deadline:
         with sqlite3.connect(f"file:{data}/evax-node.sqlite?mode=ro", uri=True) as db:
-            uncovered = db.execute("SELECT COUNT(*) FROM instances i JOIN studies s ON s.id = i.study_id "
-                                   "WHERE i.id > s.covered_instance_id").fetchone()[0]
+            uncovered = db.execute("SELECT COUNT(*) FROM instances i WHERE i.id > COALESCE("
+                                   "(SELECT covered_instance_id FROM study_coverage c WHERE c.study_id = i.study_id), 0)"
+                                   ).fetchone()[0]
         if uncovered == 0:
             break
         time.sleep(0.5)

@@ -87,7 +87,8 @@ HttpResponse error_response(int status, const std::string& code, const std::stri
 }
 
 AdminApi::AdminApi(const AdminContext& context)
-    : context_(context), jobs_(context.files), outbox_(context.files), statistics_(context.files) {}
+    : context_(context), read_(context.storage.open_read_model()), jobs_(context.storage.open_job_queue()),
+      outbox_(context.storage.open_outbox()) {}
 
 const std::vector<AdminApi::Route>& AdminApi::route_table() {
   // A handler's {param} segments arrive in Call::params, in order.
@@ -235,38 +236,38 @@ HttpResponse AdminApi::list_jobs(const HttpRequest& request) {
       return error_response(400, "bad_request", "unknown parameter '" + key + "' (state, study, since, until, limit, offset)");
     }
   }
-  const storage::JobPage page = jobs_.list_jobs(filter);
+  const storage::JobPage page = read_->list_jobs(filter);
   json list = json::array();
-  for (const auto& j : page.jobs) list.push_back(job_summary_json(jobs_, outbox_, j));
+  for (const auto& j : page.jobs) list.push_back(job_summary_json(*read_, j));
   return json_response({{"jobs", std::move(list)}, {"total", page.total}, {"limit", filter.limit}, {"offset", filter.offset}});
 }
 
 HttpResponse AdminApi::job(std::int64_t id) {
-  const auto found = jobs_.job(id);
+  const auto found = read_->job(id);
   if (!found) return error_response(404, "not_found", "no job " + std::to_string(id));
-  return json_response(job_detail_json(jobs_, outbox_, *found));
+  return json_response(job_detail_json(*read_, *found));
 }
 
 HttpResponse AdminApi::study(const std::string& uid) {
-  const auto list = jobs_.jobs_of_study(uid);
+  const auto list = read_->jobs_of_study(uid);
   if (list.empty()) return error_response(404, "not_found", "no study with that Study Instance UID");
   json jobs = json::array();
-  for (const auto& j : list) jobs.push_back(job_detail_json(jobs_, outbox_, j));
+  for (const auto& j : list) jobs.push_back(job_detail_json(*read_, j));
   json not_reanalysed = json::array();
-  for (const auto& late : jobs_.not_reanalysed_of_study(uid))
+  for (const auto& late : read_->not_reanalysed_of_study(uid))
     not_reanalysed.push_back({{"sop_instance_uid", late.sop_instance_uid}, {"received_at", late.received_at}, {"reason", late.reason}});
   return json_response({{"study_instance_uid", uid}, {"jobs", std::move(jobs)}, {"not_reanalysed", std::move(not_reanalysed)}});
 }
 
 HttpResponse AdminApi::job_action(const std::string& action, std::int64_t id, const HttpRequest& request, const Caller& caller) {
   const std::string who = caller.name.empty() ? "an admin token" : caller.name;
-  const storage::ActionResult result = action == "retry" ? jobs_.retry(id) : jobs_.cancel(id, "by " + who + " through the admin API");
+  const storage::ActionResult result = action == "retry" ? jobs_->retry(id) : jobs_->cancel(id, "by " + who + " through the admin API");
   const char* outcome = result == storage::ActionResult::changed ? "changed" : result == storage::ActionResult::wrong_state ? "conflict" : "not-found";
   if (context_.audit) context_.audit->record("admin", request.client, outcome, {{"action", action + " job"}, {"job", std::to_string(id)}, {"token", caller.name}});
   context_.log.info("admin", "job-" + action, std::string("admin action: ") + outcome, {{"job", std::to_string(id)}});
   if (result == storage::ActionResult::not_found) return error_response(404, "not_found", "no job " + std::to_string(id));
   if (result == storage::ActionResult::wrong_state) {
-    const auto current = jobs_.job(id);
+    const auto current = read_->job(id);
     const std::string state = current ? std::string(storage::job_state_name(current->state)) : "unknown";
     return error_response(409, "conflict", action == "retry" ? "only failed or skipped jobs can be retried; this one is " + state
                                                              : "only queued jobs can be cancelled; this one is " + state);
@@ -275,8 +276,8 @@ HttpResponse AdminApi::job_action(const std::string& action, std::int64_t id, co
 }
 
 HttpResponse AdminApi::resend(std::int64_t delivery_id, const HttpRequest& request, const Caller& caller) {
-  const auto before = outbox_.delivery(delivery_id);
-  const bool changed = before && outbox_.resend(delivery_id);
+  const auto before = read_->delivery(delivery_id);
+  const bool changed = before && outbox_->resend(delivery_id);
   const char* outcome = !before ? "not-found" : changed ? "changed" : "conflict";
   if (context_.audit)
     context_.audit->record("admin", request.client, outcome, {{"action", "resend delivery"}, {"delivery", std::to_string(delivery_id)}, {"token", caller.name}});
@@ -285,11 +286,11 @@ HttpResponse AdminApi::resend(std::int64_t delivery_id, const HttpRequest& reque
     return error_response(409, "conflict", "only dead-lettered deliveries can be re-sent; this one is " +
                                                std::string(storage::delivery_state_name(before->state)));
   context_.log.info("admin", "delivery-resend", "admin action: queued again", {{"delivery", std::to_string(delivery_id)}});
-  return json_response({{"delivery", delivery_json(outbox_, *outbox_.delivery(delivery_id))}});
+  return json_response({{"delivery", delivery_json(*read_, *read_->delivery(delivery_id))}});
 }
 
 HttpResponse AdminApi::preview(std::int64_t output_id) {
-  const auto output = outbox_.output(output_id);
+  const auto output = read_->output(output_id);
   if (!output || output->kind != "sc") return error_response(404, "not_found", "no Secondary Capture output " + std::to_string(output_id));
   if (output->file_path.empty()) return error_response(404, "not_found", "the Secondary Capture's file was purged");
   auto png = reporting::secondary_capture_preview_png(output->file_path, 512);
@@ -302,7 +303,7 @@ HttpResponse AdminApi::preview(std::int64_t output_id) {
 }
 
 HttpResponse AdminApi::destinations() {
-  const auto summaries = outbox_.destination_summaries();
+  const auto summaries = read_->destination_summaries();
   json list = json::array();
   for (const auto& d : context_.config.destinations) {
     json entry{{"name", d.name}, {"ae_title", d.ae_title}, {"host", d.host}, {"port", d.port}, {"tls", d.tls.has_value()}};
@@ -343,7 +344,7 @@ HttpResponse AdminApi::models() const {
 
 HttpResponse AdminApi::readiness(const Call& call) {
   const LiveState live = context_.live ? context_.live() : LiveState{};
-  const auto [writable, database_detail] = statistics_.database_writable();
+  const auto [writable, database_detail] = read_->database_writable();
   const std::int64_t free_bytes = context_.files.available_bytes();
   const std::int64_t watermark = context_.config.storage.min_free_mb * 1024 * 1024;
   const bool disk_ok = free_bytes >= watermark;
@@ -372,7 +373,7 @@ HttpResponse AdminApi::metrics() {
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
   std::vector<std::string> destinations;
   for (const auto& d : context_.config.destinations) destinations.push_back(d.name);
-  response.body = prometheus_text(statistics_.snapshot(), context_.live ? context_.live() : LiveState{}, context_.models,
+  response.body = prometheus_text(read_->statistics(), context_.live ? context_.live() : LiveState{}, context_.models,
                                   {context_.files.available_bytes(), context_.config.storage.min_free_mb * 1024 * 1024}, destinations);
   return response;
 }

@@ -12,9 +12,7 @@
 #include <vector>
 
 #include "evax/admin/admin_server.h"
-#include "evax/storage/job_store.h"
-#include "evax/storage/node_statistics.h"
-#include "evax/storage/outbox_store.h"
+#include "evax/storage/storage_backend.h"
 
 namespace evax::admin {
 
@@ -79,9 +77,10 @@ class AdminApi {
   HttpResponse metrics();
 
   const AdminContext& context_;
-  storage::JobStore jobs_;
-  storage::OutboxStore outbox_;
-  storage::NodeStatistics statistics_;
+  // This API object's own connections (one AdminApi per serving thread).
+  const std::unique_ptr<storage::ReadModel> read_;
+  const std::unique_ptr<storage::JobQueue> jobs_;
+  const std::unique_ptr<storage::Outbox> outbox_;
 };
 
 }  // namespace evax::admin

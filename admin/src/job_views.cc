@@ -27,9 +27,9 @@ json stage_times_json(const storage::StageTimes& t) {
           {"delivered", time_or_null(t.delivered)}, {"finished", time_or_null(t.finished)}};
 }
 
-json delivery_json(storage::OutboxStore& outbox, const storage::Delivery& d) {
+json delivery_json(storage::ReadModel& read, const storage::Delivery& d) {
   json attempts = json::array();
-  for (const auto& a : outbox.attempts_of(d.id))
+  for (const auto& a : read.attempts_of(d.id))
     attempts.push_back({{"started", a.started_at},
                         {"finished", time_or_null(a.finished_at)},
                         {"outcome", a.outcome},
@@ -45,7 +45,7 @@ json delivery_json(storage::OutboxStore& outbox, const storage::Delivery& d) {
           {"attempt_log", std::move(attempts)}};
 }
 
-json job_detail_json(storage::JobStore& jobs, storage::OutboxStore& outbox, const storage::Job& job) {
+json job_detail_json(storage::ReadModel& read, const storage::Job& job) {
   json out{{"id", job.id},
            {"study_instance_uid", job.study_instance_uid},
            {"state", std::string(storage::job_state_name(job.state))},
@@ -55,7 +55,7 @@ json job_detail_json(storage::JobStore& jobs, storage::OutboxStore& outbox, cons
            {"supersedes_job", job.supersedes_job_id ? json(*job.supersedes_job_id) : json(nullptr)},
            {"times", stage_times_json(job.times)}};
   json images = json::array();
-  for (const auto& image : jobs.images_of(job.id)) {
+  for (const auto& image : read.images_of(job.id)) {
     json entry{{"sop_instance_uid", image.sop_instance_uid}, {"decision", image.decision},
                {"reason_code", image.reason_code}, {"detail", image.detail}};
     if (!image.probabilities_json.empty()) {
@@ -72,13 +72,13 @@ json job_detail_json(storage::JobStore& jobs, storage::OutboxStore& outbox, cons
     images.push_back(std::move(entry));
   }
   out["images"] = std::move(images);
-  const auto deliveries = outbox.deliveries_of_job(job.id);
+  const auto deliveries = read.deliveries_of_job(job.id);
   json outputs = json::array();
-  for (const auto& output : outbox.outputs_of_job(job.id)) {
+  for (const auto& output : read.outputs_of_job(job.id)) {
     json entry = output_json(output);
     json sends = json::array();
     for (const auto& d : deliveries)
-      if (d.output.id == output.id) sends.push_back(delivery_json(outbox, d));
+      if (d.output.id == output.id) sends.push_back(delivery_json(read, d));
     entry["deliveries"] = std::move(sends);
     outputs.push_back(std::move(entry));
   }
@@ -86,11 +86,11 @@ json job_detail_json(storage::JobStore& jobs, storage::OutboxStore& outbox, cons
   return out;
 }
 
-json job_summary_json(storage::JobStore& jobs, storage::OutboxStore& outbox, const storage::Job& job) {
+json job_summary_json(storage::ReadModel& read, const storage::Job& job) {
   std::map<std::string, int> decisions{{"analysed", 0}, {"skipped", 0}, {"failed", 0}};
-  for (const auto& image : jobs.images_of(job.id)) decisions[image.decision] += 1;
+  for (const auto& image : read.images_of(job.id)) decisions[image.decision] += 1;
   std::map<std::string, int> deliveries{{"total", 0}, {"delivered", 0}, {"pending", 0}, {"dead", 0}};
-  for (const auto& d : outbox.deliveries_of_job(job.id)) {
+  for (const auto& d : read.deliveries_of_job(job.id)) {
     deliveries["total"] += 1;
     const std::string state(storage::delivery_state_name(d.state));
     deliveries[state == "sending" ? "pending" : state] += 1;
@@ -105,19 +105,18 @@ json job_summary_json(storage::JobStore& jobs, storage::OutboxStore& outbox, con
           {"outputs", deliveries}};
 }
 
-std::string jobs_report_json(const storage::FileStore& files, const std::vector<std::int64_t>& job_ids) {
-  storage::JobStore jobs(files);
-  storage::OutboxStore outbox(files);
+std::string jobs_report_json(storage::StorageBackend& storage, const std::vector<std::int64_t>& job_ids) {
+  const auto read = storage.open_read_model();
   json list = json::array();
   for (std::int64_t id : job_ids)
-    if (auto job = jobs.job(id)) list.push_back(job_detail_json(jobs, outbox, *job));
+    if (auto job = read->job(id)) list.push_back(job_detail_json(*read, *job));
   return json{{"jobs", std::move(list)}}.dump(2);
 }
 
-std::vector<std::int64_t> recent_job_ids(const storage::FileStore& files, int limit) {
-  storage::JobStore jobs(files);
+std::vector<std::int64_t> recent_job_ids(storage::StorageBackend& storage, int limit) {
+  const auto read = storage.open_read_model();
   std::vector<std::int64_t> ids;
-  for (const auto& job : jobs.recent_jobs(limit)) ids.push_back(job.id);
+  for (const auto& job : read->recent_jobs(limit)) ids.push_back(job.id);
   return ids;
 }
 

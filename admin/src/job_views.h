@@ -5,16 +5,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "evax/storage/job_store.h"
-#include "evax/storage/outbox_store.h"
+#include "evax/storage/read_model.h"
 
 namespace evax::admin {
 
 using json = nlohmann::ordered_json;
 
 json stage_times_json(const storage::StageTimes& times);
-json job_detail_json(storage::JobStore& jobs, storage::OutboxStore& outbox, const storage::Job& job);
-json job_summary_json(storage::JobStore& jobs, storage::OutboxStore& outbox, const storage::Job& job);
-json delivery_json(storage::OutboxStore& outbox, const storage::Delivery& delivery);
+json job_detail_json(storage::ReadModel& read, const storage::Job& job);
+json job_summary_json(storage::ReadModel& read, const storage::Job& job);
+json delivery_json(storage::ReadModel& read, const storage::Delivery& delivery);
 
 }  // namespace evax::admin

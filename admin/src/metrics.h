@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "evax/admin/admin_server.h"
-#include "evax/storage/node_statistics.h"
+#include "evax/storage/read_model.h"
 
 namespace evax::admin {
 

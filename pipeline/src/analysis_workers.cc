@@ -11,7 +11,6 @@
 #include "evax/dicom_node/pixel_decoder.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/backoff.h"
-#include "evax/storage/job_store.h"
 #include "result_production.h"
 
 namespace evax::pipeline {
@@ -50,10 +49,12 @@ json lungs_json(const LungFindings& lungs) {
 
 }  // namespace
 
-AnalysisWorkers::AnalysisWorkers(const storage::FileStore& files, inference::BatchingClassifier& classifier,
+AnalysisWorkers::AnalysisWorkers(const storage::FileStore& files, storage::StorageBackend& storage,
+                                 inference::BatchingClassifier& classifier,
                                  const inference::ModelInfo& model, AnalysisSettings settings, const Clock& clock,
                                  logging::Logger& log, std::function<void()> on_results_queued)
     : files_(files),
+      storage_(storage),
       classifier_(classifier),
       model_(model),
       settings_(std::move(settings)),
@@ -105,10 +106,10 @@ std::set<std::int64_t> AnalysisWorkers::jobs_held_back() {
 }
 
 void AnalysisWorkers::run(int index) {
-  std::unique_ptr<storage::JobStore> jobs;
+  std::unique_ptr<storage::JobQueue> jobs;
   while (!jobs) {
     try {
-      jobs = std::make_unique<storage::JobStore>(files_);
+      jobs = storage_.open_job_queue();
     } catch (const std::exception& e) {
       log_.error("worker", "database-unavailable", e.what(), {{"worker", std::to_string(index)}});
       std::unique_lock lock(mutex_);
@@ -159,7 +160,7 @@ void record(Write&& write, logging::Logger& log, const logging::Fields& fields) 
 
 }  // namespace
 
-void AnalysisWorkers::process(storage::JobStore& jobs, const storage::Job& job) {
+void AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) {
   const auto fields = [&] { return logging::Fields{{"job", std::to_string(job.id)}, {"attempt", std::to_string(job.attempts)}}; };
   log_.info("worker", "job-started", "analysis started", fields());
   std::string failure;

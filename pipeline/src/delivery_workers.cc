@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "evax/pipeline/backoff.h"
-#include "evax/storage/outbox_store.h"
 
 namespace evax::pipeline {
 
@@ -30,9 +29,9 @@ struct DeliveryWorkers::Sender {
   }
 };
 
-DeliveryWorkers::DeliveryWorkers(const storage::FileStore& files, DeliverySettings settings, const Clock& clock,
+DeliveryWorkers::DeliveryWorkers(storage::StorageBackend& storage, DeliverySettings settings, const Clock& clock,
                                  logging::Logger& log, logging::AuditLog* audit)
-    : files_(files), settings_(std::move(settings)), clock_(clock), log_(log), audit_(audit) {}
+    : storage_(storage), settings_(std::move(settings)), clock_(clock), log_(log), audit_(audit) {}
 
 DeliveryWorkers::~DeliveryWorkers() { stop(); }
 
@@ -75,7 +74,7 @@ bool DeliveryWorkers::wait_until(Clock::time_point deadline, std::uint64_t seen_
 
 void DeliveryWorkers::run(const config::Destination& destination) {
   const logging::Fields where{{"destination", destination.name}};
-  std::unique_ptr<storage::OutboxStore> outbox;
+  std::unique_ptr<storage::Outbox> outbox;
   Sender sender;
   for (;;) {
     std::uint64_t seen_generation;
@@ -86,7 +85,7 @@ void DeliveryWorkers::run(const config::Destination& destination) {
     }
     bool idle = true;
     try {
-      if (!outbox) outbox = std::make_unique<storage::OutboxStore>(files_);
+      if (!outbox) outbox = storage_.open_outbox();
       if (clock_.now() >= sender.paused_until) idle = !deliver(*outbox, destination, sender);
     } catch (const std::exception& e) {
       // The database failed: what was claimed stays "sending" and is requeued at the next start.
@@ -102,7 +101,7 @@ void DeliveryWorkers::run(const config::Destination& destination) {
   }
 }
 
-bool DeliveryWorkers::deliver(storage::OutboxStore& outbox, const config::Destination& destination, Sender& sender) {
+bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination& destination, Sender& sender) {
   const auto now = clock_.now();
   auto batch = outbox.claim_due(destination.name, sender.held_back(now), settings_.batch_size);
   if (batch.empty()) return false;

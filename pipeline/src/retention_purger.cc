@@ -2,9 +2,10 @@
 
 namespace evax::pipeline {
 
-RetentionPurger::RetentionPurger(storage::InstanceStore& store, std::chrono::hours retention, std::chrono::seconds interval,
-                                 logging::Logger& log)
-    : store_(store), retention_(retention), interval_(interval), log_(log) {}
+RetentionPurger::RetentionPurger(storage::StorageBackend& storage, std::chrono::hours retention,
+                                 std::chrono::seconds interval, logging::Logger& log)
+    : instances_(storage.open_instance_index()),
+      outbox_(storage.open_outbox()), retention_(retention), interval_(interval), log_(log) {}
 
 RetentionPurger::~RetentionPurger() { stop(); }
 
@@ -26,7 +27,8 @@ int RetentionPurger::purge_now() {
   // Received-at times are wall clock (they are shown to people); a jump only shifts when a
   // file becomes old enough, never what is eligible.
   const auto cutoff = std::chrono::system_clock::now() - retention_;
-  const int purged = store_.purge_received_before(logging::iso_utc(cutoff));
+  const std::string cutoff_iso = logging::iso_utc(cutoff);
+  const int purged = instances_->purge_instances_before(cutoff_iso) + outbox_->purge_outputs_before(cutoff_iso);
   if (purged > 0) log_.info("retention", "purged", "received files past retention deleted", {{"files", std::to_string(purged)}});
   return purged;
 }

@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <vector>
 
-#include "evax/storage/job_store.h"
 
 namespace evax::pipeline {
 
-StudyAssembler::StudyAssembler(const storage::FileStore& files, std::chrono::milliseconds quiet_period,
+StudyAssembler::StudyAssembler(storage::StorageBackend& storage, std::chrono::milliseconds quiet_period,
                                dicom_node::IntakeSettings intake, const Clock& clock, logging::Logger& log,
                                std::function<void()> on_job_queued)
-    : jobs_(std::make_unique<storage::JobStore>(files)),
+    : jobs_(storage.open_job_queue()),
       quiet_period_(quiet_period),
       intake_(std::move(intake)),
       clock_(clock),

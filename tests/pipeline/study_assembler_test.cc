@@ -7,8 +7,7 @@
 #include <fstream>
 
 #include "evax/pipeline/analysis_workers.h"
-#include "evax/storage/instance_store.h"
-#include "evax/storage/job_store.h"
+#include "evax/storage/storage_backend.h"
 
 namespace evax::pipeline {
 namespace {
@@ -28,10 +27,12 @@ class Assembly : public ::testing::Test {
     char pattern[] = "/tmp/evax-assembler-test-XXXXXX";
     dir_ = ::mkdtemp(pattern);
     files_ = std::make_unique<storage::FileStore>((dir_ / "data").string());
-    store_ = std::make_unique<storage::InstanceStore>(*files_, 0);
+    storage_ = storage::make_storage_backend({}, *files_);
+    store_ = storage_->open_instance_index();
   }
   void TearDown() override {
     store_.reset();
+    storage_.reset();
     files_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -46,14 +47,15 @@ class Assembly : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::unique_ptr<storage::FileStore> files_;
-  std::unique_ptr<storage::InstanceStore> store_;
+  std::unique_ptr<storage::StorageBackend> storage_;
+  std::unique_ptr<storage::InstanceIndex> store_;
   ManualClock clock_;
   logging::Logger log_{logging::Level::error, logging::Logger::Format::text, [](const std::string&) {}};
 };
 
 TEST_F(Assembly, AStudyBecomesAJobOnlyAfterItsQuietPeriodOnTheMonotonicClock) {
   int woken = 0;
-  StudyAssembler assembler(*files_, std::chrono::seconds(10), {}, clock_, log_, [&] { ++woken; });
+  StudyAssembler assembler(*storage_, std::chrono::seconds(10), {}, clock_, log_, [&] { ++woken; });
   const std::int64_t study = receive("1.2.3.1", "1.2.3");
   assembler.note_arrival(study);
   clock_.advance(std::chrono::seconds(9));
@@ -66,15 +68,15 @@ TEST_F(Assembly, AStudyBecomesAJobOnlyAfterItsQuietPeriodOnTheMonotonicClock) {
   EXPECT_EQ(assembler.queue_quiet_studies(), 1);
   EXPECT_EQ(woken, 1);
   EXPECT_EQ(assembler.queue_quiet_studies(), 0);  // queued once
-  storage::JobStore jobs(*files_);
-  auto job = jobs.claim_next({});
+  const auto jobs = storage_->open_job_queue();
+  auto job = jobs->claim_next({});
   ASSERT_TRUE(job);
-  EXPECT_EQ(jobs.instances_for(*job).size(), 2u);
+  EXPECT_EQ(jobs->instances_for(*job).size(), 2u);
 }
 
 TEST_F(Assembly, StudiesLeftWaitingByAPreviousRunAreQueuedAfterAQuietPeriodFromStartUp) {
   receive("1.2.3.1", "1.2.3");  // stored by "the previous run": no note_arrival
-  StudyAssembler assembler(*files_, std::chrono::seconds(5), {}, clock_, log_, nullptr);
+  StudyAssembler assembler(*storage_, std::chrono::seconds(5), {}, clock_, log_, nullptr);
   assembler.start();
   assembler.stop();  // only the start-up scan was wanted
   EXPECT_EQ(assembler.queue_quiet_studies(), 0);

@@ -408,8 +408,8 @@ TEST(Delivery, ALateArrivalTheIntakeRulesSkipStartsNoReanalysis) {
   std::this_thread::sleep_for(2s);  // a re-analysis of the demo model would have delivered by now
   EXPECT_EQ(pacs.received_files().size(), 2u);
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), "4");  // the three new ones kept, the duplicate once
-  EXPECT_EQ(node.sql("SELECT group_concat(not_reanalysed_reason, ' | ') FROM (SELECT not_reanalysed_reason FROM instances "
-                     "WHERE not_reanalysed_reason IS NOT NULL ORDER BY id)"),
+  EXPECT_EQ(node.sql("SELECT group_concat(reason, ' | ') FROM (SELECT reason FROM arrivals_not_reanalysed "
+                     "ORDER BY instance_id)"),
             "lateral-view: ViewPosition is 'LL' | not-cr-dx: Modality is 'OT' | own-output: made by this node");
   // The admin API shows them under the study, with their reasons.
   const HttpAnswer shown = http_call(node.config()["http"]["port"].get<int>(), {"GET", "/api/v1/studies/" + study, token});

@@ -19,6 +19,7 @@
 #include "evax/logging/audit_log.h"
 #include "evax/logging/logger.h"
 #include "evax/storage/file_store.h"
+#include "evax/storage/storage_backend.h"
 
 namespace evax::admin {
 
@@ -55,6 +56,7 @@ struct LiveState {
 struct AdminContext {
   const config::NodeConfig& config;
   const storage::FileStore& files;
+  storage::StorageBackend& storage;
   logging::Logger& log;
   logging::AuditLog* audit = nullptr;
   std::vector<ModelDescription> models;
@@ -80,8 +82,8 @@ class AdminServer {
 
 // The JSON the API and `evax-node status` give for jobs: {"jobs": [<full job>...]}, each with
 // its images, decisions, findings, lungs, stage times, outputs, deliveries and attempts.
-std::string jobs_report_json(const storage::FileStore& files, const std::vector<std::int64_t>& job_ids);
+std::string jobs_report_json(storage::StorageBackend& storage, const std::vector<std::int64_t>& job_ids);
 // The newest `limit` jobs' ids, newest first.
-std::vector<std::int64_t> recent_job_ids(const storage::FileStore& files, int limit);
+std::vector<std::int64_t> recent_job_ids(storage::StorageBackend& storage, int limit);
 
 }  // namespace evax::admin

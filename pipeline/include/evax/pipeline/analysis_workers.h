@@ -30,10 +30,7 @@
 #include "evax/pipeline/result_settings.h"
 #include "evax/storage/file_store.h"
 #include "evax/storage/records.h"
-
-namespace evax::storage {
-class JobStore;
-}
+#include "evax/storage/storage_backend.h"
 
 namespace evax::pipeline {
 
@@ -50,7 +47,7 @@ class AnalysisWorkers {
  public:
   // Everything passed in must outlive this object. `on_results_queued` is called (from a
   // worker thread) after a job's outputs were queued for delivery.
-  AnalysisWorkers(const storage::FileStore& files, inference::BatchingClassifier& classifier,
+  AnalysisWorkers(const storage::FileStore& files, storage::StorageBackend& storage, inference::BatchingClassifier& classifier,
                   const inference::ModelInfo& model, AnalysisSettings settings, const Clock& clock, logging::Logger& log,
                   std::function<void()> on_results_queued = {});
   ~AnalysisWorkers();
@@ -68,11 +65,12 @@ class AnalysisWorkers {
  private:
   void run(int index);
   // Runs one claimed job to its end (final state or a retry). Never throws.
-  void process(storage::JobStore& jobs, const storage::Job& job);
+  void process(storage::JobQueue& jobs, const storage::Job& job);
   // Jobs still waiting out their retry delay; forgets the ones whose delay has passed.
   std::set<std::int64_t> jobs_held_back();
 
   const storage::FileStore& files_;
+  storage::StorageBackend& storage_;
   inference::BatchingClassifier& classifier_;
   const inference::ModelInfo& model_;
   const AnalysisSettings settings_;

@@ -26,11 +26,7 @@
 #include "evax/logging/audit_log.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/clock.h"
-#include "evax/storage/file_store.h"
-
-namespace evax::storage {
-class OutboxStore;
-}
+#include "evax/storage/storage_backend.h"
 
 namespace evax::pipeline {
 
@@ -47,7 +43,7 @@ dicom_node::Peer peer_of(const config::Destination& destination);
 class DeliveryWorkers {
  public:
   // Everything passed in must outlive this object; with `audit`, every send is recorded there.
-  DeliveryWorkers(const storage::FileStore& files, DeliverySettings settings, const Clock& clock, logging::Logger& log,
+  DeliveryWorkers(storage::StorageBackend& storage, DeliverySettings settings, const Clock& clock, logging::Logger& log,
                   logging::AuditLog* audit = nullptr);
   ~DeliveryWorkers();
   DeliveryWorkers(const DeliveryWorkers&) = delete;
@@ -65,11 +61,11 @@ class DeliveryWorkers {
   struct Sender;  // one destination's state, touched only by its thread
   void run(const config::Destination& destination);
   // Sends one claimed batch and records the outcomes; returns whether the destination answered.
-  bool deliver(storage::OutboxStore& outbox, const config::Destination& destination, Sender& sender);
+  bool deliver(storage::Outbox& outbox, const config::Destination& destination, Sender& sender);
   // Sleeps until `deadline`, a wake-up or stop; false when stopping.
   bool wait_until(Clock::time_point deadline, std::uint64_t seen_generation);
 
-  const storage::FileStore& files_;
+  storage::StorageBackend& storage_;
   const DeliverySettings settings_;
   const Clock& clock_;
   logging::Logger& log_;

@@ -1,5 +1,5 @@
 // RetentionPurger: deletes received files once they are older than the retention period and
-// their study has no pending work. Owns one thread (every purge_interval); joined on stop.
+// their study has no pending work, and result files of that age that every destination has. Owns one thread (every purge_interval); joined on stop.
 #pragma once
 
 #include <chrono>
@@ -8,14 +8,17 @@
 #include <thread>
 
 #include "evax/logging/logger.h"
-#include "evax/storage/instance_store.h"
+#include <memory>
+
+#include "evax/storage/storage_backend.h"
 
 namespace evax::pipeline {
 
 class RetentionPurger {
  public:
-  // retention 0 disables purging. `store` and `log` must outlive this object.
-  RetentionPurger(storage::InstanceStore& store, std::chrono::hours retention, std::chrono::seconds interval,
+  // retention 0 disables purging. `log` must outlive this object; the purger opens its own
+  // stores from `storage`.
+  RetentionPurger(storage::StorageBackend& storage, std::chrono::hours retention, std::chrono::seconds interval,
                   logging::Logger& log);
   ~RetentionPurger();
   RetentionPurger(const RetentionPurger&) = delete;
@@ -27,7 +30,8 @@ class RetentionPurger {
 
  private:
   void run();
-  storage::InstanceStore& store_;
+  const std::unique_ptr<storage::InstanceIndex> instances_;
+  const std::unique_ptr<storage::Outbox> outbox_;
   const std::chrono::hours retention_;
   const std::chrono::seconds interval_;
   logging::Logger& log_;

@@ -2,7 +2,7 @@
 // queued job once `quiet_period` has passed without a new instance; an instance arriving after
 // its study was analysed starts a new analysis that supersedes the earlier one, but only when
 // the intake rules would analyse at least one of the late arrivals: a lateral, an object that is
-// not CR/DX or the node's own output is recorded (instances.not_reanalysed_reason) and logged,
+// not CR/DX or the node's own output is recorded (with its reason, by the job queue) and logged,
 // and the earlier results stand.
 // Owns one thread, started by start() and joined by stop() / the destructor.
 // Thread-safe: note_arrival() from any association thread.
@@ -20,20 +20,16 @@
 #include "evax/dicom_node/intake_rules.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/clock.h"
-#include "evax/storage/file_store.h"
-
-namespace evax::storage {
-class JobStore;
-}
+#include "evax/storage/storage_backend.h"
 
 namespace evax::pipeline {
 
 class StudyAssembler {
  public:
-  // `files`, `clock` and `log` must outlive this object; `on_job_queued` is called (from the
+  // `clock` and `log` must outlive this object; `on_job_queued` is called (from the
   // assembler's thread) after each job is queued.
   // `intake` must be the rules the analysis applies.
-  StudyAssembler(const storage::FileStore& files, std::chrono::milliseconds quiet_period, dicom_node::IntakeSettings intake,
+  StudyAssembler(storage::StorageBackend& storage, std::chrono::milliseconds quiet_period, dicom_node::IntakeSettings intake,
                  const Clock& clock, logging::Logger& log, std::function<void()> on_job_queued);
   ~StudyAssembler();
   StudyAssembler(const StudyAssembler&) = delete;
@@ -52,7 +48,7 @@ class StudyAssembler {
  private:
   void run();
 
-  std::unique_ptr<storage::JobStore> jobs_;
+  std::unique_ptr<storage::JobQueue> jobs_;
   const std::chrono::milliseconds quiet_period_;
   const dicom_node::IntakeSettings intake_;
   const Clock& clock_;

@@ -1,12 +1,25 @@
-#include "evax/storage/instance_store.h"
-
 #include <cerrno>
 #include <filesystem>
 #include <set>
 
-#include "database.h"
+#include "stores.h"
 
 namespace evax::storage {
+
+std::string_view outcome_name(StoreOutcome outcome) {
+  switch (outcome) {
+    case StoreOutcome::stored: return "stored";
+    case StoreOutcome::duplicate: return "duplicate";
+    case StoreOutcome::quarantined: return "quarantined";
+    case StoreOutcome::out_of_space: return "out-of-space";
+    case StoreOutcome::failed: return "failed";
+  }
+  return "failed";
+}
+
+}  // namespace evax::storage
+
+namespace evax::storage::sqlite {
 namespace fs = std::filesystem;
 namespace {
 
@@ -42,35 +55,22 @@ void remove_quietly(const std::string& path) {
 
 }  // namespace
 
-std::string_view outcome_name(StoreOutcome outcome) {
-  switch (outcome) {
-    case StoreOutcome::stored: return "stored";
-    case StoreOutcome::duplicate: return "duplicate";
-    case StoreOutcome::quarantined: return "quarantined";
-    case StoreOutcome::out_of_space: return "out-of-space";
-    case StoreOutcome::failed: return "failed";
-  }
-  return "failed";
-}
+SqliteInstanceIndex::SqliteInstanceIndex(const FileStore& files, std::int64_t min_free_bytes)
+    : files_(files), min_free_bytes_(min_free_bytes), db_(files.database_path()) {}
 
-InstanceStore::InstanceStore(const FileStore& files, std::int64_t min_free_bytes)
-    : files_(files), min_free_bytes_(min_free_bytes), db_(std::make_unique<Database>(files.database_path())) {}
-
-InstanceStore::~InstanceStore() = default;
-
-bool InstanceStore::below_watermark(std::int64_t incoming_bytes) const {
+bool SqliteInstanceIndex::below_watermark(std::int64_t incoming_bytes) const {
   return files_.available_bytes() - incoming_bytes < min_free_bytes_;
 }
 
-StoreResult InstanceStore::store(const StoreRequest& request) {
+StoreResult SqliteInstanceIndex::store(const StoreRequest& request) {
   const InstanceAttributes& a = request.attributes;
   const std::string& temp = request.temp_path;
   std::string placed;  // where the file went, once it left tmp/
   try {
     // A copy we already hold for this study: answer stored, keep nothing new.
     {
-      Transaction read(*db_, Transaction::Mode::read);
-      if (auto known = find_known(*db_, a.sop_instance_uid); known && known->study_instance_uid == a.study_instance_uid) {
+      Transaction read(db_, Transaction::Mode::read);
+      if (auto known = find_known(db_, a.sop_instance_uid); known && known->study_instance_uid == a.study_instance_uid) {
         remove_quietly(temp);
         return {StoreOutcome::duplicate, known->study_id, known->instance_id, ""};
       }
@@ -86,9 +86,9 @@ StoreResult InstanceStore::store(const StoreRequest& request) {
     const std::int64_t size = static_cast<std::int64_t>(fs::file_size(path));
     const std::string now = utc_now_iso();
 
-    Transaction write(*db_);
+    Transaction write(db_);
     // Checked again under the write lock: another association may have stored it meanwhile.
-    if (auto known = find_known(*db_, a.sop_instance_uid)) {
+    if (auto known = find_known(db_, a.sop_instance_uid)) {
       if (known->study_instance_uid == a.study_instance_uid) {
         write.commit();
         remove_quietly(path);
@@ -99,7 +99,7 @@ StoreResult InstanceStore::store(const StoreRequest& request) {
         remove_quietly(path);
         return {StoreOutcome::failed, 0, 0, quarantined.error().message};
       }
-      Statement insert(*db_,
+      Statement insert(db_,
                        "INSERT INTO quarantine (sop_instance_uid, claimed_study_instance_uid, known_study_instance_uid, "
                        "file_path, calling_ae_title, peer_address, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
       insert.bind(1, a.sop_instance_uid).bind(2, a.study_instance_uid).bind(3, known->study_instance_uid);
@@ -108,8 +108,8 @@ StoreResult InstanceStore::store(const StoreRequest& request) {
       write.commit();
       return {StoreOutcome::quarantined, 0, 0, "SOP Instance UID already stored for another study"};
     }
-    const std::int64_t study_id = upsert_study(*db_, a.study_instance_uid, now);
-    Statement insert(*db_,
+    const std::int64_t study_id = upsert_study(db_, a.study_instance_uid, now);
+    Statement insert(db_,
                      "INSERT INTO instances (study_id, sop_instance_uid, sop_class_uid, series_instance_uid, "
                      "transfer_syntax_uid, modality, body_part_examined, view_position, view_code, presentation_intent, "
                      "manufacturer, image_type, rows, columns, file_path, size_bytes, calling_ae_title, peer_address, "
@@ -120,7 +120,7 @@ StoreResult InstanceStore::store(const StoreRequest& request) {
     insert.bind(13, a.rows).bind(14, a.columns).bind(15, path).bind(16, size).bind(17, request.from.calling_ae_title);
     insert.bind(18, request.from.peer_address).bind(19, now);
     insert.run();
-    const std::int64_t instance_id = db_->last_insert_id();
+    const std::int64_t instance_id = db_.last_insert_id();
     write.commit();
     return {StoreOutcome::stored, study_id, instance_id, ""};
   } catch (const std::exception& e) {
@@ -131,13 +131,13 @@ StoreResult InstanceStore::store(const StoreRequest& request) {
   }
 }
 
-InstanceStore::Sweep InstanceStore::sweep_at_startup() {
+InstanceIndex::Sweep SqliteInstanceIndex::sweep_at_startup() {
   Sweep sweep;
   sweep.temp_files = files_.sweep_temp();
   std::set<std::string> referenced;
   {
-    Transaction read(*db_, Transaction::Mode::read);
-    Statement paths(*db_,
+    Transaction read(db_, Transaction::Mode::read);
+    Statement paths(db_,
                     "SELECT file_path FROM instances WHERE file_path IS NOT NULL "
                     "UNION ALL SELECT file_path FROM outputs WHERE file_path IS NOT NULL");
     while (paths.step()) referenced.insert(paths.text(0));
@@ -158,44 +158,32 @@ InstanceStore::Sweep InstanceStore::sweep_at_startup() {
   return sweep;
 }
 
-int InstanceStore::purge_received_before(const std::string& cutoff_iso) {
+int SqliteInstanceIndex::purge_instances_before(const std::string& cutoff_iso) {
   // Received files go once their study has no pending work: every instance covered by a job,
-  // every job final, and every result delivered or dead-lettered. Result files go once every
-  // destination has them (dead-lettered ones stay for a re-send).
-  std::vector<std::pair<std::int64_t, std::string>> instances, outputs;
+  // every job final, and every result delivered or dead-lettered.
+  std::vector<std::pair<std::int64_t, std::string>> instances;
   {
-    Transaction read(*db_, Transaction::Mode::read);
-    Statement query(*db_,
+    Transaction read(db_, Transaction::Mode::read);
+    Statement query(db_,
                     "SELECT i.id, i.file_path FROM instances i JOIN studies s ON s.id = i.study_id "
                     "WHERE i.file_path IS NOT NULL AND i.received_at < ?1 "
-                    "AND s.covered_instance_id >= (SELECT MAX(id) FROM instances WHERE study_id = s.id) "
+                    "AND COALESCE((SELECT covered_instance_id FROM study_coverage WHERE study_id = s.id), 0) "
+                    "  >= (SELECT MAX(id) FROM instances WHERE study_id = s.id) "
                     "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.study_id = s.id AND j.state IN ('queued', 'running')) "
                     "AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN outputs o ON o.id = d.output_id "
                     "  JOIN jobs j ON j.id = o.job_id WHERE j.study_id = s.id AND d.state IN ('pending', 'sending'))");
     query.bind(1, cutoff_iso);
     while (query.step()) instances.emplace_back(query.integer(0), query.text(1));
-    Statement results(*db_,
-                      "SELECT o.id, o.file_path FROM outputs o WHERE o.file_path IS NOT NULL AND o.created_at < ?1 "
-                      "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.output_id = o.id AND d.state <> 'delivered')");
-    results.bind(1, cutoff_iso);
-    while (results.step()) outputs.emplace_back(results.integer(0), results.text(1));
   }
   const std::string now = utc_now_iso();
   for (const auto& [id, path] : instances) {
-    Transaction write(*db_);
-    Statement mark(*db_, "UPDATE instances SET file_path = NULL, purged_at = ? WHERE id = ?");
+    Transaction write(db_);
+    Statement mark(db_, "UPDATE instances SET file_path = NULL, purged_at = ? WHERE id = ?");
     mark.bind(1, now).bind(2, id).run();
     write.commit();
     remove_quietly(path);  // after the commit: a crash in between leaves an orphan, swept at start-up
   }
-  for (const auto& [id, path] : outputs) {
-    Transaction write(*db_);
-    Statement mark(*db_, "UPDATE outputs SET file_path = NULL WHERE id = ?");
-    mark.bind(1, id).run();
-    write.commit();
-    remove_quietly(path);
-  }
-  return static_cast<int>(instances.size() + outputs.size());
+  return static_cast<int>(instances.size());
 }
 
-}  // namespace evax::storage
+}  // namespace evax::storage::sqlite

@@ -1,10 +1,11 @@
 #include "database.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
 
-namespace evax::storage {
+namespace evax::storage::sqlite {
 namespace {
 
 // Each entry moves the schema one version up; never edit one that has shipped, add another.
@@ -130,6 +131,24 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE instances ADD COLUMN not_reanalysed_reason TEXT;  -- NULL unless so
     )sql",
+    // 4: each store owns its tables. Which instances a job covers and why a late arrival
+    // started no re-analysis are the job queue's, so they leave the instance index's tables.
+    R"sql(
+    CREATE TABLE study_coverage (
+      study_id INTEGER PRIMARY KEY REFERENCES studies(id),
+      covered_instance_id INTEGER NOT NULL      -- instances up to this id have a job
+    );
+    INSERT INTO study_coverage (study_id, covered_instance_id)
+      SELECT id, covered_instance_id FROM studies WHERE covered_instance_id > 0;
+    CREATE TABLE arrivals_not_reanalysed (
+      instance_id INTEGER PRIMARY KEY REFERENCES instances(id),
+      reason TEXT NOT NULL                      -- the intake rules' reason code and text
+    );
+    INSERT INTO arrivals_not_reanalysed (instance_id, reason)
+      SELECT id, not_reanalysed_reason FROM instances WHERE not_reanalysed_reason IS NOT NULL;
+    ALTER TABLE instances DROP COLUMN not_reanalysed_reason;
+    ALTER TABLE studies DROP COLUMN covered_instance_id;
+    )sql",
 };
 
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
@@ -179,7 +198,7 @@ std::string Statement::text(int column) const {
 
 bool Statement::is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
 
-Database::Database(const std::string& path) {
+Database::Database(const std::string& path, int migrate_to) {
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
     const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -192,7 +211,7 @@ Database::Database(const std::string& path) {
   execute("PRAGMA journal_mode=WAL");
   execute("PRAGMA synchronous=FULL");  // a commit is on disk before a C-STORE is answered
   execute("PRAGMA foreign_keys=ON");
-  migrate();
+  migrate(migrate_to);
 }
 
 Database::~Database() { sqlite3_close(db_); }
@@ -220,14 +239,15 @@ int Database::schema_version() {
   return static_cast<int>(version.integer(0));
 }
 
-void Database::migrate() {
+void Database::migrate(int migrate_to) {
   Transaction transaction(*this);
   const int current = schema_version();
   const int latest = static_cast<int>(std::size(kMigrations));
+  const int target = migrate_to == kLatest ? latest : std::min(migrate_to, latest);
   if (current > latest)
     throw StorageError("database schema version " + std::to_string(current) + " is newer than this node (" +
                        std::to_string(latest) + "); refusing to touch it");
-  for (int version = current; version < latest; ++version) {
+  for (int version = current; version < target; ++version) {
     execute(kMigrations[version]);
     execute(("PRAGMA user_version=" + std::to_string(version + 1)).c_str());
   }
@@ -247,4 +267,4 @@ void Transaction::commit() {
   done_ = true;
 }
 
-}  // namespace evax::storage
+}  // namespace evax::storage::sqlite

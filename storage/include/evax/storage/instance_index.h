@@ -1,21 +1,18 @@
-// InstanceStore: the ingest side of storage. store() makes a received instance durable in the
-// order the node promises (temp file, fsync, rename, directory fsync, SQLite commit with
-// synchronous=FULL) and only then reports it stored; duplicates are stored once, a known SOP
-// Instance UID claimed by another study is quarantined, never merged.
-// Thread-safe: store() may be called from every association thread at once.
+// InstanceIndex: the ingest side of storage. store() makes a received instance durable in the
+// order the node promises (temp file, fsync, rename, directory fsync, a database commit that is
+// on disk) and only then reports it stored; duplicates are stored once, a known SOP Instance UID
+// claimed by another study is quarantined, never merged.
+// Owns the tables studies, instances and quarantine. Implementations are thread-safe: store()
+// may be called from every association thread at once.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
-#include <vector>
+#include <string_view>
 
-#include "evax/storage/file_store.h"
 #include "evax/storage/records.h"
 
 namespace evax::storage {
-
-class Database;
 
 enum class StoreOutcome {
   stored,       // new instance, durable and indexed
@@ -41,15 +38,11 @@ struct StoreRequest {
   std::string temp_path;
 };
 
-class InstanceStore {
+class InstanceIndex {
  public:
-  // `files` must outlive this object. Opens its own database connection. Throws on failure.
-  InstanceStore(const FileStore& files, std::int64_t min_free_bytes);
-  ~InstanceStore();
-  InstanceStore(const InstanceStore&) = delete;
-  InstanceStore& operator=(const InstanceStore&) = delete;
+  virtual ~InstanceIndex() = default;
 
-  StoreResult store(const StoreRequest& request);
+  virtual StoreResult store(const StoreRequest& request) = 0;
 
   // What start-up cleans: files left in tmp/, and files under instances/ and outputs/ that no
   // row references (a crash between rename and commit). Never call while stores are running.
@@ -57,20 +50,15 @@ class InstanceStore {
     int temp_files = 0;
     int orphan_files = 0;
   };
-  Sweep sweep_at_startup();
+  virtual Sweep sweep_at_startup() = 0;
 
   // Deletes the files of instances received before `cutoff_iso` whose study has no pending
   // work (every instance covered by a job, every job final, every result delivered or
-  // dead-lettered), and result files made before it that every destination has. Returns how many.
-  int purge_received_before(const std::string& cutoff_iso);
+  // dead-lettered). Returns how many. (Result files are the outbox's: Outbox::purge_outputs_before.)
+  virtual int purge_instances_before(const std::string& cutoff_iso) = 0;
 
   // Whether free space is under the watermark (with `incoming_bytes` more written).
-  bool below_watermark(std::int64_t incoming_bytes) const;
-
- private:
-  const FileStore& files_;
-  const std::int64_t min_free_bytes_;
-  std::unique_ptr<Database> db_;
+  virtual bool below_watermark(std::int64_t incoming_bytes) const = 0;
 };
 
 }  // namespace evax::storage

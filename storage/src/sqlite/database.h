@@ -1,4 +1,4 @@
-// Database: one SQLite connection (WAL, synchronous=FULL, a 30 s busy wait, foreign keys) with the
+// Database: one SQLite connection (the embedded backend) (WAL, synchronous=FULL, a 30 s busy wait, foreign keys) with the
 // node's schema migrated to the current version. Statement and Transaction are RAII handles;
 // a Transaction rolls back unless committed. Internal to the storage module.
 // Thread-safety: a Database serialises its users with its mutex; components that run in
@@ -14,12 +14,9 @@
 #include <string>
 
 #include "evax/logging/logger.h"
+#include "evax/storage/storage_backend.h"
 
-namespace evax::storage {
-
-struct StorageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+namespace evax::storage::sqlite {
 
 class Database;
 
@@ -55,8 +52,10 @@ class Statement {
 
 class Database {
  public:
-  // Opens (creating if needed) and migrates. Throws StorageError.
-  explicit Database(const std::string& path);
+  // Opens (creating if needed) and migrates to the latest schema, or only up to `migrate_to`
+  // (the migration tests build an older database). Throws StorageError.
+  static constexpr int kLatest = -1;
+  explicit Database(const std::string& path, int migrate_to = kLatest);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -66,9 +65,11 @@ class Database {
   void execute(const char* sql);
   std::int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
   int schema_version();
+  // Rows changed by the last statement.
+  int changes() const { return sqlite3_changes(db_); }
 
  private:
-  void migrate();
+  void migrate(int migrate_to);
   static int wait_while_busy(void* unused, int attempts);
   sqlite3* db_ = nullptr;
   std::mutex mutex_;  // one user of the connection at a time (Transaction takes it)
@@ -95,4 +96,4 @@ class Transaction {
 
 using logging::utc_now_iso;
 
-}  // namespace evax::storage
+}  // namespace evax::storage::sqlite

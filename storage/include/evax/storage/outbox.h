@@ -1,0 +1,57 @@
+// Outbox: the delivery queue. Each output goes to each destination as one delivery: pending
+// until a sender claims it (sending, with a new attempt row), then delivered, back to pending for
+// a later attempt, or dead-lettered. Every attempt keeps its outcome and DIMSE status. After a
+// crash, deliveries left sending go back to pending: the only case in which an object can be
+// sent twice (with the same SOP Instance UID, so the PACS keeps one).
+// Owns the tables outputs, deliveries and delivery_attempts. Each Outbox is used by one thread
+// at a time (open one per thread from the StorageBackend).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "evax/storage/records.h"
+
+namespace evax::storage {
+
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+
+  // Up to `limit` pending deliveries to `destination` (oldest first, not in `held_back`), now
+  // sending, each with a new attempt row.
+  virtual std::vector<Delivery> claim_due(const std::string& destination, const std::set<std::int64_t>& held_back,
+                                          int limit) = 0;
+
+  // The attempt in progress ended. `dimse_status` is the C-STORE response status, if one came.
+  // The last delivery of a job's last output marks the job delivered.
+  virtual void record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) = 0;
+  virtual void record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
+                            const std::string& next_attempt_at) = 0;
+  // `permanent`: the destination refused the object itself (else: attempts or age ran out).
+  virtual void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
+                           const std::string& detail) = 0;
+
+  // After a crash: sending deliveries back to pending, their open attempts marked interrupted.
+  virtual int requeue_sending() = 0;
+
+  // Pending and sending deliveries per destination name (start-up warns about names that are
+  // no longer configured: nothing sends to them).
+  virtual std::map<std::string, int> unfinished_by_destination() = 0;
+
+  // A dead-lettered delivery back to pending with a fresh age and attempt count.
+  virtual bool resend(std::int64_t delivery_id) = 0;
+
+  // Every output file the database refers to (the start-up sweep keeps these).
+  virtual std::set<std::string> output_paths() = 0;
+
+  // Deletes the result files made before `cutoff_iso` that every destination has (dead-lettered
+  // ones stay for a re-send). Returns how many.
+  virtual int purge_outputs_before(const std::string& cutoff_iso) = 0;
+};
+
+}  // namespace evax::storage

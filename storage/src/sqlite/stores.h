@@ -1,0 +1,108 @@
+// The SQLite backend's stores. Each owns its tables and is the only code that writes them; a
+// transaction that spans two owners (a job finished with its outputs, the last delivery of a
+// job) calls the other owner's table function below inside its own transaction.
+// Internal to the storage module: made by SqliteBackend (backend.cc).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "database.h"
+#include "evax/storage/file_store.h"
+#include "evax/storage/instance_index.h"
+#include "evax/storage/job_queue.h"
+#include "evax/storage/outbox.h"
+#include "evax/storage/read_model.h"
+
+namespace evax::storage::sqlite {
+
+class SqliteInstanceIndex final : public InstanceIndex {
+ public:
+  SqliteInstanceIndex(const FileStore& files, std::int64_t min_free_bytes);
+  StoreResult store(const StoreRequest& request) override;
+  Sweep sweep_at_startup() override;
+  int purge_instances_before(const std::string& cutoff_iso) override;
+  bool below_watermark(std::int64_t incoming_bytes) const override;
+
+ private:
+  const FileStore& files_;
+  const std::int64_t min_free_bytes_;
+  Database db_;
+};
+
+class SqliteJobQueue final : public JobQueue {
+ public:
+  explicit SqliteJobQueue(const std::string& database_path) : db_(database_path) {}
+  std::vector<PendingStudy> studies_awaiting_analysis() override;
+  std::vector<PendingStudy> studies_awaiting_analysis(const std::vector<std::int64_t>& among) override;
+  using JobQueue::enqueue;
+  LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason) override;
+  std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) override;
+  int requeue_running() override;
+  std::vector<Instance> instances_for(const Job& job) override;
+  void mark_inferred(std::int64_t job_id) override;
+  void finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) override;
+  void finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images, const std::vector<Output>& outputs,
+                           const std::vector<std::string>& destinations) override;
+  std::optional<Output> previous_report(const Job& job) override;
+  void retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at) override;
+  ActionResult retry(std::int64_t job_id) override;
+  ActionResult cancel(std::int64_t job_id, const std::string& why) override;
+
+ private:
+  Database db_;
+};
+
+class SqliteOutbox final : public Outbox {
+ public:
+  explicit SqliteOutbox(const std::string& database_path) : db_(database_path) {}
+  std::vector<Delivery> claim_due(const std::string& destination, const std::set<std::int64_t>& held_back,
+                                  int limit) override;
+  void record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) override;
+  void record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
+                    const std::string& next_attempt_at) override;
+  void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
+                   const std::string& detail) override;
+  int requeue_sending() override;
+  std::map<std::string, int> unfinished_by_destination() override;
+  bool resend(std::int64_t delivery_id) override;
+  std::set<std::string> output_paths() override;
+  int purge_outputs_before(const std::string& cutoff_iso) override;
+
+ private:
+  Database db_;
+};
+
+class SqliteReadModel final : public ReadModel {
+ public:
+  explicit SqliteReadModel(const std::string& database_path) : db_(database_path) {}
+  std::optional<Job> job(std::int64_t job_id) override;
+  std::vector<Job> recent_jobs(int limit) override;
+  JobPage list_jobs(const JobFilter& filter) override;
+  std::vector<Job> jobs_of_study(const std::string& study_instance_uid) override;
+  std::vector<JobImage> images_of(std::int64_t job_id) override;
+  std::vector<NotReanalysed> not_reanalysed_of_study(const std::string& study_instance_uid) override;
+  std::optional<Delivery> delivery(std::int64_t delivery_id) override;
+  std::optional<Output> output(std::int64_t output_id) override;
+  std::vector<Delivery> deliveries_of_job(std::int64_t job_id) override;
+  std::vector<Output> outputs_of_job(std::int64_t job_id) override;
+  std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery_id) override;
+  std::vector<DestinationSummary> destination_summaries() override;
+  NodeStatisticsSnapshot statistics(int recent_jobs) override;
+  std::pair<bool, std::string> database_writable() override;
+
+ private:
+  Database db_;
+};
+
+// The outbox's tables, written inside a job queue transaction: the job's outputs, each with one
+// pending delivery to each destination.
+void queue_outputs(Database& db, std::int64_t job_id, const std::vector<Output>& outputs,
+                   const std::vector<std::string>& destinations, const std::string& now);
+
+// The job queue's tables, written inside an outbox transaction: the job is delivered once every
+// delivery of every output it made has been.
+void mark_job_delivered_if_complete(Database& db, std::int64_t job_id, const std::string& now);
+
+}  // namespace evax::storage::sqlite
