@@ -227,12 +227,15 @@ TEST(RedactDsn, KeywordPasswordQuotedWithSpacesAndEscapes) {
   EXPECT_EQ(redact_dsn(R"(host=db password='my s3cr\'et \\ x' sslmode=verify-full)"),
             "host=db password=*** sslmode=verify-full");
   EXPECT_EQ(redact_dsn("password='' host=db"), "password=*** host=db");
+  EXPECT_EQ(redact_dsn(R"(password=bare\ s3cr3t host=db)"), "password=*** host=db") << "an escaped space";
 }
 
 TEST(RedactDsn, UriUserinfoAndQueryPassword) {
   EXPECT_EQ(redact_dsn("postgresql://evax:s3cr3t@db.example:5432/evax?sslmode=verify-full"),
             "postgresql://evax:***@db.example:5432/evax?sslmode=verify-full");
   EXPECT_EQ(redact_dsn("postgres://evax:p%40ss@db1:5432,db2:5432/evax"), "postgres://evax:***@db1:5432,db2:5432/evax");
+  EXPECT_EQ(redact_dsn("postgresql://evax:s3c/r@t@db.example/evax"), "postgresql://evax:***@db.example/evax")
+      << "unencoded '/' and '@' in the password";
   EXPECT_EQ(redact_dsn("postgresql://db.example/evax?user=evax&password=s3cr3t&sslmode=require"),
             "postgresql://db.example/evax?user=evax&password=***&sslmode=require");
 }

@@ -31,8 +31,9 @@ bool is_password_key(const std::string& key) {
 // postgresql://[user[:password]@][hosts][/dbname][?key=value&...]
 std::string redact_uri(const std::string& uri, std::size_t scheme_end) {
   std::string out = uri;
-  const std::size_t authority_end = std::min(out.find_first_of("/?", scheme_end), out.size());
-  const std::size_t at = out.rfind('@', authority_end);
+  // The last '@' before the query: a password with a stray '/' or '@' is still covered (at
+  // worst more than the password is hidden).
+  const std::size_t at = out.rfind('@', std::min(out.find('?', scheme_end), out.size()));
   if (at != std::string::npos && at >= scheme_end) {
     const std::size_t colon = out.find(':', scheme_end);
     if (colon < at) out.replace(colon + 1, at - colon - 1, "***");
@@ -52,7 +53,7 @@ std::string redact_uri(const std::string& uri, std::size_t scheme_end) {
   return out;
 }
 
-// key = value pairs separated by spaces; a value is bare or in single quotes with \ escapes.
+// key = value pairs separated by spaces; a value is bare or in single quotes, with \ escapes.
 std::string redact_keywords(const std::string& dsn) {
   std::string out;
   std::size_t i = 0;
@@ -79,7 +80,8 @@ std::string redact_keywords(const std::string& dsn) {
       if (i >= dsn.size()) return out.substr(0, pair_start) + "***";
       ++i;
     } else {
-      while (i < dsn.size() && !std::isspace(static_cast<unsigned char>(dsn[i]))) ++i;
+      for (; i < dsn.size() && !std::isspace(static_cast<unsigned char>(dsn[i])); ++i)
+        if (dsn[i] == '\\' && i + 1 < dsn.size()) ++i;  // libpq unescapes bare values too: a\ b
     }
     out += is_password_key(key) ? std::string("***") : dsn.substr(value_start, i - value_start);
   }
