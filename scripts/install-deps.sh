@@ -34,7 +34,21 @@ packages=(
   # storage driver, buildah for the build, debootstrap for the base; iproute2's `ip netns` gives
   # the serving container a loopback of its own
   podman buildah runc uidmap fuse-overlayfs slirp4netns debootstrap iproute2
+  # PostgreSQL (several nodes on one database): libpq-dev is the client library the node links;
+  # the server is only for the tests, which run a throwaway cluster of their own each (never the
+  # system one); haproxy spreads the cluster tests' associations over several nodes
+  libpq-dev postgresql haproxy
 )
+
+# PostgreSQL refuses to run as root: the tests run their servers as this system user (no login,
+# no home) when they run as root. Created here, idempotently, because creating users needs root.
+pg_test_user=evax-pgtest
+ensure_pg_test_user() {
+  if [[ $(id -u) -eq 0 ]] && ! id -u "$pg_test_user" >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$pg_test_user"
+    echo "install-deps: created system user $pg_test_user (the tests run PostgreSQL as it)"
+  fi
+}
 
 # The viewer tests run OHIF's own loaders (../shared/tools/ohif-check) with node; Debian's nodejs
 # where the machine has no node at all.
@@ -46,6 +60,7 @@ for p in "${packages[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
+  ensure_pg_test_user
   echo "install-deps: all ${#packages[@]} packages already installed"
   exit 0
 fi
@@ -61,3 +76,22 @@ DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-insta
 if [[ " ${missing[*]} " == *" orthanc "* ]] && command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
   "${sudo_cmd[@]}" systemctl disable --now orthanc || true
 fi
+
+# Debian's postgresql package creates and starts a system-wide cluster (port 5432), haproxy a
+# system-wide proxy. The tests start their own; ones this script installed are not left running.
+# Without systemd (a container's build stage, a chroot) the postinsts start them through their
+# init scripts unless policy-rc.d forbids it: stop whatever did start.
+for service in postgresql haproxy; do
+  [[ " ${missing[*]} " == *" $service "* ]] || continue
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    "${sudo_cmd[@]}" systemctl disable --now "$service" || true
+  elif [[ $service == postgresql ]]; then
+    while read -r version cluster _; do
+      "${sudo_cmd[@]}" pg_ctlcluster "$version" "$cluster" stop || true
+    done < <(pg_lsclusters --no-header 2>/dev/null | awk '$4 == "online"')
+  elif [[ -x /etc/init.d/$service ]]; then
+    "${sudo_cmd[@]}" "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+  fi
+done
+
+ensure_pg_test_user
