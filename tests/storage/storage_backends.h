@@ -1,5 +1,6 @@
 // The backends the storage behaviour suite runs against: each makes a fresh, empty backend on a
-// test's FileStore.
+// test's FileStore. PostgreSQL is a real server (tests/support/postgres_server.h), started once
+// per test process, with a new database for each backend made.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "evax/storage/storage_backend.h"
+#include "postgres_server.h"
 
 namespace evax::storage {
 
@@ -28,6 +30,17 @@ inline std::vector<BackendUnderTest> backends_under_test() {
          BackendSettings settings;
          settings.kind = BackendSettings::Kind::sqlite;
          settings.min_free_bytes = min_free_bytes;
+         return make_storage_backend(settings, files);
+       }},
+      {"PostgreSQL",
+       [](const FileStore& files, std::int64_t min_free_bytes) {
+         static testing::PostgresServer server;  // stopped when the test process exits
+         static int databases = 0;
+         BackendSettings settings;
+         settings.kind = BackendSettings::Kind::postgresql;
+         settings.min_free_bytes = min_free_bytes;
+         settings.dsn = server.create_database("behaviour_" + std::to_string(++databases));
+         settings.node_id = "node-a";
          return make_storage_backend(settings, files);
        }},
   };

@@ -117,6 +117,11 @@ std::string PostgresServer::dsn() const {
   return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + database_ + " user=" + kSuperuser;
 }
 
+std::string PostgresServer::create_database(const std::string& name) {
+  run("createdb", "-h 127.0.0.1 -p " + std::to_string(port_) + " -U " + kSuperuser + " " + shell_quoted(name), "createdb");
+  return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + name + " user=" + kSuperuser;
+}
+
 std::string PostgresServer::run(const std::string& binary, const std::string& arguments, const std::string& what) {
   const fs::path path = bindir_ / binary;
   if (!fs::exists(path)) throw std::runtime_error("PostgresServer: " + path.string() + " is missing");

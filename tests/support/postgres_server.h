@@ -23,6 +23,9 @@ class PostgresServer {
 
   // "host=127.0.0.1 port=N dbname=... user=evax" (no password: trust on loopback).
   std::string dsn() const;
+  // Creates another, empty database on the same server and returns its DSN (a test that needs a
+  // fresh database each time does not pay for a new server).
+  std::string create_database(const std::string& name);
   int port() const { return port_; }
   const std::filesystem::path& dir() const { return dir_; }
 

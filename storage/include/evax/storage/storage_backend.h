@@ -19,9 +19,11 @@ namespace evax::storage {
 
 // The storage settings a backend is built from (the validated config's storage section).
 struct BackendSettings {
-  enum class Kind { sqlite };
+  enum class Kind { sqlite, postgresql };
   Kind kind = Kind::sqlite;
   std::int64_t min_free_bytes = 0;  // below this much free space, stores answer out of space
+  std::string dsn;                  // postgresql: libpq's keyword/value or URI form (TLS via sslmode)
+  std::string node_id = "local";    // postgresql: marks this node's claims, unique in the cluster
 };
 
 class StorageBackend {

@@ -1,0 +1,131 @@
+// The PostgreSQL backend's stores: the same behaviour as the SQLite backend's, for several nodes
+// on one database. Each store has its own connection (reopened after it broke: the call that
+// found it broken fails, the next one reconnects). Work is claimed with FOR UPDATE SKIP LOCKED
+// and marked with the claiming node's id. Each store owns its tables, as in the SQLite backend.
+// Internal to the storage module: made by the PostgreSQL backend (backend.cc).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "connection.h"
+#include "evax/storage/file_store.h"
+#include "evax/storage/instance_index.h"
+#include "evax/storage/job_queue.h"
+#include "evax/storage/outbox.h"
+#include "evax/storage/read_model.h"
+
+namespace evax::storage::postgresql {
+
+// Where and as whom the stores connect.
+struct Identity {
+  std::string dsn;
+  std::string node_id;  // marks this node's claims
+};
+
+// A connection that is opened on first use and again after it broke.
+class Session {
+ public:
+  explicit Session(std::string dsn) : dsn_(std::move(dsn)) {}
+  Connection& get() {
+    if (!connection_ || connection_->broken()) connection_ = std::make_unique<Connection>(dsn_);
+    return *connection_;
+  }
+
+ private:
+  std::string dsn_;
+  std::unique_ptr<Connection> connection_;
+};
+
+class PgInstanceIndex final : public InstanceIndex {
+ public:
+  PgInstanceIndex(const FileStore& files, std::int64_t min_free_bytes, Identity identity)
+      : files_(files), min_free_bytes_(min_free_bytes), node_id_(identity.node_id), session_(identity.dsn) {}
+  StoreResult store(const StoreRequest& request) override;
+  Sweep sweep_at_startup() override;
+  int purge_instances_before(const std::string& cutoff_iso) override;
+  bool below_watermark(std::int64_t incoming_bytes) const override;
+
+ private:
+  const FileStore& files_;
+  const std::int64_t min_free_bytes_;
+  const std::string node_id_;
+  std::mutex mutex_;  // one association at a time on the connection (store() is called from all)
+  Session session_;
+};
+
+class PgJobQueue final : public JobQueue {
+ public:
+  explicit PgJobQueue(Identity identity) : node_id_(identity.node_id), session_(identity.dsn) {}
+  std::vector<PendingStudy> studies_awaiting_analysis() override;
+  std::vector<PendingStudy> studies_awaiting_analysis(const std::vector<std::int64_t>& among) override;
+  using JobQueue::enqueue;
+  LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason) override;
+  std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) override;
+  int requeue_running() override;
+  std::vector<Instance> instances_for(const Job& job) override;
+  void mark_inferred(std::int64_t job_id) override;
+  void finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) override;
+  void finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images, const std::vector<Output>& outputs,
+                           const std::vector<std::string>& destinations) override;
+  std::optional<Output> previous_report(const Job& job) override;
+  void retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at) override;
+  ActionResult retry(std::int64_t job_id) override;
+  ActionResult cancel(std::int64_t job_id, const std::string& why) override;
+
+ private:
+  const std::string node_id_;
+  Session session_;
+};
+
+class PgOutbox final : public Outbox {
+ public:
+  explicit PgOutbox(Identity identity) : node_id_(identity.node_id), session_(identity.dsn) {}
+  std::vector<Delivery> claim_due(const std::string& destination, const std::set<std::int64_t>& held_back,
+                                  int limit) override;
+  void record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) override;
+  void record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
+                    const std::string& next_attempt_at) override;
+  void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
+                   const std::string& detail) override;
+  int requeue_sending() override;
+  std::map<std::string, int> unfinished_by_destination() override;
+  bool resend(std::int64_t delivery_id) override;
+  std::set<std::string> output_paths() override;
+  int purge_outputs_before(const std::string& cutoff_iso) override;
+
+ private:
+  const std::string node_id_;
+  Session session_;
+};
+
+class PgReadModel final : public ReadModel {
+ public:
+  explicit PgReadModel(Identity identity) : session_(identity.dsn) {}
+  std::optional<Job> job(std::int64_t job_id) override;
+  std::vector<Job> recent_jobs(int limit) override;
+  JobPage list_jobs(const JobFilter& filter) override;
+  std::vector<Job> jobs_of_study(const std::string& study_instance_uid) override;
+  std::vector<JobImage> images_of(std::int64_t job_id) override;
+  std::vector<NotReanalysed> not_reanalysed_of_study(const std::string& study_instance_uid) override;
+  std::optional<Delivery> delivery(std::int64_t delivery_id) override;
+  std::optional<Output> output(std::int64_t output_id) override;
+  std::vector<Delivery> deliveries_of_job(std::int64_t job_id) override;
+  std::vector<Output> outputs_of_job(std::int64_t job_id) override;
+  std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery_id) override;
+  std::vector<DestinationSummary> destination_summaries() override;
+  NodeStatisticsSnapshot statistics(int recent_jobs) override;
+  std::pair<bool, std::string> database_writable() override;
+
+ private:
+  Session session_;
+};
+
+// The outbox's tables, written inside a job queue transaction (see the SQLite backend).
+void queue_outputs(Connection& db, std::int64_t job_id, const std::vector<Output>& outputs,
+                   const std::vector<std::string>& destinations);
+// The job queue's tables, written inside an outbox transaction.
+void mark_job_delivered_if_complete(Connection& db, std::int64_t job_id);
+
+}  // namespace evax::storage::postgresql
