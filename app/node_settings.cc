@@ -204,11 +204,27 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
   return settings;
 }
 
+std::string node_id(const config::NodeConfig& config) {
+  if (!config.cluster.node_id.empty()) return config.cluster.node_id;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + ":" + std::to_string(config.dicom.port);
+}
+
 storage::BackendSettings backend_settings(const config::NodeConfig& config) {
   storage::BackendSettings settings;
-  settings.kind = storage::BackendSettings::Kind::sqlite;
+  settings.kind = config.storage.database.kind == "postgresql" ? storage::BackendSettings::Kind::postgresql
+                                                               : storage::BackendSettings::Kind::sqlite;
   settings.min_free_bytes = config.storage.min_free_mb * 1024 * 1024;
+  settings.dsn = config.storage.database.dsn;
+  settings.pool_size = config.storage.database.pool_size;
+  settings.node_id = node_id(config);
   return settings;
+}
+
+storage::FileStore node_files(const config::NodeConfig& config) {
+  const bool shared = config.storage.database.kind == "postgresql";
+  return storage::FileStore(config.storage.data_dir, shared ? node_id(config) : "");
 }
 
 pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config) {

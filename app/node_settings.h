@@ -42,8 +42,12 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
                                              const std::string& checkpoint_sha256,
                                              const std::optional<LoadedSegmenter>& segmenter = std::nullopt);
 pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config);
-// Which database the node keeps its index and queues in, and the free-space watermark.
+// Which database the node keeps its index and queues in, as which node, and the free-space watermark.
 storage::BackendSettings backend_settings(const config::NodeConfig& config);
+// This node's id in a cluster: cluster.node_id, or <hostname>:<dicom.port>.
+std::string node_id(const config::NodeConfig& config);
+// The node's files; on PostgreSQL (a shared data_dir) with a temp folder of the node's own.
+storage::FileStore node_files(const config::NodeConfig& config);
 
 // The loaded models as the admin API describes them.
 std::vector<admin::ModelDescription> model_descriptions(const inference::ModelInfo& model, const std::string& checkpoint_sha256,

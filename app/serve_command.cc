@@ -47,7 +47,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     dicom_node::DicomCodecs codecs;
     inference::set_cpu_threads(config.model.cpu_threads);
 
-    const storage::FileStore files(config.storage.data_dir);
+    const storage::FileStore files = node_files(config);
     logging::AuditLog audit(audit_log_path(config));
     // The one place the node's storage is chosen; every component opens its stores from it.
     const auto storage_backend = storage::make_storage_backend(backend_settings(config), files);

@@ -23,7 +23,7 @@ int run_status(const std::vector<std::string>& args, std::ostream& out, std::ost
     return 2;
   }
   try {
-    const storage::FileStore files(config->storage.data_dir);
+    const storage::FileStore files = node_files(*config);
     const auto storage_backend = storage::make_storage_backend(backend_settings(*config), files);
     if (*job_id > 0 && !storage_backend->open_read_model()->job(*job_id)) {
       err << "evax-node status: no job " << *job_id << "\n";

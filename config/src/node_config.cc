@@ -179,6 +179,27 @@ void read_storage(ObjectReader& r, StorageSettings& s) {
   r.integer("min_free_mb", s.min_free_mb, 0, std::int64_t{1} << 40);
   r.integer("retention_hours", s.retention_hours, 0, 24 * 36500);
   r.integer("purge_interval_s", s.purge_interval_s, 1, 86400 * 7);
+  if (const json* database = r.find("database")) {
+    ObjectReader d(*database, r.child_path("database"), r.errors());
+    d.choice("kind", s.database.kind, {"sqlite", "postgresql"});
+    d.text("dsn", s.database.dsn);
+    d.integer("pool_size", s.database.pool_size, 1, 64);
+    if (s.database.kind == "postgresql" && s.database.dsn.empty()) d.fail("dsn", "is required for postgresql");
+    if (s.database.kind == "sqlite" && !s.database.dsn.empty()) d.fail("dsn", "applies to postgresql only");
+  }
+}
+
+void read_cluster(ObjectReader& r, ClusterSettings& c) {
+  r.text("node_id", c.node_id);
+  r.text("address", c.address);
+  r.integer("heartbeat_s", c.heartbeat_s, 1, 60);
+  r.integer("lease_s", c.lease_s, 3, 3600);
+  if (c.node_id.size() > 64) r.fail("node_id", "must be at most 64 characters");
+  for (char ch : c.node_id)
+    if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e) {
+      r.fail("node_id", "must be printable ASCII without spaces");
+      break;
+    }
 }
 
 void read_model(ObjectReader& r, ModelSettings& m) {
@@ -371,6 +392,7 @@ ConfigResult parse_config(const std::string& json_text) {
     };
     section("dicom", [&](ObjectReader& r) { read_dicom(r, config.dicom); });
     section("storage", [&](ObjectReader& r) { read_storage(r, config.storage); });
+    section("cluster", [&](ObjectReader& r) { read_cluster(r, config.cluster); });
     section("study", [&](ObjectReader& r) {
       r.integer("quiet_period_s", config.study.quiet_period_s, 0, 86400);
       r.boolean("accept_empty_body_part", config.study.accept_empty_body_part);
@@ -398,6 +420,8 @@ ConfigResult parse_config(const std::string& json_text) {
   if (config.delivery.retry_max_s < config.delivery.retry_initial_s)
     errors.push_back({"delivery.retry_max_s", "must not be less than delivery.retry_initial_s"});
   if (config.dicom.port == config.http.port) errors.push_back({"http.port", "must differ from dicom.port"});
+  if (config.cluster.lease_s < 3 * config.cluster.heartbeat_s)
+    errors.push_back({"cluster.lease_s", "must be at least 3 heartbeats (3 x cluster.heartbeat_s)"});
   if (!errors.empty()) return std::unexpected(errors);
   return config;
 }

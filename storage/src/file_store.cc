@@ -69,16 +69,19 @@ std::string sha256_hex(const std::string& text) {
   return out;
 }
 
-FileStore::FileStore(std::string data_dir) : data_dir_(fs::absolute(data_dir).lexically_normal().string()) {
+FileStore::FileStore(std::string data_dir, const std::string& temp_scope)
+    : data_dir_(fs::absolute(data_dir).lexically_normal().string()) {
   if (!data_dir_.empty() && data_dir_.back() == '/') data_dir_.pop_back();
-  for (const char* area : {"", "/instances", "/quarantine", "/outputs", "/tmp"}) {
+  temp_dir_ = data_dir_ + "/tmp" + (temp_scope.empty() ? "" : "/" + sha256_hex(temp_scope).substr(0, 16));
+  for (const std::string& area : {data_dir_, data_dir_ + "/instances", data_dir_ + "/quarantine", data_dir_ + "/outputs",
+                                  data_dir_ + "/tmp", temp_dir_}) {
     std::error_code error;
-    fs::create_directories(data_dir_ + area, error);
-    if (error) throw std::runtime_error("cannot create " + data_dir_ + area + ": " + error.message());
+    fs::create_directories(area, error);
+    if (error) throw std::runtime_error("cannot create " + area + ": " + error.message());
   }
 }
 
-std::string FileStore::new_temp_path() const { return data_dir_ + "/tmp/" + random_hex(12) + ".part"; }
+std::string FileStore::new_temp_path() const { return temp_dir_ + "/" + random_hex(12) + ".part"; }
 
 std::expected<std::string, FileError> FileStore::commit(const std::string& temp_path, FileArea area,
                                                            const std::string& seed) const {
@@ -127,10 +130,10 @@ std::int64_t FileStore::available_bytes() const {
 int FileStore::sweep_temp() const {
   int removed = 0;
   std::error_code error;
-  for (const auto& entry : fs::directory_iterator(data_dir_ + "/tmp", error)) {
-    if (fs::remove(entry.path(), error)) ++removed;
+  for (const auto& entry : fs::directory_iterator(temp_dir_, error)) {
+    if (entry.is_regular_file(error) && fs::remove(entry.path(), error)) ++removed;
   }
-  if (removed > 0) fsync_path(data_dir_ + "/tmp", O_RDONLY | O_DIRECTORY);  // best effort: the files are gone either way
+  if (removed > 0) fsync_path(temp_dir_, O_RDONLY | O_DIRECTORY);  // best effort: the files are gone either way
   return removed;
 }
 

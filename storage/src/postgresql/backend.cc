@@ -11,7 +11,7 @@ namespace {
 class PgBackend final : public StorageBackend {
  public:
   PgBackend(const BackendSettings& settings, const FileStore& files)
-      : files_(files), min_free_bytes_(settings.min_free_bytes), identity_{settings.dsn, settings.node_id} {
+      : files_(files), min_free_bytes_(settings.min_free_bytes), identity_{settings.dsn, settings.node_id, settings.pool_size} {
     try {
       Connection connection(identity_.dsn);
       migrate(connection);

@@ -42,9 +42,9 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
   const InstanceAttributes& a = request.attributes;
   const std::string& temp = request.temp_path;
   std::string placed;
-  std::lock_guard lock(mutex_);
   try {
-    Connection& db = session_.get();
+    auto lease = pool_.take();
+    Connection& db = lease.connection();
     if (auto known = find_known(db, a.sop_instance_uid); known && known->study_instance_uid == a.study_instance_uid) {
       remove_quietly(temp);
       return {StoreOutcome::duplicate, known->study_id, known->instance_id, ""};
@@ -114,8 +114,8 @@ InstanceIndex::Sweep PgInstanceIndex::sweep_at_startup() {
   sweep.temp_files = files_.sweep_temp();
   std::set<std::string> referenced;
   {
-    std::lock_guard lock(mutex_);
-    Connection& db = session_.get();
+    auto lease = pool_.take();
+    Connection& db = lease.connection();
     const Result paths = db.execute(
         "SELECT file_path FROM instances WHERE file_path IS NOT NULL "
         "UNION ALL SELECT file_path FROM outputs WHERE file_path IS NOT NULL "
@@ -140,8 +140,8 @@ InstanceIndex::Sweep PgInstanceIndex::sweep_at_startup() {
 }
 
 int PgInstanceIndex::purge_instances_before(const std::string& cutoff_iso) {
-  std::lock_guard lock(mutex_);
-  Connection& db = session_.get();
+  auto lease = pool_.take();
+  Connection& db = lease.connection();
   const Result r = db.execute(
       "SELECT i.id, i.file_path FROM instances i JOIN studies s ON s.id = i.study_id "
       "WHERE i.file_path IS NOT NULL AND i.received_at < $1 "

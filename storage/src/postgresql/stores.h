@@ -5,7 +5,9 @@
 // Internal to the storage module: made by the PostgreSQL backend (backend.cc).
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@ namespace evax::storage::postgresql {
 struct Identity {
   std::string dsn;
   std::string node_id;  // marks this node's claims
+  int pool_size = 4;    // the instance index's connections (stores from many associations at once)
 };
 
 // A connection that is opened on first use and again after it broke.
@@ -38,10 +41,49 @@ class Session {
   std::unique_ptr<Connection> connection_;
 };
 
+// A fixed number of sessions handed out one caller at a time; take() waits for a free one.
+class SessionPool {
+ public:
+  SessionPool(const std::string& dsn, int size) {
+    for (int i = 0; i < size; ++i) free_.push_back(std::make_unique<Session>(dsn));
+  }
+  class Lease {
+   public:
+    Lease(SessionPool& pool, std::unique_ptr<Session> session) : pool_(pool), session_(std::move(session)) {}
+    ~Lease() { pool_.give_back(std::move(session_)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Connection& connection() { return session_->get(); }
+
+   private:
+    SessionPool& pool_;
+    std::unique_ptr<Session> session_;
+  };
+  Lease take() {
+    std::unique_lock lock(mutex_);
+    available_.wait(lock, [this] { return !free_.empty(); });
+    auto session = std::move(free_.back());
+    free_.pop_back();
+    return Lease(*this, std::move(session));
+  }
+
+ private:
+  void give_back(std::unique_ptr<Session> session) {
+    {
+      std::lock_guard lock(mutex_);
+      free_.push_back(std::move(session));
+    }
+    available_.notify_one();
+  }
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<Session>> free_;
+};
+
 class PgInstanceIndex final : public InstanceIndex {
  public:
   PgInstanceIndex(const FileStore& files, std::int64_t min_free_bytes, Identity identity)
-      : files_(files), min_free_bytes_(min_free_bytes), node_id_(identity.node_id), session_(identity.dsn) {}
+      : files_(files), min_free_bytes_(min_free_bytes), node_id_(identity.node_id), pool_(identity.dsn, identity.pool_size) {}
   StoreResult store(const StoreRequest& request) override;
   Sweep sweep_at_startup() override;
   int purge_instances_before(const std::string& cutoff_iso) override;
@@ -51,8 +93,7 @@ class PgInstanceIndex final : public InstanceIndex {
   const FileStore& files_;
   const std::int64_t min_free_bytes_;
   const std::string node_id_;
-  std::mutex mutex_;  // one association at a time on the connection (store() is called from all)
-  Session session_;
+  SessionPool pool_;  // store() is called from every association: pool_size of them commit at once
 };
 
 class PgJobQueue final : public JobQueue {

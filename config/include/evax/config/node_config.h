@@ -36,11 +36,27 @@ struct DicomSettings {
   std::optional<TlsSettings> tls;
 };
 
+// Where the index and queues live: SQLite in data_dir (one node), or PostgreSQL (a cluster).
+struct DatabaseSettings {
+  std::string kind = "sqlite";                // sqlite | postgresql
+  std::string dsn;                            // postgresql: libpq keyword/value or URI (TLS via sslmode)
+  int pool_size = 4;                          // postgresql: connections ingest commits on in parallel
+};
+
 struct StorageSettings {
-  std::string data_dir = "evax-data";
+  std::string data_dir = "evax-data";         // shared by every node of a cluster (NFS or similar)
+  DatabaseSettings database;
   std::int64_t min_free_mb = 1024;            // below this, stores are answered 0xA700
   int retention_hours = 720;                  // received files kept this long once analysed; 0 = forever
   int purge_interval_s = 3600;
+};
+
+// This node among others on one PostgreSQL database.
+struct ClusterSettings {
+  std::string node_id;                        // unique per node; "" = <hostname>:<dicom.port>
+  std::string address;                        // shown in the nodes view; "" = the hostname
+  int heartbeat_s = 2;                        // how often the node says it is alive
+  int lease_s = 15;                           // a node silent this long is dead: others take over its work
 };
 
 struct StudySettings {
@@ -142,6 +158,7 @@ struct Destination {
 struct NodeConfig {
   DicomSettings dicom;
   StorageSettings storage;
+  ClusterSettings cluster;
   StudySettings study;
   ModelSettings model;
   WorkerSettings workers;

@@ -21,7 +21,9 @@ struct FileError {
 class FileStore {
  public:
   // Creates data_dir and its areas if needed. Throws std::runtime_error when it cannot.
-  explicit FileStore(std::string data_dir);
+  // `temp_scope` (a cluster node's id) gives the node a temp folder of its own under tmp/, so
+  // that its start-up sweep never removes another live node's files in progress.
+  explicit FileStore(std::string data_dir, const std::string& temp_scope = "");
 
   const std::string& data_dir() const { return data_dir_; }
   std::string database_path() const { return data_dir_ + "/evax-node.sqlite"; }
@@ -40,11 +42,12 @@ class FileStore {
   // Bytes available to this process on the data directory's file system.
   std::int64_t available_bytes() const;
 
-  // Removes everything left in tmp/ (after a crash); returns how many files.
+  // Removes every file left in this node's temp folder (after a crash); returns how many.
   int sweep_temp() const;
 
  private:
   std::string data_dir_;
+  std::string temp_dir_;  // tmp/, or tmp/<hash of the temp scope>
 };
 
 // SHA-256 of `text` as lowercase hex.

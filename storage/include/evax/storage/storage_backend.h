@@ -23,7 +23,8 @@ struct BackendSettings {
   Kind kind = Kind::sqlite;
   std::int64_t min_free_bytes = 0;  // below this much free space, stores answer out of space
   std::string dsn;                  // postgresql: libpq's keyword/value or URI form (TLS via sslmode)
-  std::string node_id = "local";    // postgresql: marks this node's claims, unique in the cluster
+  std::string node_id = "local";    // marks this node's claims, unique in the cluster
+  int pool_size = 4;                // postgresql: connections ingest commits on in parallel
 };
 
 class StorageBackend {
