@@ -204,11 +204,24 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
   return settings;
 }
 
+namespace {
+
+std::string host_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
+  return host;
+}
+
+}  // namespace
+
 std::string node_id(const config::NodeConfig& config) {
   if (!config.cluster.node_id.empty()) return config.cluster.node_id;
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
-  return std::string(host) + ":" + std::to_string(config.dicom.port);
+  return host_name() + ":" + std::to_string(config.dicom.port);
+}
+
+storage::NodeAnnouncement node_announcement(const config::NodeConfig& config) {
+  return {node_id(config), config.cluster.address.empty() ? host_name() : config.cluster.address, kVersion,
+          logging::utc_now_iso()};
 }
 
 storage::BackendSettings backend_settings(const config::NodeConfig& config) {

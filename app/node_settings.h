@@ -46,6 +46,8 @@ pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config);
 storage::BackendSettings backend_settings(const config::NodeConfig& config);
 // This node's id in a cluster: cluster.node_id, or <hostname>:<dicom.port>.
 std::string node_id(const config::NodeConfig& config);
+// What this node tells the others about itself (the nodes view), started now.
+storage::NodeAnnouncement node_announcement(const config::NodeConfig& config);
 // The node's files; on PostgreSQL (a shared data_dir) with a temp folder of the node's own.
 storage::FileStore node_files(const config::NodeConfig& config);
 

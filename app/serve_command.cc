@@ -13,6 +13,7 @@
 #include "evax/pipeline/analysis_workers.h"
 #include "evax/pipeline/delivery_workers.h"
 #include "evax/pipeline/ingest_handler.h"
+#include "evax/pipeline/node_heartbeat.h"
 #include "evax/pipeline/retention_purger.h"
 #include "evax/pipeline/study_assembler.h"
 #include "evax/storage/storage_backend.h"
@@ -134,6 +135,12 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     pipeline::IngestHandler ingest(files, *store, assembler, log, &audit);
     pipeline::RetentionPurger purger(*storage_backend, std::chrono::hours(config.storage.retention_hours),
                                      std::chrono::seconds(config.storage.purge_interval_s), log);
+    pipeline::NodeHeartbeat heartbeat(*storage_backend, node_announcement(config), std::chrono::seconds(config.cluster.heartbeat_s),
+                                      std::chrono::seconds(config.cluster.lease_s), log, [&workers, &senders] {
+                                        workers.wake();
+                                        senders.wake();
+                                      });
+    heartbeat.start();
     senders.start();
     workers.start();
     assembler.start();

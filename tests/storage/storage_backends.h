@@ -30,6 +30,7 @@ inline std::vector<BackendUnderTest> backends_under_test() {
          BackendSettings settings;
          settings.kind = BackendSettings::Kind::sqlite;
          settings.min_free_bytes = min_free_bytes;
+         settings.node_id = "node-a";
          return make_storage_backend(settings, files);
        }},
       {"PostgreSQL",

@@ -435,6 +435,24 @@ TEST_P(StorageBehaviour, TheDatabaseAnswersTheWritabilityProbe) {
   EXPECT_FALSE(backend_->description().empty());
 }
 
+TEST_P(StorageBehaviour, TheNodesViewShowsEachNodeWithWhatItHolds) {
+  const auto registry = backend_->open_node_registry();
+  registry->heartbeat({"node-a", "host-a", "0.1.0", "2026-12-02T00:00:00.000Z"});
+  store_->store(request("1.2.3.4.5", "1.2.3.9"));
+  const std::int64_t job_id = jobs_->enqueue(jobs_->studies_awaiting_analysis().at(0));
+  ASSERT_TRUE(jobs_->claim_next({}));
+  const auto nodes = read_->nodes(15);
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].id, "node-a");
+  EXPECT_EQ(nodes[0].address, "host-a");
+  EXPECT_EQ(nodes[0].version, "0.1.0");
+  EXPECT_TRUE(nodes[0].alive);
+  EXPECT_LT(nodes[0].seconds_since_heartbeat, 5.0);
+  EXPECT_EQ(nodes[0].running_jobs, std::vector<std::int64_t>{job_id});
+  EXPECT_EQ(jobs_->take_over_from_silent_nodes(15), 0);  // the node is alive: nothing to take over
+  EXPECT_EQ(read_->job(job_id)->state, JobState::running);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StorageBehaviour, ::testing::ValuesIn(backends_under_test()),
                          [](const auto& info) { return info.param.name; });
 

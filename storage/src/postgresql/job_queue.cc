@@ -134,6 +134,17 @@ int PgJobQueue::requeue_running() {
   return static_cast<int>(r.affected_rows());
 }
 
+int PgJobQueue::take_over_from_silent_nodes(int lease_seconds) {
+  // A node silent past its lease is dead (or cut off: then its commits are refused, see finish).
+  const Result r = session_.get().execute(
+      "UPDATE jobs j SET state = 'queued', claimed_by = NULL, "
+      "last_error = 'taken over: node ' || j.claimed_by || ' stopped answering' "
+      "FROM nodes n WHERE j.state = 'running' AND n.id = j.claimed_by "
+      "AND n.last_heartbeat < clock_timestamp() - make_interval(secs => $1::int)",
+      {lease_seconds});
+  return static_cast<int>(r.affected_rows());
+}
+
 std::vector<Instance> PgJobQueue::instances_for(const Job& job) {
   const Result r = session_.get().execute(
       "SELECT id, study_id, sop_class_uid, sop_instance_uid, series_instance_uid, transfer_syntax_uid, modality, "

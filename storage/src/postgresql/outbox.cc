@@ -106,6 +106,24 @@ int PgOutbox::requeue_sending() {
   return static_cast<int>(requeued.affected_rows());
 }
 
+int PgOutbox::take_over_from_silent_nodes(int lease_seconds) {
+  Connection& db = session_.get();
+  Transaction write(db);
+  const std::string silent =
+      "SELECT id FROM nodes WHERE last_heartbeat < clock_timestamp() - make_interval(secs => $1::int)";
+  db.execute(with_now("UPDATE delivery_attempts a SET outcome = 'interrupted', finished_at = NOW_ISO, "
+                      "detail = 'taken over: the sending node stopped answering' FROM deliveries d "
+                      "WHERE d.id = a.delivery_id AND a.outcome = 'sending' AND d.state = 'sending' AND d.claimed_by IN (" +
+                      silent + ")"),
+             {lease_seconds});
+  const Result requeued = db.execute(
+      "UPDATE deliveries SET state = 'pending', claimed_by = NULL, last_status = 'taken over: the sending node stopped answering' "
+      "WHERE state = 'sending' AND claimed_by IN (" + silent + ")",
+      {lease_seconds});
+  write.commit();
+  return static_cast<int>(requeued.affected_rows());
+}
+
 std::map<std::string, int> PgOutbox::unfinished_by_destination() {
   const Result r = session_.get().execute(
       "SELECT destination, COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending') GROUP BY destination");

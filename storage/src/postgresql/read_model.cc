@@ -196,4 +196,37 @@ std::pair<bool, std::string> PgReadModel::database_writable() {
   }
 }
 
+std::vector<NodeStatus> PgReadModel::nodes(int lease_seconds) {
+  Connection& db = session_.get();
+  const Result r = db.execute(
+      "SELECT n.id, n.address, n.version, n.started_at, "
+      "to_char(n.last_heartbeat AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+      "GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - n.last_heartbeat)))::float8, "
+      "(SELECT COUNT(*) FROM deliveries d WHERE d.state = 'sending' AND d.claimed_by = n.id), "
+      "COALESCE((SELECT string_agg(j.id::text, ',' ORDER BY j.id) FROM jobs j WHERE j.state = 'running' AND j.claimed_by = n.id), '') "
+      "FROM nodes n ORDER BY n.id");
+  std::vector<NodeStatus> out;
+  for (int row = 0; row < r.rows(); ++row) {
+    NodeStatus n{r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3), r.text(row, 4), std::stod(r.text(row, 5))};
+    n.alive = n.seconds_since_heartbeat <= lease_seconds;
+    n.sending_deliveries = r.integer(row, 6);
+    const std::string jobs = r.text(row, 7);
+    for (std::size_t start = 0; start < jobs.size();) {
+      const std::size_t comma = std::min(jobs.find(',', start), jobs.size());
+      n.running_jobs.push_back(std::stoll(jobs.substr(start, comma - start)));
+      start = comma + 1;
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+void PgNodeRegistry::heartbeat(const NodeAnnouncement& self) {
+  session_.get().execute(
+      "INSERT INTO nodes (id, address, version, started_at, last_heartbeat) VALUES ($1, $2, $3, $4, clock_timestamp()) "
+      "ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, version = EXCLUDED.version, "
+      "started_at = EXCLUDED.started_at, last_heartbeat = EXCLUDED.last_heartbeat",
+      {self.id, self.address, self.version, self.started_at});
+}
+
 }  // namespace evax::storage::postgresql

@@ -143,8 +143,7 @@ const char* const kMigrations[] = {
       address TEXT NOT NULL,
       version TEXT NOT NULL,
       started_at TEXT NOT NULL,
-      last_heartbeat TIMESTAMPTZ NOT NULL,
-      running TEXT NOT NULL DEFAULT ''
+      last_heartbeat TIMESTAMPTZ NOT NULL
     );
     )sql",
 };

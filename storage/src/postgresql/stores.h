@@ -15,6 +15,7 @@
 #include "evax/storage/file_store.h"
 #include "evax/storage/instance_index.h"
 #include "evax/storage/job_queue.h"
+#include "evax/storage/node_registry.h"
 #include "evax/storage/outbox.h"
 #include "evax/storage/read_model.h"
 
@@ -105,6 +106,7 @@ class PgJobQueue final : public JobQueue {
   LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason) override;
   std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) override;
   int requeue_running() override;
+  int take_over_from_silent_nodes(int lease_seconds) override;
   std::vector<Instance> instances_for(const Job& job) override;
   void mark_inferred(std::int64_t job_id) override;
   void finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) override;
@@ -131,6 +133,7 @@ class PgOutbox final : public Outbox {
   void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
                    const std::string& detail) override;
   int requeue_sending() override;
+  int take_over_from_silent_nodes(int lease_seconds) override;
   std::map<std::string, int> unfinished_by_destination() override;
   bool resend(std::int64_t delivery_id) override;
   std::set<std::string> output_paths() override;
@@ -156,8 +159,18 @@ class PgReadModel final : public ReadModel {
   std::vector<Output> outputs_of_job(std::int64_t job_id) override;
   std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery_id) override;
   std::vector<DestinationSummary> destination_summaries() override;
+  std::vector<NodeStatus> nodes(int lease_seconds) override;
   NodeStatisticsSnapshot statistics(int recent_jobs) override;
   std::pair<bool, std::string> database_writable() override;
+
+ private:
+  Session session_;
+};
+
+class PgNodeRegistry final : public NodeRegistry {
+ public:
+  explicit PgNodeRegistry(Identity identity) : session_(identity.dsn) {}
+  void heartbeat(const NodeAnnouncement& self) override;
 
  private:
   Session session_;

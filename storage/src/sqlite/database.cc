@@ -149,6 +149,18 @@ const char* const kMigrations[] = {
     ALTER TABLE instances DROP COLUMN not_reanalysed_reason;
     ALTER TABLE studies DROP COLUMN covered_instance_id;
     )sql",
+    // 5: which node holds a job or a delivery, and the nodes (one, on SQLite) for the nodes view
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
+    ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+    CREATE TABLE nodes (
+      id TEXT PRIMARY KEY,
+      address TEXT NOT NULL,
+      version TEXT NOT NULL,
+      started_at TEXT NOT NULL,
+      last_heartbeat TEXT NOT NULL
+    );
+    )sql",
 };
 
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {

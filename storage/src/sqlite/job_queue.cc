@@ -150,9 +150,9 @@ std::optional<Job> SqliteJobQueue::claim_next(const std::set<std::int64_t>& held
   }
   if (!chosen) return std::nullopt;
   Statement claim(db_,
-                  "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, next_attempt_at = NULL "
-                  "WHERE id = ? AND state = 'queued'");
-  claim.bind(1, utc_now_iso()).bind(2, *chosen).run();
+                  "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, next_attempt_at = NULL, "
+                  "claimed_by = ? WHERE id = ? AND state = 'queued'");
+  claim.bind(1, utc_now_iso()).bind(2, node_id_).bind(3, *chosen).run();
   auto job = load_job(db_, *chosen);
   write.commit();
   return job;

@@ -40,8 +40,10 @@ std::vector<Delivery> SqliteOutbox::claim_due(const std::string& destination, co
     }
   }
   for (auto& d : claimed) {
-    Statement claim(db_, "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL WHERE id = ?");
-    claim.bind(1, d.id).run();
+    Statement claim(db_,
+                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL, claimed_by = ? "
+                    "WHERE id = ?");
+    claim.bind(1, node_id_).bind(2, d.id).run();
     Statement attempt(db_, "INSERT INTO delivery_attempts (delivery_id, started_at, outcome) VALUES (?, ?, 'sending')");
     attempt.bind(1, d.id).bind(2, now).run();
     d.state = DeliveryState::sending;

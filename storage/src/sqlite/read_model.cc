@@ -207,4 +207,32 @@ std::pair<bool, std::string> SqliteReadModel::database_writable() {
   }
 }
 
+std::vector<NodeStatus> SqliteReadModel::nodes(int lease_seconds) {
+  Transaction read(db_, Transaction::Mode::read);
+  Statement query(db_,
+                  "SELECT id, address, version, started_at, last_heartbeat, "
+                  "(julianday('now') - julianday(last_heartbeat)) * 86400.0, "
+                  "(SELECT COUNT(*) FROM deliveries WHERE state = 'sending' AND claimed_by = nodes.id) FROM nodes ORDER BY id");
+  std::vector<NodeStatus> out;
+  while (query.step()) {
+    NodeStatus n{query.text(0), query.text(1), query.text(2), query.text(3), query.text(4), std::max(0.0, query.real(5))};
+    n.alive = n.seconds_since_heartbeat <= lease_seconds;
+    n.sending_deliveries = query.integer(6);
+    Statement jobs(db_, "SELECT id FROM jobs WHERE state = 'running' AND claimed_by = ? ORDER BY id");
+    jobs.bind(1, n.id);
+    while (jobs.step()) n.running_jobs.push_back(jobs.integer(0));
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+void SqliteNodeRegistry::heartbeat(const NodeAnnouncement& self) {
+  Transaction write(db_);
+  Statement upsert(db_,
+                   "INSERT INTO nodes (id, address, version, started_at, last_heartbeat) VALUES (?1, ?2, ?3, ?4, ?5) "
+                   "ON CONFLICT(id) DO UPDATE SET address = ?2, version = ?3, started_at = ?4, last_heartbeat = ?5");
+  upsert.bind(1, self.id).bind(2, self.address).bind(3, self.version).bind(4, self.started_at).bind(5, utc_now_iso()).run();
+  write.commit();
+}
+
 }  // namespace evax::storage::sqlite

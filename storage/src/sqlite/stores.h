@@ -12,6 +12,7 @@
 #include "evax/storage/file_store.h"
 #include "evax/storage/instance_index.h"
 #include "evax/storage/job_queue.h"
+#include "evax/storage/node_registry.h"
 #include "evax/storage/outbox.h"
 #include "evax/storage/read_model.h"
 
@@ -33,13 +34,14 @@ class SqliteInstanceIndex final : public InstanceIndex {
 
 class SqliteJobQueue final : public JobQueue {
  public:
-  explicit SqliteJobQueue(const std::string& database_path) : db_(database_path) {}
+  SqliteJobQueue(const std::string& database_path, std::string node_id) : node_id_(std::move(node_id)), db_(database_path) {}
   std::vector<PendingStudy> studies_awaiting_analysis() override;
   std::vector<PendingStudy> studies_awaiting_analysis(const std::vector<std::int64_t>& among) override;
   using JobQueue::enqueue;
   LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason) override;
   std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) override;
   int requeue_running() override;
+  int take_over_from_silent_nodes(int) override { return 0; }  // one node: nobody else to take over from
   std::vector<Instance> instances_for(const Job& job) override;
   void mark_inferred(std::int64_t job_id) override;
   void finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) override;
@@ -51,12 +53,13 @@ class SqliteJobQueue final : public JobQueue {
   ActionResult cancel(std::int64_t job_id, const std::string& why) override;
 
  private:
+  const std::string node_id_;
   Database db_;
 };
 
 class SqliteOutbox final : public Outbox {
  public:
-  explicit SqliteOutbox(const std::string& database_path) : db_(database_path) {}
+  SqliteOutbox(const std::string& database_path, std::string node_id) : node_id_(std::move(node_id)), db_(database_path) {}
   std::vector<Delivery> claim_due(const std::string& destination, const std::set<std::int64_t>& held_back,
                                   int limit) override;
   void record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) override;
@@ -65,12 +68,14 @@ class SqliteOutbox final : public Outbox {
   void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
                    const std::string& detail) override;
   int requeue_sending() override;
+  int take_over_from_silent_nodes(int) override { return 0; }
   std::map<std::string, int> unfinished_by_destination() override;
   bool resend(std::int64_t delivery_id) override;
   std::set<std::string> output_paths() override;
   int purge_outputs_before(const std::string& cutoff_iso) override;
 
  private:
+  const std::string node_id_;
   Database db_;
 };
 
@@ -89,8 +94,18 @@ class SqliteReadModel final : public ReadModel {
   std::vector<Output> outputs_of_job(std::int64_t job_id) override;
   std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery_id) override;
   std::vector<DestinationSummary> destination_summaries() override;
+  std::vector<NodeStatus> nodes(int lease_seconds) override;
   NodeStatisticsSnapshot statistics(int recent_jobs) override;
   std::pair<bool, std::string> database_writable() override;
+
+ private:
+  Database db_;
+};
+
+class SqliteNodeRegistry final : public NodeRegistry {
+ public:
+  explicit SqliteNodeRegistry(const std::string& database_path) : db_(database_path) {}
+  void heartbeat(const NodeAnnouncement& self) override;
 
  private:
   Database db_;

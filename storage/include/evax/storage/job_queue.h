@@ -1,7 +1,7 @@
 // JobQueue: the analysis queue. Studies become jobs (queued), workers claim them atomically
 // (running) and finish them (done, skipped or failed, with a reason), or put them back for a
 // later attempt. Every stage is time-stamped; every image's decision is kept.
-// Owns the tables jobs, job_images, study_coverage (which instances a job covers) and
+// Jobs carry the id of the node that claimed them. Owns the tables jobs, job_images, study_coverage (which instances a job covers) and
 // arrivals_not_reanalysed. Each JobQueue is used by one thread at a time (open one per thread
 // from the StorageBackend); the queue itself is safe for any number of them at once.
 #pragma once
@@ -54,8 +54,12 @@ class JobQueue {
   // The oldest queued job not in `held_back` (jobs waiting out a retry delay), now running.
   virtual std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) = 0;
 
-  // After a crash: running jobs go back to queued. Returns how many.
+  // After a crash: this node's running jobs go back to queued. Returns how many.
   virtual int requeue_running() = 0;
+
+  // Running jobs of nodes silent for longer than `lease_seconds` (dead) go back to queued, for
+  // any node to claim. Returns how many. (On SQLite there is one node: always 0.)
+  virtual int take_over_from_silent_nodes(int lease_seconds) = 0;
 
   // The instances a job covers, oldest first (files may be gone if purged).
   virtual std::vector<Instance> instances_for(const Job& job) = 0;

@@ -36,8 +36,12 @@ class Outbox {
   virtual void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
                            const std::string& detail) = 0;
 
-  // After a crash: sending deliveries back to pending, their open attempts marked interrupted.
+  // After a crash: this node's sending deliveries back to pending, their open attempts marked
+  // interrupted.
   virtual int requeue_sending() = 0;
+
+  // The same for the sending deliveries of nodes silent for longer than `lease_seconds`.
+  virtual int take_over_from_silent_nodes(int lease_seconds) = 0;
 
   // Pending and sending deliveries per destination name (start-up warns about names that are
   // no longer configured: nothing sends to them).

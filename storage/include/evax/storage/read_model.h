@@ -44,6 +44,19 @@ struct DestinationSummary {
   std::optional<DeliveryAttempt> last_attempt;     // the newest finished attempt
 };
 
+// A node of the cluster as the nodes view shows it (one row on SQLite: this node).
+struct NodeStatus {
+  std::string id;
+  std::string address;
+  std::string version;
+  std::string started_at;
+  std::string last_heartbeat;            // ISO 8601 UTC, the database's clock
+  double seconds_since_heartbeat = 0;    // by the database's clock
+  bool alive = false;                    // heard from within the lease
+  std::vector<std::int64_t> running_jobs;  // jobs it holds now
+  std::int64_t sending_deliveries = 0;     // deliveries it is sending now
+};
+
 struct NodeStatisticsSnapshot {
   std::int64_t instances = 0;        // received and indexed (purged files included: rows stay)
   std::int64_t instance_bytes = 0;
@@ -78,6 +91,9 @@ class ReadModel {
   virtual std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery_id) = 0;
   // Every destination that has deliveries, by name.
   virtual std::vector<DestinationSummary> destination_summaries() = 0;
+
+  // Every node that ever recorded itself, by id; `lease_seconds` decides which are alive.
+  virtual std::vector<NodeStatus> nodes(int lease_seconds) = 0;
 
   // `recent_jobs` bounds the stage durations (the newest jobs).
   virtual NodeStatisticsSnapshot statistics(int recent_jobs = 10000) = 0;

@@ -12,6 +12,7 @@
 #include "evax/storage/file_store.h"
 #include "evax/storage/instance_index.h"
 #include "evax/storage/job_queue.h"
+#include "evax/storage/node_registry.h"
 #include "evax/storage/outbox.h"
 #include "evax/storage/read_model.h"
 
@@ -36,6 +37,7 @@ class StorageBackend {
   virtual std::unique_ptr<JobQueue> open_job_queue() = 0;
   virtual std::unique_ptr<Outbox> open_outbox() = 0;
   virtual std::unique_ptr<ReadModel> open_read_model() = 0;
+  virtual std::unique_ptr<NodeRegistry> open_node_registry() = 0;
 
   // For logs and the admin API, without secrets: "sqlite /var/lib/evax-node/evax-node.sqlite".
   virtual std::string description() const = 0;

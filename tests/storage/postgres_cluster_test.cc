@@ -1,0 +1,195 @@
+// Several nodes on one PostgreSQL database, at the storage level: each "node" is a backend with
+// its own node id on the same database (a real server, tests/support/postgres_server.h).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "evax/storage/storage_backend.h"
+#include "postgres_server.h"
+#include "postgresql/connection.h"
+
+namespace evax::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PostgresCluster : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new testing::PostgresServer("cluster"); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    char pattern[] = "/tmp/evax-pg-cluster-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+    static int databases = 0;
+    dsn_ = server_->create_database("cluster_" + std::to_string(++databases));
+    files_ = std::make_unique<FileStore>((dir_ / "data").string());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<StorageBackend> node(const std::string& id) {
+    BackendSettings settings;
+    settings.kind = BackendSettings::Kind::postgresql;
+    settings.dsn = dsn_;
+    settings.node_id = id;
+    return make_storage_backend(settings, *files_);
+  }
+  StoreRequest request(const std::string& sop, const std::string& study) {
+    StoreRequest r;
+    r.attributes.sop_instance_uid = sop;
+    r.attributes.study_instance_uid = study;
+    r.attributes.modality = "DX";
+    r.temp_path = files_->new_temp_path();
+    std::ofstream(r.temp_path) << "bytes";
+    return r;
+  }
+  // Makes `node_id`'s last heartbeat `seconds` old, as if it had stopped then.
+  void silence(const std::string& node_id, int seconds) {
+    postgresql::Connection db(dsn_);
+    db.execute("UPDATE nodes SET last_heartbeat = clock_timestamp() - make_interval(secs => $1::int) WHERE id = $2",
+               {seconds, node_id});
+  }
+
+  static testing::PostgresServer* server_;
+  fs::path dir_;
+  std::string dsn_;
+  std::unique_ptr<FileStore> files_;
+};
+testing::PostgresServer* PostgresCluster::server_ = nullptr;
+
+TEST_F(PostgresCluster, ASilentNodesRunningJobIsTakenOverByAnotherNode) {
+  auto a = node("node-a");
+  auto b = node("node-b");
+  a->open_node_registry()->heartbeat({"node-a", "host-a", "0.1.0", "2026-12-02T00:00:00.000Z"});
+  b->open_node_registry()->heartbeat({"node-b", "host-b", "0.1.0", "2026-12-02T00:00:00.000Z"});
+  a->open_instance_index()->store(request("1.2.3.4.5", "1.2.3.9"));
+  auto a_jobs = a->open_job_queue();
+  const std::int64_t job_id = a_jobs->enqueue(a_jobs->studies_awaiting_analysis().at(0));
+  ASSERT_TRUE(a_jobs->claim_next({}));
+  auto b_jobs = b->open_job_queue();
+  EXPECT_FALSE(b_jobs->claim_next({}));                 // held by a
+  EXPECT_EQ(b_jobs->take_over_from_silent_nodes(15), 0);  // a is alive
+  EXPECT_EQ(b_jobs->requeue_running(), 0);              // b's restart does not touch a's work
+  silence("node-a", 16);
+  const auto nodes = b->open_read_model()->nodes(15);
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_FALSE(nodes[0].alive);
+  EXPECT_EQ(nodes[0].running_jobs, std::vector<std::int64_t>{job_id});
+  EXPECT_TRUE(nodes[1].alive);
+  EXPECT_EQ(b_jobs->take_over_from_silent_nodes(15), 1);
+  const auto taken = b_jobs->claim_next({});
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->id, job_id);
+  EXPECT_EQ(taken->attempts, 2);
+  EXPECT_EQ(b->open_read_model()->nodes(15)[1].running_jobs, std::vector<std::int64_t>{job_id});
+}
+
+TEST_F(PostgresCluster, ASilentNodesDeliveriesAreSentByAnotherNode) {
+  auto a = node("node-a");
+  auto b = node("node-b");
+  a->open_node_registry()->heartbeat({"node-a", "host-a", "0.1.0", "2026-12-02T00:00:00.000Z"});
+  const auto stored = a->open_instance_index()->store(request("1.2.3.4.5", "1.2.3.9"));
+  auto jobs = a->open_job_queue();
+  const std::int64_t job_id = jobs->enqueue(jobs->studies_awaiting_analysis().at(0));
+  jobs->claim_next({});
+  Output sr;
+  sr.kind = "sr";
+  sr.sop_class_uid = "1.2.840.10008.5.1.4.1.1.88.33";
+  sr.sop_instance_uid = "1.2.3.4.5.100";
+  sr.series_instance_uid = "1.2.3.100";
+  sr.study_instance_uid = "1.2.3.9";
+  sr.file_path = files_->write_durably({'D'}, FileArea::outputs, sr.sop_instance_uid).value();
+  jobs->finish_with_outputs(job_id, {{job_id, stored.instance_id, "1.2.3.4.5", "analysed", "", "", "{}", "[]"}}, {sr}, {"pacs"});
+  const auto sending = a->open_outbox()->claim_due("pacs", {}, 10);
+  ASSERT_EQ(sending.size(), 1u);
+  auto b_outbox = b->open_outbox();
+  EXPECT_TRUE(b_outbox->claim_due("pacs", {}, 10).empty());
+  EXPECT_EQ(b_outbox->take_over_from_silent_nodes(15), 0);
+  silence("node-a", 60);
+  EXPECT_EQ(b_outbox->take_over_from_silent_nodes(15), 1);
+  const auto resent = b_outbox->claim_due("pacs", {}, 10);
+  ASSERT_EQ(resent.size(), 1u);
+  EXPECT_EQ(resent[0].output.sop_instance_uid, "1.2.3.4.5.100");  // the same object, so the PACS keeps one
+  const auto attempts = b->open_read_model()->attempts_of(resent[0].id);
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0].outcome, "interrupted");
+}
+
+TEST_F(PostgresCluster, NodesEnqueuingOneStudyAtOnceMakeOneJob) {
+  std::vector<std::unique_ptr<StorageBackend>> nodes;
+  for (const char* id : {"node-a", "node-b", "node-c"}) nodes.push_back(node(id));
+  for (int i = 0; i < 6; ++i)
+    nodes[i % 3]->open_instance_index()->store(request("1.2.3.4." + std::to_string(i), "1.2.3.9"));
+  std::mutex mutex;
+  std::set<std::int64_t> jobs;
+  std::vector<std::thread> assemblers;
+  for (auto& n : nodes)
+    assemblers.emplace_back([&, backend = n.get()] {
+      auto queue = backend->open_job_queue();
+      for (const auto& study : queue->studies_awaiting_analysis())
+        if (const std::int64_t job = queue->enqueue(study); job != 0) {
+          std::lock_guard lock(mutex);
+          jobs.insert(job);
+        }
+    });
+  for (auto& t : assemblers) t.join();
+  EXPECT_EQ(jobs.size(), 1u);
+  auto read = nodes[0]->open_read_model();
+  EXPECT_EQ(read->jobs_of_study("1.2.3.9").size(), 1u);
+  EXPECT_EQ(read->jobs_of_study("1.2.3.9").at(0).max_instance_id, 6);
+}
+
+TEST_F(PostgresCluster, OneInstanceStoredByTwoNodesAtOnceIsKeptOnce) {
+  auto a = node("node-a");
+  auto b = node("node-b");
+  auto a_index = a->open_instance_index();
+  auto b_index = b->open_instance_index();
+  for (int round = 0; round < 20; ++round) {
+    const std::string sop = "1.2.3.4." + std::to_string(round);
+    StoreResult first, second;
+    std::thread one([&] { first = a_index->store(request(sop, "1.2.3.9")); });
+    std::thread two([&] { second = b_index->store(request(sop, "1.2.3.9")); });
+    one.join();
+    two.join();
+    const std::multiset<StoreOutcome> outcomes{first.outcome, second.outcome};
+    EXPECT_EQ(outcomes, (std::multiset<StoreOutcome>{StoreOutcome::stored, StoreOutcome::duplicate})) << "round " << round;
+    EXPECT_EQ(first.instance_id, second.instance_id);
+  }
+  EXPECT_EQ(a->open_read_model()->statistics().instances, 20);
+  int files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir_ / "data" / "instances"))
+    if (entry.is_regular_file()) ++files;
+  EXPECT_EQ(files, 20);
+}
+
+TEST_F(PostgresCluster, ANewerSchemaIsRefusedAndTheDsnPasswordIsNotShown) {
+  node("node-a");
+  {
+    postgresql::Connection db(dsn_);
+    db.execute("UPDATE evax_schema SET version = 99");
+  }
+  try {
+    node("node-b");
+    FAIL() << "a schema newer than the node was used";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer than this node"), std::string::npos) << e.what();
+  }
+  BackendSettings wrong;
+  wrong.kind = BackendSettings::Kind::postgresql;
+  wrong.dsn = "host=127.0.0.1 port=1 dbname=x user=evax password=hunter2 connect_timeout=2";
+  try {
+    make_storage_backend(wrong, *files_);
+    FAIL() << "an unreachable database was accepted";
+  } catch (const StorageError& e) {
+    EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace evax::storage
