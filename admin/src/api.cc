@@ -350,7 +350,8 @@ HttpResponse AdminApi::readiness(const Call& call) {
   const bool disk_ok = free_bytes >= watermark;
   const bool model_ok = !context_.models.empty();
   json checks = json::array();
-  checks.push_back({{"name", "database"}, {"ok", writable}, {"detail", database_detail}});
+  // Which database (passwords redacted) and, when it cannot be written, why.
+  checks.push_back({{"name", "database"}, {"ok", writable}, {"detail", context_.storage.description() + ": " + database_detail}});
   std::string model_detail = "no model loaded";
   if (model_ok) {
     const ModelDescription& m = context_.models.front();

@@ -105,7 +105,9 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
     // sender will try again and a committed copy answers it as a duplicate.
     remove_quietly(temp);
     if (!placed.empty()) remove_quietly(placed);
-    return {StoreOutcome::failed, 0, 0, e.what()};
+    const auto* lost = dynamic_cast<const PostgresError*>(&e);
+    const bool unreachable = lost && lost->connection_lost();
+    return {unreachable ? StoreOutcome::unavailable : StoreOutcome::failed, 0, 0, e.what()};
   }
 }
 
