@@ -31,7 +31,7 @@ void remove_quietly(const std::string& path) {
 
 // Files another node may have just renamed into place and not yet committed are left alone:
 // only files older than this are orphans.
-constexpr auto kOrphanAge = std::chrono::minutes(10);
+constexpr auto kOrphanAge = std::chrono::seconds(600);
 
 }  // namespace
 
@@ -125,20 +125,7 @@ InstanceIndex::Sweep PgInstanceIndex::sweep_at_startup() {
         "UNION ALL SELECT file_path FROM quarantine");
     for (int row = 0; row < paths.rows(); ++row) referenced.insert(paths.text(row, 0));
   }
-  const auto old_enough = fs::file_time_type::clock::now() - kOrphanAge;
-  for (const char* area : {"/instances", "/outputs"}) {
-    std::error_code error;
-    for (auto it = fs::recursive_directory_iterator(files_.data_dir() + area, error);
-         it != fs::recursive_directory_iterator(); it.increment(error)) {
-      if (error) break;
-      if (!it->is_regular_file() || referenced.count(it->path().string())) continue;
-      std::error_code time_error;
-      const auto written = fs::last_write_time(it->path(), time_error);
-      if (time_error || written > old_enough) continue;
-      remove_quietly(it->path().string());
-      ++sweep.orphan_files;
-    }
-  }
+  sweep.orphan_files = files_.sweep_unreferenced(referenced, kOrphanAge);
   return sweep;
 }
 
