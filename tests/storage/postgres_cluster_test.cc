@@ -187,6 +187,27 @@ TEST_F(PostgresCluster, RetentionRunsOnOneNodeAtATime) {
   EXPECT_EQ(index->purge_instances_before(future), 1);
 }
 
+TEST(PostgresTls, TheBackendTalksTlsToTheDatabaseWhenTheDsnSaysSo) {
+  testing::PostgresServer server("tls");
+  const fs::path certificate = server.enable_tls();
+  const std::string dsn = server.dsn() + " sslmode=verify-full sslrootcert=" + certificate.string();
+  char pattern[] = "/tmp/evax-pg-tls-XXXXXX";
+  const fs::path dir = ::mkdtemp(pattern);
+  const FileStore files((dir / "data").string());
+  BackendSettings settings;
+  settings.kind = BackendSettings::Kind::postgresql;
+  settings.dsn = dsn;
+  const auto backend = make_storage_backend(settings, files);  // migrates over TLS
+  EXPECT_TRUE(backend->open_read_model()->database_writable().first);
+  postgresql::Connection connection(dsn);
+  EXPECT_EQ(connection.execute("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()").text(0, 0), "true");
+  // A client that insists on a certificate the server does not have is refused.
+  BackendSettings wrong_ca = settings;
+  wrong_ca.dsn = server.dsn() + " sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt";
+  EXPECT_THROW(make_storage_backend(wrong_ca, files), StorageError);
+  fs::remove_all(dir);
+}
+
 TEST_F(PostgresCluster, ANewerSchemaIsRefusedAndTheDsnPasswordIsNotShown) {
   node("node-a");
   {

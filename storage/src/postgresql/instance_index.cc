@@ -43,6 +43,7 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
   const InstanceAttributes& a = request.attributes;
   const std::string& temp = request.temp_path;
   std::string placed;
+  bool commit_sent = false;  // from here on the row may exist even if COMMIT's answer was lost
   try {
     auto lease = pool_.take();
     std::optional<KnownInstance> known_before;
@@ -88,6 +89,7 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
            a.rows, a.columns, placed, size, request.from.calling_ae_title, request.from.peer_address, node_id_});
       if (inserted.rows() == 1) {
         const std::int64_t instance_id = inserted.integer(0, 0);
+        commit_sent = true;
         write.commit();
         return {StoreOutcome::stored, study_id, instance_id, ""};
       }
@@ -111,10 +113,11 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
                 request.from.calling_ae_title, request.from.peer_address});
     return {StoreOutcome::quarantined, 0, 0, "SOP Instance UID already stored for another study"};
   } catch (const std::exception& e) {
-    // Nothing is indexed (or the commit's outcome is unknown): nothing is acknowledged, the
-    // sender will try again and a committed copy answers it as a duplicate.
+    // Nothing is acknowledged: the sender will try again. If the commit's answer was lost it
+    // may have committed: the file stays (the retry finds the row and answers it as a duplicate;
+    // a file no row refers to is swept later).
     remove_quietly(temp);
-    if (!placed.empty()) remove_quietly(placed);
+    if (!placed.empty() && !commit_sent) remove_quietly(placed);
     const auto* lost = dynamic_cast<const PostgresError*>(&e);
     const bool unreachable = lost && lost->connection_lost();
     return {unreachable ? StoreOutcome::unavailable : StoreOutcome::failed, 0, 0, e.what()};
