@@ -2,6 +2,7 @@
 // its own node id on the same database (a real server, tests/support/postgres_server.h).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -63,6 +64,24 @@ class PostgresCluster : public ::testing::Test {
   std::unique_ptr<FileStore> files_;
 };
 testing::PostgresServer* PostgresCluster::server_ = nullptr;
+
+TEST_F(PostgresCluster, NodesStartingTogetherMigrateTheSchemaOnce) {
+  std::vector<std::thread> starting;
+  std::atomic<int> started{0};
+  for (int i = 0; i < 4; ++i)
+    starting.emplace_back([&, i] {
+      try {
+        if (node("node-" + std::to_string(i))) ++started;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "node-" << i << " could not start: " << e.what();
+      }
+    });
+  for (auto& t : starting) t.join();
+  EXPECT_EQ(started.load(), 4);
+  postgresql::Connection db(dsn_);
+  EXPECT_EQ(db.execute("SELECT COUNT(*) FROM evax_schema").integer(0, 0), 1);
+  EXPECT_EQ(db.execute("SELECT version FROM evax_schema").integer(0, 0), postgresql::latest_schema_version());
+}
 
 TEST_F(PostgresCluster, ASilentNodesRunningJobIsTakenOverByAnotherNode) {
   auto a = node("node-a");
