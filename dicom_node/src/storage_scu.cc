@@ -72,7 +72,8 @@ SendOutcome classify_store_status(int status) {
   return SendOutcome::retryable;  // 0x0110 processing failure, 0x0211 and anything unknown
 }
 
-std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer, const std::vector<OutgoingFile>& files) {
+std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer, const std::vector<OutgoingFile>& files,
+                                   const std::function<void(std::size_t, const SendResult&)>& on_delivered) {
   if (files.empty()) return {};
   std::unique_ptr<DcmTLSTransportLayer> tls;  // declared first: outlives the SCU and its network
   Scu scu;
@@ -132,6 +133,7 @@ std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer
     const SendOutcome outcome = classify_store_status(response);
     results.push_back({outcome, static_cast<int>(response),
                        outcome == SendOutcome::delivered ? "" : "C-STORE answered " + hex_status(response)});
+    if (outcome == SendOutcome::delivered && on_delivered) on_delivered(results.size() - 1, results.back());
   }
   if (connection_lost) scu.abortAssociation();
   else scu.releaseAssociation();

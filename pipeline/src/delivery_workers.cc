@@ -128,7 +128,14 @@ bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination
     sent.push_back(i);
   }
   if (files.empty()) return true;
-  const auto results = dicom_node::send_files(settings_.scu, peer_of(destination), files);
+  // Each accepted object is recorded at once: a crash (a kill) mid-batch then sends again only
+  // the object on the wire, not the ones the destination already has.
+  std::vector<bool> recorded(files.size(), false);
+  const auto results = dicom_node::send_files(settings_.scu, peer_of(destination), files,
+                                              [&](std::size_t k, const dicom_node::SendResult& result) {
+                                                outbox.record_delivered(batch[sent[k]].id, result.dimse_status, result.detail);
+                                                recorded[k] = true;
+                                              });
 
   // No response at all for any file: the destination is unreachable; pause it as a whole.
   const bool unreachable = std::all_of(results.begin(), results.end(), [](const auto& r) {
@@ -153,7 +160,7 @@ bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination
                       {"delivery", std::to_string(delivery.id)}, {"attempt", std::to_string(delivery.attempts)},
                       {"dimse_status", result.dimse_status ? std::to_string(*result.dimse_status) : ""}, {"detail", result.detail}});
     if (result.outcome == dicom_node::SendOutcome::delivered) {
-      outbox.record_delivered(delivery.id, result.dimse_status, result.detail);
+      if (!recorded[k]) outbox.record_delivered(delivery.id, result.dimse_status, result.detail);
       ++delivered;
     } else if (result.outcome == dicom_node::SendOutcome::permanent) {
       outbox.record_dead(delivery.id, true, result.dimse_status, result.detail);

@@ -97,18 +97,24 @@ int StudyAssembler::queue_quiet_studies() {
 }
 
 void StudyAssembler::run() {
+  bool failing = false;  // the database did not answer the last pass
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      // Wake up often enough that a study waits at most ~1/10 of its quiet period extra.
-      const auto tick = std::clamp(quiet_period_ / 10, std::chrono::milliseconds(20), std::chrono::milliseconds(500));
+      // Wake up often enough that a study waits at most ~1/10 of its quiet period extra; while
+      // the database is unreachable, once a second.
+      const auto tick = failing ? std::chrono::milliseconds(1000)
+                                : std::clamp(quiet_period_ / 10, std::chrono::milliseconds(20), std::chrono::milliseconds(500));
       wake_.wait_for(lock, tick, [this] { return stopping_; });
       if (stopping_) return;
     }
     try {
       queue_quiet_studies();
+      if (failing) log_.info("assembler", "queue-resumed", "the database answers again: studies are queued");
+      failing = false;
     } catch (const std::exception& e) {
-      log_.error("assembler", "queue-failed", e.what());
+      if (!failing) log_.error("assembler", "queue-failed", e.what());  // once per outage, not every tick
+      failing = true;
     }
   }
 }

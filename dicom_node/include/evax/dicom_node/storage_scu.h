@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,7 +57,10 @@ SendOutcome classify_store_status(int dimse_status);
 // can, else why not. Checked at start-up, so a bad path is a config error, not a retry loop.
 std::string check_peer_tls(const PeerTls& tls);
 
-// Sends `files` in one association; one result per file, in order.
-std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer, const std::vector<OutgoingFile>& files);
+// Sends `files` in one association; one result per file, in order. `on_delivered` (if set) is
+// called with a file's index as soon as the peer has accepted it, within the association (so
+// the caller can record it before the next one is sent).
+std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer, const std::vector<OutgoingFile>& files,
+                                   const std::function<void(std::size_t, const SendResult&)>& on_delivered = {});
 
 }  // namespace evax::dicom_node
