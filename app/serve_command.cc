@@ -130,8 +130,11 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     pipeline::AnalysisWorkers workers(files, *storage_backend, classifier, model,
                                       analysis_settings(config, model, checkpoint_sha256, loaded_segmenter), clock, log,
                                       [&senders] { senders.wake(); });
+    // On PostgreSQL (a cluster) the quiet period runs on the database's clock, across nodes.
+    const auto quiet_clock = config.storage.database.kind == "postgresql" ? pipeline::StudyAssembler::QuietClock::database
+                                                                          : pipeline::StudyAssembler::QuietClock::this_node;
     pipeline::StudyAssembler assembler(*storage_backend, std::chrono::seconds(config.study.quiet_period_s), intake_settings(config), clock, log,
-                                       [&workers] { workers.wake(); });
+                                       [&workers] { workers.wake(); }, quiet_clock);
     pipeline::IngestHandler ingest(files, *store, assembler, log, &audit);
     pipeline::RetentionPurger purger(*storage_backend, std::chrono::hours(config.storage.retention_hours),
                                      std::chrono::seconds(config.storage.purge_interval_s), log);

@@ -107,6 +107,7 @@ std::set<std::int64_t> AnalysisWorkers::jobs_held_back() {
 
 void AnalysisWorkers::run(int index) {
   std::unique_ptr<storage::JobQueue> jobs;
+  std::vector<std::int64_t> unrecorded;
   while (!jobs) {
     try {
       jobs = storage_.open_job_queue();
@@ -123,14 +124,25 @@ void AnalysisWorkers::run(int index) {
       if (stopping_) return;
       seen_generation = wake_generation_;
     }
+    // Jobs whose outcome did not reach the database go back to the queue once it answers.
+    for (auto it = unrecorded.begin(); it != unrecorded.end();) {
+      try {
+        jobs->retry_later(*it, "the database was unreachable when the attempt ended", logging::utc_now_iso());
+        it = unrecorded.erase(it);
+      } catch (const storage::LostClaim&) {
+        it = unrecorded.erase(it);  // taken over meanwhile
+      } catch (const std::exception&) {
+        break;  // still unreachable: next round
+      }
+    }
     std::optional<storage::Job> job;
     try {
-      job = jobs->claim_next(jobs_held_back());
+      if (unrecorded.empty()) job = jobs->claim_next(jobs_held_back());
     } catch (const std::exception& e) {
       log_.error("worker", "claim-failed", e.what(), {{"worker", std::to_string(index)}});
     }
     if (job) {
-      process(*jobs, *job);
+      if (!process(*jobs, *job)) unrecorded.push_back(job->id);
       continue;
     }
     // Nothing to do: sleep until woken, or poll again for retries that came due.
@@ -142,17 +154,21 @@ void AnalysisWorkers::run(int index) {
 
 namespace {
 
-// The job's outcome must reach the database; a database busy for longer than its own wait is
-// tried again for a while before the job is left running (requeued at the next start).
+// The job's outcome must reach the database; a database busy or unreachable (a PostgreSQL
+// restart) is tried again every second for five minutes, the worker pausing meanwhile, before
+// the job is left running (requeued at the next start). A claim this node lost is not retried.
 template <class Write>
 void record(Write&& write, logging::Logger& log, const logging::Fields& fields) {
+  constexpr int kAttempts = 300;
   for (int attempt = 1;; ++attempt) {
     try {
       write();
       return;
+    } catch (const storage::LostClaim&) {
+      throw;
     } catch (const std::exception& e) {
-      if (attempt == 10) throw;
-      log.warn("worker", "bookkeeping-retry", e.what(), fields);
+      if (attempt == kAttempts) throw;
+      if (attempt % 10 == 1) log.warn("worker", "bookkeeping-retry", e.what(), fields);
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   }
@@ -160,7 +176,7 @@ void record(Write&& write, logging::Logger& log, const logging::Fields& fields) 
 
 }  // namespace
 
-void AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) {
+bool AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) {
   const auto fields = [&] { return logging::Fields{{"job", std::to_string(job.id)}, {"attempt", std::to_string(job.attempts)}}; };
   log_.info("worker", "job-started", "analysis started", fields());
   std::string failure;
@@ -198,7 +214,7 @@ void AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) 
                                    : "no-analysable-image: no image passed the intake rules";
       record([&] { jobs.finish(job.id, analysis.state, analysis.reason, analysis.images); }, log_, fields());
       log_.info("worker", analysis.state == JobState::failed ? "job-failed" : "job-skipped", analysis.reason, fields());
-      return;
+      return true;
     }
 
     // One request per image: probabilities and the Grad-CAM maps of its leading findings in a
@@ -245,7 +261,7 @@ void AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) 
       // Features have no findings to report: the vectors are the result.
       record([&] { jobs.finish(job.id, JobState::done, "", analysis.images); }, log_, fields());
       log_.info("worker", "job-done", "analysis done", {{"job", std::to_string(job.id)}, {"images", std::to_string(candidates.size())}});
-      return;
+      return true;
     }
     std::vector<AnalysedImageResult> analysed;
     for (std::size_t i = 0; i < candidates.size(); ++i)
@@ -262,7 +278,11 @@ void AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) 
               {{"job", std::to_string(job.id)}, {"images", std::to_string(candidates.size())},
                {"outputs", std::to_string(outputs.size())}, {"destinations", std::to_string(settings_.results.destinations.size())}});
     if (on_results_queued_) on_results_queued_();
-    return;
+    return true;
+  } catch (const storage::LostClaim& e) {
+    // Another node took the job over (this node was silent past its lease): it analyses it.
+    log_.warn("worker", "claim-lost", "the job was taken over by another node: this attempt's results are dropped", fields());
+    return true;
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -273,7 +293,7 @@ void AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) 
       record([&] { jobs.finish(job.id, JobState::failed, "failed after " + std::to_string(job.attempts) + " attempts: " + failure, {}); },
              log_, fields());
       log_.error("worker", "job-failed", failure, fields());
-      return;
+      return true;
     }
     const auto delay = retry_delay(settings_.workers, job.attempts);
     {
@@ -283,10 +303,14 @@ void AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) 
     const auto wall = std::chrono::system_clock::now() + delay;
     record([&] { jobs.retry_later(job.id, failure, logging::iso_utc(wall)); }, log_, fields());
     log_.warn("worker", "job-retry", failure, {{"job", std::to_string(job.id)}, {"retry_in_s", std::to_string(delay.count())}});
+  } catch (const storage::LostClaim&) {
+    log_.warn("worker", "claim-lost", "the job was taken over by another node", fields());
   } catch (const std::exception& e) {
-    // The database itself failed: the job stays running and is requeued at the next start.
+    // The database itself failed: the job stays running until the worker can queue it again.
     log_.error("worker", "job-bookkeeping-failed", e.what(), fields());
+    return false;
   }
+  return true;
 }
 
 }  // namespace evax::pipeline

@@ -75,6 +75,7 @@ bool DeliveryWorkers::wait_until(Clock::time_point deadline, std::uint64_t seen_
 void DeliveryWorkers::run(const config::Destination& destination) {
   const logging::Fields where{{"destination", destination.name}};
   std::unique_ptr<storage::Outbox> outbox;
+  bool unrecorded = false;  // a batch's outcome did not reach the database
   Sender sender;
   for (;;) {
     std::uint64_t seen_generation;
@@ -86,11 +87,20 @@ void DeliveryWorkers::run(const config::Destination& destination) {
     bool idle = true;
     try {
       if (!outbox) outbox = storage_.open_outbox();
+      if (unrecorded) {
+        // What this sender had claimed goes back to pending: objects already sent are sent again,
+        // with the same SOP Instance UIDs (the PACS keeps one).
+        outbox->requeue_sending_to(destination.name);
+        unrecorded = false;
+      }
       if (clock_.now() >= sender.paused_until) idle = !deliver(*outbox, destination, sender);
+    } catch (const storage::LostClaim& e) {
+      log_.warn("delivery", "claim-lost", "a delivery was taken over by another node", where);
     } catch (const std::exception& e) {
-      // The database failed: what was claimed stays "sending" and is requeued at the next start.
+      // The database failed (or is unreachable): the batch in hand is queued again once it answers.
       log_.error("delivery", "bookkeeping-failed", e.what(), where);
       outbox.reset();
+      unrecorded = true;
     }
     if (idle) {
       // Nothing due (or the destination is paused): sleep until the pause ends, a wake-up, or

@@ -8,10 +8,11 @@ namespace evax::pipeline {
 
 StudyAssembler::StudyAssembler(storage::StorageBackend& storage, std::chrono::milliseconds quiet_period,
                                dicom_node::IntakeSettings intake, const Clock& clock, logging::Logger& log,
-                               std::function<void()> on_job_queued)
+                               std::function<void()> on_job_queued, QuietClock quiet_clock)
     : jobs_(storage.open_job_queue()),
       quiet_period_(quiet_period),
       intake_(std::move(intake)),
+      quiet_clock_(quiet_clock),
       clock_(clock),
       log_(log),
       on_job_queued_(std::move(on_job_queued)) {}
@@ -36,6 +37,7 @@ void StudyAssembler::stop() {
 }
 
 void StudyAssembler::note_arrival(std::int64_t study_id) {
+  if (quiet_clock_ == QuietClock::database) return;  // the database knows every node's arrivals
   std::lock_guard lock(mutex_);
   last_arrival_[study_id] = clock_.now();
 }
@@ -54,17 +56,25 @@ int StudyAssembler::queue_quiet_studies() {
       }
     }
   }
-  if (quiet.empty()) return 0;
+  if (quiet.empty() && quiet_clock_ == QuietClock::this_node) return 0;
   int queued = 0;
   try {
+    // Studies left waiting at start-up (and, on one node, this node's arrivals) on this node's
+    // clock; on a shared database also those quiet by the database's clock.
+    std::vector<storage::PendingStudy> pending;
+    if (!quiet.empty()) pending = jobs_->studies_awaiting_analysis(quiet);
+    if (quiet_clock_ == QuietClock::database)
+      for (auto& study : jobs_->studies_quiet_for(quiet_period_))
+        if (std::none_of(pending.begin(), pending.end(), [&](const auto& p) { return p.study_id == study.study_id; }))
+          pending.push_back(std::move(study));
     // The analysis's own intake rules: what they would skip adds nothing to re-analyse.
     const auto skip_reason = [this](const storage::InstanceAttributes& image) {
       const dicom_node::IntakeDecision decision = dicom_node::decide_intake(image, intake_);
       return decision.analyse ? std::string() : decision.reason_code + ": " + decision.detail;
     };
-    for (const auto& study : jobs_->studies_awaiting_analysis(quiet)) {
+    for (const auto& study : pending) {
       const auto outcome = jobs_->enqueue(study, skip_reason);
-      quiet.erase(std::find(quiet.begin(), quiet.end(), study.study_id));
+      if (const auto it = std::find(quiet.begin(), quiet.end(), study.study_id); it != quiet.end()) quiet.erase(it);
       if (outcome.job_id == 0) {
         for (const auto& [instance_id, reason] : outcome.not_reanalysed)
           log_.info("assembler", "late-arrival-not-reanalysed", "a late arrival the intake rules skip: the earlier results stand",

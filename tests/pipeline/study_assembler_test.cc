@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "evax/pipeline/analysis_workers.h"
 #include "evax/storage/storage_backend.h"
@@ -93,6 +94,19 @@ TEST(RetryDelay, DoublesFromTheInitialDelayAndStopsAtTheCap) {
   EXPECT_EQ(AnalysisWorkers::retry_delay(settings, 4).count(), 40);
   EXPECT_EQ(AnalysisWorkers::retry_delay(settings, 5).count(), 60);
   EXPECT_EQ(AnalysisWorkers::retry_delay(settings, 50).count(), 60);
+}
+
+TEST_F(Assembly, OnASharedDatabaseTheQuietPeriodRunsOnTheDatabasesClockForEveryNodesArrivals) {
+  StudyAssembler assembler(*storage_, std::chrono::milliseconds(300), {}, clock_, log_, nullptr,
+                           StudyAssembler::QuietClock::database);
+  receive("1.2.3.1", "1.2.3");  // received by "another node": no note_arrival here
+  EXPECT_EQ(assembler.queue_quiet_studies(), 0);
+  clock_.advance(std::chrono::hours(1));  // this node's clock does not count
+  EXPECT_EQ(assembler.queue_quiet_studies(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(assembler.queue_quiet_studies(), 1);
+  EXPECT_EQ(assembler.queue_quiet_studies(), 0);
+  EXPECT_EQ(storage_->open_read_model()->jobs_of_study("1.2.3").size(), 1u);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "evax/storage/storage_backend.h"
 #include "postgres_server.h"
 #include "postgresql/connection.h"
+#include "postgresql/schema.h"
 
 namespace evax::storage {
 namespace {
@@ -166,6 +167,24 @@ TEST_F(PostgresCluster, OneInstanceStoredByTwoNodesAtOnceIsKeptOnce) {
   for (const auto& entry : fs::recursive_directory_iterator(dir_ / "data" / "instances"))
     if (entry.is_regular_file()) ++files;
   EXPECT_EQ(files, 20);
+}
+
+TEST_F(PostgresCluster, RetentionRunsOnOneNodeAtATime) {
+  auto a = node("node-a");
+  auto index = a->open_instance_index();
+  index->store(request("1.2.3.4.5", "1.2.3.9"));
+  auto jobs = a->open_job_queue();
+  const std::int64_t job_id = jobs->enqueue(jobs->studies_awaiting_analysis().at(0));
+  jobs->claim_next({});
+  jobs->finish(job_id, JobState::done, "", {});
+  const std::string future = "9999-12-31T00:00:00.000Z";
+  {
+    postgresql::Connection other_node(dsn_);  // another node's retention round in progress
+    ASSERT_TRUE(other_node.try_advisory_lock(postgresql::kRetentionLock));
+    EXPECT_EQ(index->purge_instances_before(future), 0);
+    EXPECT_EQ(a->open_outbox()->purge_outputs_before(future), 0);
+  }
+  EXPECT_EQ(index->purge_instances_before(future), 1);
 }
 
 TEST_F(PostgresCluster, ANewerSchemaIsRefusedAndTheDsnPasswordIsNotShown) {

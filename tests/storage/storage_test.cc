@@ -69,6 +69,30 @@ class StorageBehaviour : public ::testing::TestWithParam<BackendUnderTest> {
   std::unique_ptr<ReadModel> read_;
 };
 
+// A done job with one SR written under outputs/ and queued for `destinations`.
+struct DoneJob {
+  std::int64_t job_id = 0;
+  Output output;
+};
+
+DoneJob finish_with_one_output(JobQueue& jobs, InstanceIndex& store, const FileStore& files, StoreRequest request,
+                               const std::vector<std::string>& destinations) {
+  const auto stored = store.store(request);
+  const std::int64_t job_id = jobs.enqueue(jobs.studies_awaiting_analysis().at(0));
+  jobs.claim_next({});
+  Output sr;
+  sr.kind = "sr";
+  sr.sop_class_uid = "1.2.840.10008.5.1.4.1.1.88.33";
+  sr.sop_instance_uid = request.attributes.sop_instance_uid + ".100";
+  sr.series_instance_uid = "1.2.3.100";
+  sr.study_instance_uid = request.attributes.study_instance_uid;
+  sr.file_path = files.write_durably({'D', 'I', 'C', 'M'}, FileArea::outputs, sr.sop_instance_uid).value();
+  sr.size_bytes = 4;
+  jobs.finish_with_outputs(job_id, {{job_id, stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", "{}", "[]"}},
+                           {sr}, destinations);
+  return {job_id, sr};
+}
+
 TEST_P(StorageBehaviour, AStoredInstanceIsRenamedIntoPlaceUnderAHashedNameAndIndexed) {
   const auto result = store_->store(request("1.2.3.4.5", "1.2.3.9"));
   ASSERT_EQ(result.outcome, StoreOutcome::stored) << result.detail;
@@ -177,6 +201,17 @@ TEST_P(StorageBehaviour, JobsMoveThroughTheirStatesWithTimestamps) {
   EXPECT_EQ(read_->statistics().jobs_by_state, (std::map<std::string, std::int64_t>{{"done", 1}, {"queued", 1}}));
 }
 
+TEST_P(StorageBehaviour, AStudyIsQuietByTheDatabasesClockOnceItsLastInstanceIsOldEnough) {
+  store_->store(request("1.2.3.4.5", "1.2.3.9"));
+  EXPECT_TRUE(jobs_->studies_quiet_for(std::chrono::hours(1)).empty());  // arrived just now
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto quiet = jobs_->studies_quiet_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(quiet.size(), 1u);
+  EXPECT_EQ(quiet[0].study_instance_uid, "1.2.3.9");
+  jobs_->enqueue(quiet[0]);
+  EXPECT_TRUE(jobs_->studies_quiet_for(std::chrono::milliseconds(200)).empty());  // covered
+}
+
 TEST_P(StorageBehaviour, LateArrivalsTheRulesSkipStartNoJobAndKeepTheirReason) {
   store_->store(request("1.2.3.4.5", "1.2.3.9"));
   const std::int64_t job_id = jobs_->enqueue(jobs_->studies_awaiting_analysis().at(0));
@@ -209,6 +244,31 @@ TEST_P(StorageBehaviour, RunningJobsAreRequeuedAfterACrash) {
   ASSERT_TRUE(jobs_->claim_next({}));
   EXPECT_EQ(jobs_->requeue_running(), 1);
   EXPECT_EQ(read_->job(job_id)->state, JobState::queued);
+}
+
+TEST_P(StorageBehaviour, AJobOrDeliveryNoLongerHeldCannotBeFinished) {
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs"});
+  // A job requeued after this node restarted (or taken over) is no longer this claim's to finish.
+  ASSERT_EQ(store_->store(request("1.2.3.4.6", "1.2.3.9")).outcome, StoreOutcome::stored);
+  const std::int64_t second = jobs_->enqueue(jobs_->studies_awaiting_analysis().at(0));
+  ASSERT_EQ(jobs_->claim_next({})->id, second);
+  ASSERT_EQ(jobs_->requeue_running(), 1);
+  EXPECT_THROW(jobs_->mark_inferred(second), LostClaim);
+  EXPECT_THROW(jobs_->finish(second, JobState::done, "", {}), LostClaim);
+  EXPECT_THROW(jobs_->finish_with_outputs(second, {}, {}, {"pacs"}), LostClaim);
+  EXPECT_THROW(jobs_->retry_later(second, "busy", "2026-12-02T00:00:00.000Z"), LostClaim);
+  EXPECT_EQ(read_->job(second)->state, JobState::queued);
+  EXPECT_TRUE(read_->job(second)->times.inferred.empty());
+  EXPECT_THROW(jobs_->finish(done.job_id, JobState::failed, "", {}), LostClaim);  // finished already
+  EXPECT_EQ(read_->job(done.job_id)->state, JobState::done);
+
+  const auto sending = outbox_->claim_due("pacs", {}, 10);
+  ASSERT_EQ(sending.size(), 1u);
+  ASSERT_EQ(outbox_->requeue_sending(), 1);
+  EXPECT_THROW(outbox_->record_delivered(sending[0].id, 0, ""), LostClaim);
+  EXPECT_THROW(outbox_->record_dead(sending[0].id, true, 0xC000, ""), LostClaim);
+  EXPECT_EQ(read_->delivery(sending[0].id)->state, DeliveryState::pending);
+  EXPECT_TRUE(read_->job(done.job_id)->times.delivered.empty());
 }
 
 TEST_P(StorageBehaviour, ConcurrentWorkersClaimEveryJobExactlyOnce) {
@@ -282,30 +342,6 @@ TEST_P(StorageBehaviour, PurgeDeletesOldFilesOnlyOnceTheirStudyIsDone) {
   EXPECT_EQ(files_under("instances"), 0);
   EXPECT_TRUE(jobs_->instances_for(*read_->job(job_id)).at(0).file_path.empty());
   EXPECT_EQ(read_->statistics().instances, 1);  // the row stays
-}
-
-// A done job with one SR written under outputs/ and queued for `destinations`.
-struct DoneJob {
-  std::int64_t job_id = 0;
-  Output output;
-};
-
-DoneJob finish_with_one_output(JobQueue& jobs, InstanceIndex& store, const FileStore& files, StoreRequest request,
-                               const std::vector<std::string>& destinations) {
-  const auto stored = store.store(request);
-  const std::int64_t job_id = jobs.enqueue(jobs.studies_awaiting_analysis().at(0));
-  jobs.claim_next({});
-  Output sr;
-  sr.kind = "sr";
-  sr.sop_class_uid = "1.2.840.10008.5.1.4.1.1.88.33";
-  sr.sop_instance_uid = request.attributes.sop_instance_uid + ".100";
-  sr.series_instance_uid = "1.2.3.100";
-  sr.study_instance_uid = request.attributes.study_instance_uid;
-  sr.file_path = files.write_durably({'D', 'I', 'C', 'M'}, FileArea::outputs, sr.sop_instance_uid).value();
-  sr.size_bytes = 4;
-  jobs.finish_with_outputs(job_id, {{job_id, stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", "{}", "[]"}},
-                           {sr}, destinations);
-  return {job_id, sr};
 }
 
 TEST_P(StorageBehaviour, OutputsAreQueuedForEveryDestinationWithTheJob) {

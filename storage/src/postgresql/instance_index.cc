@@ -2,6 +2,7 @@
 #include <set>
 
 #include "rows.h"
+#include "schema.h"
 #include "stores.h"
 
 namespace evax::storage::postgresql {
@@ -142,6 +143,9 @@ InstanceIndex::Sweep PgInstanceIndex::sweep_at_startup() {
 int PgInstanceIndex::purge_instances_before(const std::string& cutoff_iso) {
   auto lease = pool_.take();
   Connection& db = lease.connection();
+  Transaction write(db);
+  // Retention runs on one node at a time; the others skip this round.
+  if (db.execute("SELECT pg_try_advisory_xact_lock($1::bigint)", {kRetentionLock}).text(0, 0) != "t") return 0;
   const Result r = db.execute(
       "SELECT i.id, i.file_path FROM instances i JOIN studies s ON s.id = i.study_id "
       "WHERE i.file_path IS NOT NULL AND i.received_at < $1 "
@@ -151,16 +155,14 @@ int PgInstanceIndex::purge_instances_before(const std::string& cutoff_iso) {
       "AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN outputs o ON o.id = d.output_id "
       "  JOIN jobs j ON j.id = o.job_id WHERE j.study_id = s.id AND d.state IN ('pending', 'sending'))",
       {cutoff_iso});
-  int purged = 0;
+  std::vector<std::string> paths;
   for (int row = 0; row < r.rows(); ++row) {
-    const Result marked = db.execute(with_now("UPDATE instances SET file_path = NULL, purged_at = NOW_ISO WHERE id = $1 "
-                                              "AND file_path IS NOT NULL"),
-                                     {r.integer(row, 0)});
-    if (marked.affected_rows() == 0) continue;  // another node purged it
-    remove_quietly(r.text(row, 1));             // after the commit: a crash in between leaves an orphan
-    ++purged;
+    db.execute(with_now("UPDATE instances SET file_path = NULL, purged_at = NOW_ISO WHERE id = $1"), {r.integer(row, 0)});
+    paths.push_back(r.text(row, 1));
   }
-  return purged;
+  write.commit();
+  for (const auto& path : paths) remove_quietly(path);  // after the commit: a crash in between leaves an orphan
+  return static_cast<int>(paths.size());
 }
 
 }  // namespace evax::storage::postgresql

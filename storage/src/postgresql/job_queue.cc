@@ -20,6 +20,13 @@ ActionResult apply_action(Connection& db, std::int64_t job_id, const Result& upd
                                                                              : ActionResult::not_found;
 }
 
+// The transaction in progress may change the job only while this node runs it. The row stays
+// locked until the commit, so a take-over cannot slip in between.
+void hold_job(Connection& db, std::int64_t job_id, const std::string& node_id) {
+  if (db.execute("SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND claimed_by = $2 FOR UPDATE", {job_id, node_id}).rows() == 0)
+    throw LostClaim("job " + std::to_string(job_id) + " is no longer held by this node");
+}
+
 }  // namespace
 
 void mark_job_delivered_if_complete(Connection& db, std::int64_t job_id) {
@@ -47,6 +54,20 @@ std::vector<PendingStudy> PgJobQueue::studies_awaiting_analysis(const std::vecto
       "WHERE s.id = ANY($1::bigint[]) "
       "GROUP BY s.id, c.covered_instance_id HAVING MAX(i.id) > COALESCE(c.covered_instance_id, 0)",
       {id_array(ids)});
+  std::vector<PendingStudy> out;
+  for (int row = 0; row < r.rows(); ++row) out.push_back({r.integer(row, 0), r.text(row, 1), r.integer(row, 2), r.text(row, 3)});
+  return out;
+}
+
+std::vector<PendingStudy> PgJobQueue::studies_quiet_for(std::chrono::milliseconds quiet) {
+  const Result r = session_.get().execute(
+      "SELECT s.id, s.study_instance_uid, m.max_id, s.last_received_at FROM studies s "
+      "LEFT JOIN study_coverage c ON c.study_id = s.id "
+      "CROSS JOIN LATERAL (SELECT MAX(i.id) AS max_id FROM instances i WHERE i.study_id = s.id) m "
+      "WHERE s.last_received_ts <= clock_timestamp() - make_interval(secs => $1::float8 / 1000) "
+      "AND s.last_received_ts > clock_timestamp() - interval '7 days' "
+      "AND m.max_id > COALESCE(c.covered_instance_id, 0) ORDER BY s.id",
+      {static_cast<std::int64_t>(quiet.count())});
   std::vector<PendingStudy> out;
   for (int row = 0; row < r.rows(); ++row) out.push_back({r.integer(row, 0), r.text(row, 1), r.integer(row, 2), r.text(row, 3)});
   return out;
@@ -169,12 +190,17 @@ std::vector<Instance> PgJobQueue::instances_for(const Job& job) {
 }
 
 void PgJobQueue::mark_inferred(std::int64_t job_id) {
-  session_.get().execute(with_now("UPDATE jobs SET inferred_at = NOW_ISO WHERE id = $1"), {job_id});
+  Connection& db = session_.get();
+  Transaction write(db);
+  hold_job(db, job_id, node_id_);
+  db.execute(with_now("UPDATE jobs SET inferred_at = NOW_ISO WHERE id = $1"), {job_id});
+  write.commit();
 }
 
 void PgJobQueue::finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) {
   Connection& db = session_.get();
   Transaction write(db);
+  hold_job(db, job_id, node_id_);
   replace_images(db, job_id, images);
   db.execute(with_now("UPDATE jobs SET state = $1, reason = $2, finished_at = NOW_ISO WHERE id = $3"),
              {std::string(job_state_name(state)), reason, job_id});
@@ -185,6 +211,7 @@ void PgJobQueue::finish_with_outputs(std::int64_t job_id, const std::vector<JobI
                                      const std::vector<Output>& outputs, const std::vector<std::string>& destinations) {
   Connection& db = session_.get();
   Transaction write(db);
+  hold_job(db, job_id, node_id_);
   replace_images(db, job_id, images);
   queue_outputs(db, job_id, outputs, destinations);
   db.execute(with_now("UPDATE jobs SET state = 'done', reason = '', reported_at = NOW_ISO, finished_at = NOW_ISO WHERE id = $1"),
@@ -203,8 +230,12 @@ std::optional<Output> PgJobQueue::previous_report(const Job& job) {
 }
 
 void PgJobQueue::retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at) {
-  session_.get().execute("UPDATE jobs SET state = 'queued', last_error = $1, next_attempt_at = $2, claimed_by = NULL WHERE id = $3",
-                         {error, next_attempt_at, job_id});
+  Connection& db = session_.get();
+  Transaction write(db);
+  hold_job(db, job_id, node_id_);
+  db.execute("UPDATE jobs SET state = 'queued', last_error = $1, next_attempt_at = $2, claimed_by = NULL WHERE id = $3",
+             {error, next_attempt_at, job_id});
+  write.commit();
 }
 
 ActionResult PgJobQueue::retry(std::int64_t job_id) {

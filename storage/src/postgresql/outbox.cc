@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "rows.h"
+#include "schema.h"
 #include "stores.h"
 
 namespace evax::storage::postgresql {
@@ -19,6 +20,14 @@ void close_attempt(Connection& db, std::int64_t delivery_id, const char* outcome
   db.execute(with_now("UPDATE delivery_attempts SET outcome = $1, dimse_status = $2, detail = $3, finished_at = NOW_ISO "
                       "WHERE delivery_id = $4 AND outcome = 'sending'"),
              {outcome, dimse_status ? Param(std::int64_t{*dimse_status}) : Param(std::nullopt), detail, delivery_id});
+}
+
+// The transaction in progress may record the attempt only while this node sends the delivery;
+// the row stays locked until the commit.
+void hold_delivery(Connection& db, std::int64_t delivery_id, const std::string& node_id) {
+  if (db.execute("SELECT 1 FROM deliveries WHERE id = $1 AND state = 'sending' AND claimed_by = $2 FOR UPDATE",
+                 {delivery_id, node_id}).rows() == 0)
+    throw LostClaim("delivery " + std::to_string(delivery_id) + " is no longer held by this node");
 }
 
 }  // namespace
@@ -63,6 +72,7 @@ std::vector<Delivery> PgOutbox::claim_due(const std::string& destination, const 
 void PgOutbox::record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) {
   Connection& db = session_.get();
   Transaction write(db);
+  hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, "delivered", dimse_status, detail);
   const Result updated = db.execute(
       with_now("UPDATE deliveries d SET state = 'delivered', last_status = $1, finished_at = NOW_ISO FROM outputs o "
@@ -76,6 +86,7 @@ void PgOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dimse_s
                             const std::string& next_attempt_at) {
   Connection& db = session_.get();
   Transaction write(db);
+  hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, "retryable", dimse_status, detail);
   db.execute("UPDATE deliveries SET state = 'pending', last_status = $1, next_attempt_at = $2, claimed_by = NULL WHERE id = $3",
              {status_text(dimse_status, detail), next_attempt_at, delivery_id});
@@ -85,6 +96,7 @@ void PgOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dimse_s
 void PgOutbox::record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status, const std::string& detail) {
   Connection& db = session_.get();
   Transaction write(db);
+  hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, permanent ? "permanent" : "retryable", dimse_status, detail);
   db.execute(with_now("UPDATE deliveries SET state = 'dead', last_status = $1, finished_at = NOW_ISO WHERE id = $2"),
              {status_text(dimse_status, detail), delivery_id});
@@ -102,6 +114,21 @@ int PgOutbox::requeue_sending() {
       "UPDATE deliveries SET state = 'pending', last_status = 'interrupted by a restart', claimed_by = NULL "
       "WHERE state = 'sending' AND claimed_by = $1",
       {node_id_});
+  write.commit();
+  return static_cast<int>(requeued.affected_rows());
+}
+
+int PgOutbox::requeue_sending_to(const std::string& destination) {
+  Connection& db = session_.get();
+  Transaction write(db);
+  db.execute(with_now("UPDATE delivery_attempts a SET outcome = 'interrupted', finished_at = NOW_ISO, "
+                      "detail = 'the database was unreachable' FROM deliveries d WHERE d.id = a.delivery_id "
+                      "AND a.outcome = 'sending' AND d.state = 'sending' AND d.destination = $1 AND d.claimed_by = $2"),
+             {destination, node_id_});
+  const Result requeued = db.execute(
+      "UPDATE deliveries SET state = 'pending', last_status = 'the database was unreachable', claimed_by = NULL "
+      "WHERE state = 'sending' AND destination = $1 AND claimed_by = $2",
+      {destination, node_id_});
   write.commit();
   return static_cast<int>(requeued.affected_rows());
 }
@@ -149,19 +176,24 @@ std::set<std::string> PgOutbox::output_paths() {
 
 int PgOutbox::purge_outputs_before(const std::string& cutoff_iso) {
   Connection& db = session_.get();
+  Transaction write(db);
+  // Retention runs on one node at a time; the others skip this round.
+  if (db.execute("SELECT pg_try_advisory_xact_lock($1::bigint)", {kRetentionLock}).text(0, 0) != "t") return 0;
   const Result r = db.execute(
       "SELECT o.id, o.file_path FROM outputs o WHERE o.file_path IS NOT NULL AND o.created_at < $1 "
       "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.output_id = o.id AND d.state <> 'delivered')",
       {cutoff_iso});
-  int purged = 0;
+  std::vector<std::string> paths;
   for (int row = 0; row < r.rows(); ++row) {
-    const Result marked = db.execute("UPDATE outputs SET file_path = NULL WHERE id = $1 AND file_path IS NOT NULL", {r.integer(row, 0)});
-    if (marked.affected_rows() == 0) continue;
-    std::error_code ignored;
-    std::filesystem::remove(r.text(row, 1), ignored);
-    ++purged;
+    db.execute("UPDATE outputs SET file_path = NULL WHERE id = $1", {r.integer(row, 0)});
+    paths.push_back(r.text(row, 1));
   }
-  return purged;
+  write.commit();
+  for (const auto& path : paths) {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);  // after the commit: a crash in between leaves an orphan
+  }
+  return static_cast<int>(paths.size());
 }
 
 }  // namespace evax::storage::postgresql

@@ -48,6 +48,7 @@ const char* const kMigrations[] = {
       purged_at TEXT,
       received_by TEXT NOT NULL                       -- the node that acknowledged it
     );
+    CREATE INDEX studies_by_last_arrival ON studies(last_received_ts);
     CREATE INDEX instances_by_study ON instances(study_id, id);
     CREATE INDEX instances_by_arrival ON instances(received_at) WHERE file_path IS NOT NULL;
     CREATE TABLE quarantine (

@@ -102,6 +102,7 @@ class PgJobQueue final : public JobQueue {
   explicit PgJobQueue(Identity identity) : node_id_(identity.node_id), session_(identity.dsn) {}
   std::vector<PendingStudy> studies_awaiting_analysis() override;
   std::vector<PendingStudy> studies_awaiting_analysis(const std::vector<std::int64_t>& among) override;
+  std::vector<PendingStudy> studies_quiet_for(std::chrono::milliseconds quiet) override;
   using JobQueue::enqueue;
   LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason) override;
   std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) override;
@@ -133,6 +134,7 @@ class PgOutbox final : public Outbox {
   void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
                    const std::string& detail) override;
   int requeue_sending() override;
+  int requeue_sending_to(const std::string& destination) override;
   int take_over_from_silent_nodes(int lease_seconds) override;
   std::map<std::string, int> unfinished_by_destination() override;
   bool resend(std::int64_t delivery_id) override;

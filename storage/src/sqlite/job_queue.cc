@@ -40,6 +40,13 @@ void replace_images(Database& db, std::int64_t job_id, const std::vector<JobImag
   }
 }
 
+// The write transaction in progress may change the job only while this node runs it.
+void hold_job(Database& db, std::int64_t job_id, const std::string& node_id) {
+  Statement held(db, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND claimed_by = ?");
+  held.bind(1, job_id).bind(2, node_id);
+  if (!held.step()) throw LostClaim("job " + std::to_string(job_id) + " is no longer held by this node");
+}
+
 }  // namespace
 
 void mark_job_delivered_if_complete(Database& db, std::int64_t job_id, const std::string& now) {
@@ -74,6 +81,20 @@ std::vector<PendingStudy> SqliteJobQueue::studies_awaiting_analysis(const std::v
     if (query.step() && !query.is_null(2) && query.integer(2) > query.integer(4))
       out.push_back({query.integer(0), query.text(1), query.integer(2), query.text(3)});
   }
+  return out;
+}
+
+std::vector<PendingStudy> SqliteJobQueue::studies_quiet_for(std::chrono::milliseconds quiet) {
+  Transaction read(db_, Transaction::Mode::read);
+  Statement query(db_,
+                  "SELECT s.id, s.study_instance_uid, MAX(i.id), s.last_received_at FROM studies s "
+                  "JOIN instances i ON i.study_id = s.id LEFT JOIN study_coverage c ON c.study_id = s.id "
+                  "WHERE (julianday('now') - julianday(s.last_received_at)) * 86400000.0 >= ?1 "
+                  "AND julianday('now') - julianday(s.last_received_at) <= 7 "
+                  "GROUP BY s.id HAVING MAX(i.id) > MAX(COALESCE(c.covered_instance_id, 0))");
+  query.bind(1, static_cast<std::int64_t>(quiet.count()));
+  std::vector<PendingStudy> out;
+  while (query.step()) out.push_back({query.integer(0), query.text(1), query.integer(2), query.text(3)});
   return out;
 }
 
@@ -192,6 +213,7 @@ std::vector<Instance> SqliteJobQueue::instances_for(const Job& job) {
 
 void SqliteJobQueue::mark_inferred(std::int64_t job_id) {
   Transaction write(db_);
+  hold_job(db_, job_id, node_id_);
   Statement mark(db_, "UPDATE jobs SET inferred_at = ? WHERE id = ?");
   mark.bind(1, utc_now_iso()).bind(2, job_id).run();
   write.commit();
@@ -199,6 +221,7 @@ void SqliteJobQueue::mark_inferred(std::int64_t job_id) {
 
 void SqliteJobQueue::finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) {
   Transaction write(db_);
+  hold_job(db_, job_id, node_id_);
   replace_images(db_, job_id, images);
   Statement update(db_, "UPDATE jobs SET state = ?, reason = ?, finished_at = ? WHERE id = ?");
   update.bind(1, std::string(job_state_name(state))).bind(2, reason).bind(3, utc_now_iso()).bind(4, job_id).run();
@@ -209,6 +232,7 @@ void SqliteJobQueue::finish_with_outputs(std::int64_t job_id, const std::vector<
                                    const std::vector<Output>& outputs, const std::vector<std::string>& destinations) {
   const std::string now = utc_now_iso();
   Transaction write(db_);
+  hold_job(db_, job_id, node_id_);
   replace_images(db_, job_id, images);
   queue_outputs(db_, job_id, outputs, destinations, now);
   Statement update(db_, "UPDATE jobs SET state = 'done', reason = '', reported_at = ?, finished_at = ? WHERE id = ?");
@@ -229,6 +253,7 @@ std::optional<Output> SqliteJobQueue::previous_report(const Job& job) {
 
 void SqliteJobQueue::retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at) {
   Transaction write(db_);
+  hold_job(db_, job_id, node_id_);
   Statement update(db_, "UPDATE jobs SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?");
   update.bind(1, error).bind(2, next_attempt_at).bind(3, job_id).run();
   write.commit();

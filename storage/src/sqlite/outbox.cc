@@ -24,6 +24,13 @@ void close_attempt(Database& db, std::int64_t delivery_id, const char* outcome, 
   close.bind(3, detail).bind(4, now).bind(5, delivery_id).run();
 }
 
+// The write transaction in progress may record the attempt only while this node sends it.
+void hold_delivery(Database& db, std::int64_t delivery_id, const std::string& node_id) {
+  Statement held(db, "SELECT 1 FROM deliveries WHERE id = ? AND state = 'sending' AND claimed_by = ?");
+  held.bind(1, delivery_id).bind(2, node_id);
+  if (!held.step()) throw LostClaim("delivery " + std::to_string(delivery_id) + " is no longer held by this node");
+}
+
 }  // namespace
 
 std::vector<Delivery> SqliteOutbox::claim_due(const std::string& destination, const std::set<std::int64_t>& held_back,
@@ -56,6 +63,7 @@ std::vector<Delivery> SqliteOutbox::claim_due(const std::string& destination, co
 void SqliteOutbox::record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) {
   const std::string now = utc_now_iso();
   Transaction write(db_);
+  hold_delivery(db_, delivery_id, node_id_);
   close_attempt(db_, delivery_id, "delivered", dimse_status, detail, now);
   Statement update(db_, "UPDATE deliveries SET state = 'delivered', last_status = ?, finished_at = ? WHERE id = ?");
   update.bind(1, status_text(dimse_status, detail.empty() ? "delivered" : detail)).bind(2, now).bind(3, delivery_id).run();
@@ -69,6 +77,7 @@ void SqliteOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dim
                                const std::string& next_attempt_at) {
   const std::string now = utc_now_iso();
   Transaction write(db_);
+  hold_delivery(db_, delivery_id, node_id_);
   close_attempt(db_, delivery_id, "retryable", dimse_status, detail, now);
   Statement update(db_, "UPDATE deliveries SET state = 'pending', last_status = ?, next_attempt_at = ? WHERE id = ?");
   update.bind(1, status_text(dimse_status, detail)).bind(2, next_attempt_at).bind(3, delivery_id).run();
@@ -79,6 +88,7 @@ void SqliteOutbox::record_dead(std::int64_t delivery_id, bool permanent, std::op
                               const std::string& detail) {
   const std::string now = utc_now_iso();
   Transaction write(db_);
+  hold_delivery(db_, delivery_id, node_id_);
   close_attempt(db_, delivery_id, permanent ? "permanent" : "retryable", dimse_status, detail, now);
   Statement update(db_, "UPDATE deliveries SET state = 'dead', last_status = ?, finished_at = ? WHERE id = ?");
   update.bind(1, status_text(dimse_status, detail)).bind(2, now).bind(3, delivery_id).run();
@@ -94,6 +104,23 @@ int SqliteOutbox::requeue_sending() {
   attempts.bind(1, now).run();
   Statement requeue(db_, "UPDATE deliveries SET state = 'pending', last_status = 'interrupted by a restart' WHERE state = 'sending'");
   requeue.run();
+  const int changed = db_.changes();
+  write.commit();
+  return changed;
+}
+
+int SqliteOutbox::requeue_sending_to(const std::string& destination) {
+  const std::string now = utc_now_iso();
+  Transaction write(db_);
+  Statement attempts(db_,
+                     "UPDATE delivery_attempts SET outcome = 'interrupted', finished_at = ?1, detail = 'the database was "
+                     "unreachable' WHERE outcome = 'sending' AND delivery_id IN (SELECT id FROM deliveries WHERE "
+                     "state = 'sending' AND destination = ?2 AND claimed_by = ?3)");
+  attempts.bind(1, now).bind(2, destination).bind(3, node_id_).run();
+  Statement requeue(db_,
+                    "UPDATE deliveries SET state = 'pending', last_status = 'the database was unreachable' "
+                    "WHERE state = 'sending' AND destination = ? AND claimed_by = ?");
+  requeue.bind(1, destination).bind(2, node_id_).run();
   const int changed = db_.changes();
   write.commit();
   return changed;

@@ -37,6 +37,7 @@ class SqliteJobQueue final : public JobQueue {
   SqliteJobQueue(const std::string& database_path, std::string node_id) : node_id_(std::move(node_id)), db_(database_path) {}
   std::vector<PendingStudy> studies_awaiting_analysis() override;
   std::vector<PendingStudy> studies_awaiting_analysis(const std::vector<std::int64_t>& among) override;
+  std::vector<PendingStudy> studies_quiet_for(std::chrono::milliseconds quiet) override;
   using JobQueue::enqueue;
   LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason) override;
   std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) override;
@@ -68,6 +69,7 @@ class SqliteOutbox final : public Outbox {
   void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
                    const std::string& detail) override;
   int requeue_sending() override;
+  int requeue_sending_to(const std::string& destination) override;
   int take_over_from_silent_nodes(int) override { return 0; }
   std::map<std::string, int> unfinished_by_destination() override;
   bool resend(std::int64_t delivery_id) override;

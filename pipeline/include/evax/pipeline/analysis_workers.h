@@ -64,8 +64,10 @@ class AnalysisWorkers {
 
  private:
   void run(int index);
-  // Runs one claimed job to its end (final state or a retry). Never throws.
-  void process(storage::JobQueue& jobs, const storage::Job& job);
+  // Runs one claimed job to its end (final state or a retry). Never throws. Returns false when
+  // its outcome could not be recorded (the database was unreachable): the job is still this
+  // node's, running, and the worker queues it again once the database answers.
+  bool process(storage::JobQueue& jobs, const storage::Job& job);
   // Jobs still waiting out their retry delay; forgets the ones whose delay has passed.
   std::set<std::int64_t> jobs_held_back();
 

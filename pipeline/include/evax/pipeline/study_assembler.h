@@ -4,6 +4,11 @@
 // the intake rules would analyse at least one of the late arrivals: a lateral, an object that is
 // not CR/DX or the node's own output is recorded (with its reason, by the job queue) and logged,
 // and the earlier results stand.
+// On a shared database (a cluster) the quiet period is measured on the database's clock from
+// the study's last instance, whichever node received it: every node asks the database for the
+// quiet studies and the first to enqueue one makes its job; a study whose receiving node died
+// is still analysed. On one node it runs on this node's monotonic clock (wall-clock jumps do
+// not matter).
 // Owns one thread, started by start() and joined by stop() / the destructor.
 // Thread-safe: note_arrival() from any association thread.
 #pragma once
@@ -26,11 +31,13 @@ namespace evax::pipeline {
 
 class StudyAssembler {
  public:
+  enum class QuietClock { this_node, database };
   // `clock` and `log` must outlive this object; `on_job_queued` is called (from the
   // assembler's thread) after each job is queued.
   // `intake` must be the rules the analysis applies.
   StudyAssembler(storage::StorageBackend& storage, std::chrono::milliseconds quiet_period, dicom_node::IntakeSettings intake,
-                 const Clock& clock, logging::Logger& log, std::function<void()> on_job_queued);
+                 const Clock& clock, logging::Logger& log, std::function<void()> on_job_queued,
+                 QuietClock quiet_clock = QuietClock::this_node);
   ~StudyAssembler();
   StudyAssembler(const StudyAssembler&) = delete;
   StudyAssembler& operator=(const StudyAssembler&) = delete;
@@ -47,10 +54,15 @@ class StudyAssembler {
 
  private:
   void run();
+  // The studies to enqueue now: those whose quiet period ended.
+  std::vector<storage::PendingStudy> quiet_studies();
+  // Enqueues them; returns how many jobs were queued. Throws with what was not queued put back.
+  int enqueue(const std::vector<storage::PendingStudy>& studies);
 
   std::unique_ptr<storage::JobQueue> jobs_;
   const std::chrono::milliseconds quiet_period_;
   const dicom_node::IntakeSettings intake_;
+  const QuietClock quiet_clock_;
   const Clock& clock_;
   logging::Logger& log_;
   std::function<void()> on_job_queued_;

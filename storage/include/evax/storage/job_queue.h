@@ -6,6 +6,7 @@
 // from the StorageBackend); the queue itself is safe for any number of them at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "evax/storage/errors.h"
 #include "evax/storage/records.h"
 
 namespace evax::storage {
@@ -37,6 +39,11 @@ class JobQueue {
   // (the assembler asks about the studies whose quiet period just ended).
   virtual std::vector<PendingStudy> studies_awaiting_analysis() = 0;
   virtual std::vector<PendingStudy> studies_awaiting_analysis(const std::vector<std::int64_t>& among) = 0;
+
+  // Studies with instances no job covers whose last instance arrived, by the database's clock,
+  // at least `quiet` ago (and within the last 7 days): how the nodes of a cluster agree that a
+  // study is complete, whichever node received it and whether that node still runs.
+  virtual std::vector<PendingStudy> studies_quiet_for(std::chrono::milliseconds quiet) = 0;
 
   // Why an instance would not be analysed, or "" when it would (the caller's intake rules).
   using SkipReason = std::function<std::string(const InstanceAttributes&)>;
@@ -64,6 +71,8 @@ class JobQueue {
   // The instances a job covers, oldest first (files may be gone if purged).
   virtual std::vector<Instance> instances_for(const Job& job) = 0;
 
+  // mark_inferred, finish, finish_with_outputs and retry_later apply only while this node holds
+  // the running job; otherwise they change nothing and throw LostClaim (drop the result).
   virtual void mark_inferred(std::int64_t job_id) = 0;
 
   // Final state (done, skipped or failed) with its reason and the per-image decisions.

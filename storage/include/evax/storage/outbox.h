@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "evax/storage/errors.h"
 #include "evax/storage/records.h"
 
 namespace evax::storage {
@@ -27,7 +28,8 @@ class Outbox {
   virtual std::vector<Delivery> claim_due(const std::string& destination, const std::set<std::int64_t>& held_back,
                                           int limit) = 0;
 
-  // The attempt in progress ended. `dimse_status` is the C-STORE response status, if one came.
+  // The attempt in progress ended (only while this node holds the delivery; otherwise nothing
+  // changes and LostClaim is thrown: another node sends it again, with the same SOP Instance UID). `dimse_status` is the C-STORE response status, if one came.
   // The last delivery of a job's last output marks the job delivered.
   virtual void record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) = 0;
   virtual void record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
@@ -39,6 +41,10 @@ class Outbox {
   // After a crash: this node's sending deliveries back to pending, their open attempts marked
   // interrupted.
   virtual int requeue_sending() = 0;
+
+  // This node's sending deliveries to `destination` back to pending (their sender lost the
+  // database mid-batch and does not know what it recorded). Returns how many.
+  virtual int requeue_sending_to(const std::string& destination) = 0;
 
   // The same for the sending deliveries of nodes silent for longer than `lease_seconds`.
   virtual int take_over_from_silent_nodes(int lease_seconds) = 0;

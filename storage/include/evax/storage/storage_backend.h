@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "evax/storage/errors.h"
 #include "evax/storage/file_store.h"
 #include "evax/storage/instance_index.h"
 #include "evax/storage/job_queue.h"
@@ -41,11 +42,6 @@ class StorageBackend {
 
   // For logs and the admin API, without secrets: "sqlite /var/lib/evax-node/evax-node.sqlite".
   virtual std::string description() const = 0;
-};
-
-// Thrown when the database cannot be opened, migrated or used.
-struct StorageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
 };
 
 // The backend `settings` name, on `files` (which must outlive it). Creates or migrates its
