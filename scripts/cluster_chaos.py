@@ -9,7 +9,8 @@ cluster settles and the database and the destination's log are checked:
   stuck / failed jobs, undelivered no job queued or running, none failed, no delivery left pending,
                                    sending or dead
   results missing / unexpected     every output of a done job arrived at the destination; nothing
-                                   else arrived; duplicates (same SOP Instance UID) are counted
+                                   else arrived; duplicates (same SOP Instance UID) are counted and
+                                   each must have an interrupted send (its node was killed)
 Also prints take-over times after each kill (from the kill until the killed node's running jobs
 and sending deliveries are claimed again or finished, polled from the database) as p50/p99, the
 wall time and the ingest rate. Exit status 0 when every check holds.
@@ -272,6 +273,12 @@ def check(cluster, acknowledged):
     received = cluster.destination_received()
     received_set = set(received)
     missing = sorted(set(expected) - received_set)
+    # A result may arrive twice only when a send of it was interrupted (its node killed).
+    interrupted = {r[0] for r in cluster.query(
+        "SELECT DISTINCT o.sop_instance_uid FROM outputs o JOIN deliveries d ON d.output_id = o.id "
+        "JOIN delivery_attempts a ON a.delivery_id = d.id WHERE a.outcome = 'interrupted'")}
+    duplicated = {uid for uid in received_set if received.count(uid) > 1}
+    unexplained_duplicates = sorted(duplicated - interrupted)
     unexpected = sorted(received_set - all_outputs)
     kinds = {}
     for kind in expected.values():
@@ -288,6 +295,7 @@ def check(cluster, acknowledged):
             int(deliveries_by_state.get(s, 0)) for s in ("pending", "sending", "dead")),
         "results missing at the destination": len(missing),
         "results at the destination that no output row names": len(unexpected),
+        "duplicate results without an interrupted send": len(unexplained_duplicates),
     }
     info = {
         "jobs by state": jobs_by_state,
@@ -304,7 +312,8 @@ def check(cluster, acknowledged):
             "SELECT COALESCE(claimed_by, '-'), COUNT(*) FROM jobs WHERE state = 'done' GROUP BY 1 ORDER BY 1")),
     }
     details = {"lost": lost[:10], "duplicate jobs": duplicate_jobs[:10], "uncovered": uncovered[:10],
-               "missing": missing[:10], "unexpected": unexpected[:10]}
+               "missing": missing[:10], "unexpected": unexpected[:10],
+               "unexplained duplicates": unexplained_duplicates[:10]}
     return failures, info, details
 
 

@@ -32,6 +32,7 @@ TEST(Cluster, ThreeKillsLoseNothingDuplicateNoJobAndDeliverEveryResult) {
   EXPECT_EQ(printed(result.output, "acknowledged instances not covered by a done job"), 0) << result.output;
   EXPECT_EQ(printed(result.output, "results missing at the destination"), 0) << result.output;
   EXPECT_EQ(printed(result.output, "results at the destination that no output row names"), 0) << result.output;
+  EXPECT_EQ(printed(result.output, "duplicate results without an interrupted send"), 0) << result.output;
   EXPECT_EQ(printed(result.output, "images analysed \\(done jobs\\)"), 16) << result.output;
   // Work a killed node held comes back within a lease (4 s) plus heartbeats, not after minutes.
   if (printed(result.output, "take-overs timed") > 0) {
