@@ -270,6 +270,10 @@ bool AnalysisWorkers::process(storage::JobQueue& jobs, const storage::Job& job) 
     const auto outputs = produce_results(files_, settings_.results, analysed, jobs.previous_report(job));
     try {
       record([&] { jobs.finish_with_outputs(job.id, analysis.images, outputs, settings_.results.destinations); }, log_, fields());
+    } catch (const storage::LostClaim&) {
+      // Taken over, or an earlier attempt's commit went through though its answer was lost:
+      // the files may be referenced. Unreferenced ones are swept at a start-up.
+      throw;
     } catch (...) {
       for (const auto& o : outputs) ::unlink(o.file_path.c_str());  // never committed: nothing refers to them
       throw;

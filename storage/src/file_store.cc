@@ -137,4 +137,22 @@ int FileStore::sweep_temp() const {
   return removed;
 }
 
+int FileStore::sweep_unreferenced(const std::set<std::string>& referenced, std::chrono::seconds min_age) const {
+  const auto old_enough = fs::file_time_type::clock::now() - min_age;
+  int removed = 0;
+  for (const char* area : {"/instances", "/outputs"}) {
+    std::error_code error;
+    for (auto it = fs::recursive_directory_iterator(data_dir_ + area, error); it != fs::recursive_directory_iterator();
+         it.increment(error)) {
+      if (error) break;
+      if (!it->is_regular_file() || referenced.count(it->path().string())) continue;
+      std::error_code ignored;
+      const auto written = fs::last_write_time(it->path(), ignored);
+      if (ignored || written > old_enough) continue;
+      if (fs::remove(it->path(), ignored)) ++removed;
+    }
+  }
+  return removed;
+}
+
 }  // namespace evax::storage

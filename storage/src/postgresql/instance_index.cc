@@ -31,7 +31,7 @@ void remove_quietly(const std::string& path) {
 
 // Files another node may have just renamed into place and not yet committed are left alone:
 // only files older than this are orphans.
-constexpr auto kOrphanAge = std::chrono::minutes(10);
+constexpr auto kOrphanAge = std::chrono::seconds(600);
 
 }  // namespace
 
@@ -43,6 +43,7 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
   const InstanceAttributes& a = request.attributes;
   const std::string& temp = request.temp_path;
   std::string placed;
+  bool commit_sent = false;  // from here on the row may exist even if COMMIT's answer was lost
   try {
     auto lease = pool_.take();
     Connection& db = lease.connection();
@@ -79,6 +80,7 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
            a.rows, a.columns, placed, size, request.from.calling_ae_title, request.from.peer_address, node_id_});
       if (inserted.rows() == 1) {
         const std::int64_t instance_id = inserted.integer(0, 0);
+        commit_sent = true;
         write.commit();
         return {StoreOutcome::stored, study_id, instance_id, ""};
       }
@@ -102,10 +104,11 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
                 request.from.calling_ae_title, request.from.peer_address});
     return {StoreOutcome::quarantined, 0, 0, "SOP Instance UID already stored for another study"};
   } catch (const std::exception& e) {
-    // Nothing is indexed (or the commit's outcome is unknown): nothing is acknowledged, the
-    // sender will try again and a committed copy answers it as a duplicate.
+    // Nothing is acknowledged: the sender will try again. If the commit's answer was lost it
+    // may have committed: the file stays (the retry finds the row and answers it as a duplicate;
+    // a file no row refers to is swept later).
     remove_quietly(temp);
-    if (!placed.empty()) remove_quietly(placed);
+    if (!placed.empty() && !commit_sent) remove_quietly(placed);
     return {StoreOutcome::failed, 0, 0, e.what()};
   }
 }
@@ -123,20 +126,7 @@ InstanceIndex::Sweep PgInstanceIndex::sweep_at_startup() {
         "UNION ALL SELECT file_path FROM quarantine");
     for (int row = 0; row < paths.rows(); ++row) referenced.insert(paths.text(row, 0));
   }
-  const auto old_enough = fs::file_time_type::clock::now() - kOrphanAge;
-  for (const char* area : {"/instances", "/outputs"}) {
-    std::error_code error;
-    for (auto it = fs::recursive_directory_iterator(files_.data_dir() + area, error);
-         it != fs::recursive_directory_iterator(); it.increment(error)) {
-      if (error) break;
-      if (!it->is_regular_file() || referenced.count(it->path().string())) continue;
-      std::error_code time_error;
-      const auto written = fs::last_write_time(it->path(), time_error);
-      if (time_error || written > old_enough) continue;
-      remove_quietly(it->path().string());
-      ++sweep.orphan_files;
-    }
-  }
+  sweep.orphan_files = files_.sweep_unreferenced(referenced, kOrphanAge);
   return sweep;
 }
 

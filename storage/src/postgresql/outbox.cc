@@ -1,19 +1,12 @@
-#include <cstdio>
 #include <filesystem>
 
+#include "../delivery_status.h"
 #include "rows.h"
 #include "schema.h"
 #include "stores.h"
 
 namespace evax::storage::postgresql {
 namespace {
-
-std::string status_text(std::optional<int> dimse_status, const std::string& detail) {
-  if (!dimse_status) return detail;
-  char hex[16];
-  std::snprintf(hex, sizeof hex, "0x%04X", static_cast<unsigned>(*dimse_status));
-  return detail.empty() ? std::string(hex) : std::string(hex) + " " + detail;
-}
 
 void close_attempt(Connection& db, std::int64_t delivery_id, const char* outcome, std::optional<int> dimse_status,
                    const std::string& detail) {
@@ -77,7 +70,7 @@ void PgOutbox::record_delivered(std::int64_t delivery_id, std::optional<int> dim
   const Result updated = db.execute(
       with_now("UPDATE deliveries d SET state = 'delivered', last_status = $1, finished_at = NOW_ISO FROM outputs o "
                "WHERE d.id = $2 AND o.id = d.output_id RETURNING o.job_id"),
-      {status_text(dimse_status, detail.empty() ? "delivered" : detail), delivery_id});
+      {attempt_status_text(dimse_status, detail.empty() ? "delivered" : detail), delivery_id});
   if (updated.rows() > 0) mark_job_delivered_if_complete(db, updated.integer(0, 0));
   write.commit();
 }
@@ -89,7 +82,7 @@ void PgOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dimse_s
   hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, "retryable", dimse_status, detail);
   db.execute("UPDATE deliveries SET state = 'pending', last_status = $1, next_attempt_at = $2, claimed_by = NULL WHERE id = $3",
-             {status_text(dimse_status, detail), next_attempt_at, delivery_id});
+             {attempt_status_text(dimse_status, detail), next_attempt_at, delivery_id});
   write.commit();
 }
 
@@ -99,7 +92,7 @@ void PgOutbox::record_dead(std::int64_t delivery_id, bool permanent, std::option
   hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, permanent ? "permanent" : "retryable", dimse_status, detail);
   db.execute(with_now("UPDATE deliveries SET state = 'dead', last_status = $1, finished_at = NOW_ISO WHERE id = $2"),
-             {status_text(dimse_status, detail), delivery_id});
+             {attempt_status_text(dimse_status, detail), delivery_id});
   write.commit();
 }
 

@@ -55,12 +55,6 @@ constexpr const char* kDeliveryColumns =
     "d.id, d.destination, d.state, d.attempts, d.last_status, d.created_at, d.next_attempt_at, d.finished_at, "
     "EXTRACT(EPOCH FROM (clock_timestamp() - d.created_at::timestamptz))::float8";
 
-DeliveryState parse_state(const std::string& name) {
-  for (auto s : {DeliveryState::pending, DeliveryState::sending, DeliveryState::delivered, DeliveryState::dead})
-    if (delivery_state_name(s) == name) return s;
-  return DeliveryState::dead;
-}
-
 }  // namespace
 
 std::string delivery_query(const char* where_and_order) {
@@ -72,7 +66,7 @@ Delivery read_delivery(const Result& r, int row) {
   Delivery d;
   d.id = r.integer(row, 0);
   d.destination = r.text(row, 1);
-  d.state = parse_state(r.text(row, 2));
+  d.state = parse_delivery_state(r.text(row, 2)).value_or(DeliveryState::dead);
   d.attempts = static_cast<int>(r.integer(row, 3));
   d.last_status = r.text(row, 4);
   d.created_at = r.text(row, 5);

@@ -143,18 +143,8 @@ InstanceIndex::Sweep SqliteInstanceIndex::sweep_at_startup() {
     while (paths.step()) referenced.insert(paths.text(0));
   }
   // Received files renamed into place but never indexed, and results written by a job whose
-  // outcome never committed (the job runs again and makes new ones).
-  for (const char* area : {"/instances", "/outputs"}) {
-    std::error_code error;
-    for (auto it = fs::recursive_directory_iterator(files_.data_dir() + area, error);
-         it != fs::recursive_directory_iterator(); it.increment(error)) {
-      if (error) break;
-      if (it->is_regular_file() && !referenced.count(it->path().string())) {
-        remove_quietly(it->path().string());
-        ++sweep.orphan_files;
-      }
-    }
-  }
+  // outcome never committed (the job runs again and makes new ones). One node: whatever age.
+  sweep.orphan_files = files_.sweep_unreferenced(referenced, std::chrono::seconds(0));
   return sweep;
 }
 

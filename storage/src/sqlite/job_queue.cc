@@ -1,28 +1,6 @@
 #include "rows.h"
 #include "stores.h"
 
-namespace evax::storage {
-
-
-std::string_view job_state_name(JobState state) {
-  switch (state) {
-    case JobState::queued: return "queued";
-    case JobState::running: return "running";
-    case JobState::done: return "done";
-    case JobState::skipped: return "skipped";
-    case JobState::failed: return "failed";
-  }
-  return "failed";
-}
-
-std::optional<JobState> parse_job_state(std::string_view name) {
-  for (JobState s : {JobState::queued, JobState::running, JobState::done, JobState::skipped, JobState::failed})
-    if (job_state_name(s) == name) return s;
-  return std::nullopt;
-}
-
-}  // namespace evax::storage
-
 namespace evax::storage::sqlite {
 
 namespace {

@@ -1,18 +1,11 @@
-#include <cstdio>
 #include <filesystem>
 
+#include "../delivery_status.h"
 #include "rows.h"
 #include "stores.h"
 
 namespace evax::storage::sqlite {
 namespace {
-
-std::string status_text(std::optional<int> dimse_status, const std::string& detail) {
-  if (!dimse_status) return detail;
-  char hex[16];
-  std::snprintf(hex, sizeof hex, "0x%04X", static_cast<unsigned>(*dimse_status));
-  return detail.empty() ? std::string(hex) : std::string(hex) + " " + detail;
-}
 
 // Closes the delivery's open attempt with its outcome.
 void close_attempt(Database& db, std::int64_t delivery_id, const char* outcome, std::optional<int> dimse_status,
@@ -66,7 +59,7 @@ void SqliteOutbox::record_delivered(std::int64_t delivery_id, std::optional<int>
   hold_delivery(db_, delivery_id, node_id_);
   close_attempt(db_, delivery_id, "delivered", dimse_status, detail, now);
   Statement update(db_, "UPDATE deliveries SET state = 'delivered', last_status = ?, finished_at = ? WHERE id = ?");
-  update.bind(1, status_text(dimse_status, detail.empty() ? "delivered" : detail)).bind(2, now).bind(3, delivery_id).run();
+  update.bind(1, attempt_status_text(dimse_status, detail.empty() ? "delivered" : detail)).bind(2, now).bind(3, delivery_id).run();
   Statement job(db_, "SELECT o.job_id FROM deliveries d JOIN outputs o ON o.id = d.output_id WHERE d.id = ?");
   job.bind(1, delivery_id);
   if (job.step()) mark_job_delivered_if_complete(db_, job.integer(0), now);
@@ -80,7 +73,7 @@ void SqliteOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dim
   hold_delivery(db_, delivery_id, node_id_);
   close_attempt(db_, delivery_id, "retryable", dimse_status, detail, now);
   Statement update(db_, "UPDATE deliveries SET state = 'pending', last_status = ?, next_attempt_at = ? WHERE id = ?");
-  update.bind(1, status_text(dimse_status, detail)).bind(2, next_attempt_at).bind(3, delivery_id).run();
+  update.bind(1, attempt_status_text(dimse_status, detail)).bind(2, next_attempt_at).bind(3, delivery_id).run();
   write.commit();
 }
 
@@ -91,7 +84,7 @@ void SqliteOutbox::record_dead(std::int64_t delivery_id, bool permanent, std::op
   hold_delivery(db_, delivery_id, node_id_);
   close_attempt(db_, delivery_id, permanent ? "permanent" : "retryable", dimse_status, detail, now);
   Statement update(db_, "UPDATE deliveries SET state = 'dead', last_status = ?, finished_at = ? WHERE id = ?");
-  update.bind(1, status_text(dimse_status, detail)).bind(2, now).bind(3, delivery_id).run();
+  update.bind(1, attempt_status_text(dimse_status, detail)).bind(2, now).bind(3, delivery_id).run();
   write.commit();
 }
 
@@ -194,17 +187,3 @@ int SqliteOutbox::purge_outputs_before(const std::string& cutoff_iso) {
 }
 
 }  // namespace evax::storage::sqlite
-
-namespace evax::storage {
-
-std::string_view delivery_state_name(DeliveryState state) {
-  switch (state) {
-    case DeliveryState::pending: return "pending";
-    case DeliveryState::sending: return "sending";
-    case DeliveryState::delivered: return "delivered";
-    case DeliveryState::dead: return "dead";
-  }
-  return "dead";
-}
-
-}  // namespace evax::storage

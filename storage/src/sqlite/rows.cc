@@ -39,19 +39,13 @@ constexpr const char* kDeliveryColumns =
     "d.id, d.destination, d.state, d.attempts, d.last_status, d.created_at, d.next_attempt_at, d.finished_at, "
     "(julianday('now') - julianday(d.created_at)) * 86400.0";
 
-DeliveryState parse_state(const std::string& name) {
-  for (auto s : {DeliveryState::pending, DeliveryState::sending, DeliveryState::delivered, DeliveryState::dead})
-    if (delivery_state_name(s) == name) return s;
-  return DeliveryState::dead;
-}
-
 }  // namespace
 
 Delivery read_delivery(const Statement& row) {
   Delivery d;
   d.id = row.integer(0);
   d.destination = row.text(1);
-  d.state = parse_state(row.text(2));
+  d.state = parse_delivery_state(row.text(2)).value_or(DeliveryState::dead);
   d.attempts = static_cast<int>(row.integer(3));
   d.last_status = row.text(4);
   d.created_at = row.text(5);

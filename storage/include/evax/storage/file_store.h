@@ -4,7 +4,9 @@
 // Thread-safe: every call works on its own files.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <set>
 #include <expected>
 #include <string>
 #include <vector>
@@ -44,6 +46,10 @@ class FileStore {
 
   // Removes every file left in this node's temp folder (after a crash); returns how many.
   int sweep_temp() const;
+
+  // Removes the files under instances/ and outputs/ that are not in `referenced` (renamed into
+  // place, never committed) and were last written at least `min_age` ago; returns how many.
+  int sweep_unreferenced(const std::set<std::string>& referenced, std::chrono::seconds min_age) const;
 
  private:
   std::string data_dir_;

@@ -102,6 +102,7 @@ struct Output {
 
 enum class DeliveryState { pending, sending, delivered, dead };
 std::string_view delivery_state_name(DeliveryState state);
+std::optional<DeliveryState> parse_delivery_state(std::string_view name);
 
 // One output on its way to one destination.
 struct Delivery {
