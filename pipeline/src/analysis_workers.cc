@@ -108,6 +108,7 @@ std::set<std::int64_t> AnalysisWorkers::jobs_held_back() {
 void AnalysisWorkers::run(int index) {
   std::unique_ptr<storage::JobQueue> jobs;
   std::vector<std::int64_t> unrecorded;
+  bool claim_unsure = false;  // a claim failed: its commit may have gone through unanswered
   while (!jobs) {
     try {
       jobs = storage_.open_job_queue();
@@ -137,12 +138,32 @@ void AnalysisWorkers::run(int index) {
     }
     std::optional<storage::Job> job;
     try {
+      if (claim_unsure) {
+        // A job this node may hold without knowing goes back to the queue (not one in hand).
+        std::set<std::int64_t> in_hand;
+        {
+          std::lock_guard lock(mutex_);
+          in_hand = in_hand_;
+        }
+        jobs->requeue_running(in_hand);
+        claim_unsure = false;
+      }
       if (unrecorded.empty()) job = jobs->claim_next(jobs_held_back());
     } catch (const std::exception& e) {
       log_.error("worker", "claim-failed", e.what(), {{"worker", std::to_string(index)}});
+      claim_unsure = true;
     }
     if (job) {
-      if (!process(*jobs, *job)) unrecorded.push_back(job->id);
+      {
+        std::lock_guard lock(mutex_);
+        in_hand_.insert(job->id);
+      }
+      const bool recorded = process(*jobs, *job);
+      {
+        std::lock_guard lock(mutex_);
+        in_hand_.erase(job->id);
+      }
+      if (!recorded) unrecorded.push_back(job->id);
       continue;
     }
     // Nothing to do: sleep until woken, or poll again for retries that came due.

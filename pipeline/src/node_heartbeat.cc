@@ -13,7 +13,18 @@ NodeHeartbeat::NodeHeartbeat(storage::StorageBackend& storage, storage::NodeAnno
 
 NodeHeartbeat::~NodeHeartbeat() { stop(); }
 
-void NodeHeartbeat::start() { thread_ = std::thread([this] { run(); }); }
+void NodeHeartbeat::start() {
+  // The first heartbeat before any worker claims work: a node that dies right after its first
+  // claim is already known, so its claims can be taken over.
+  try {
+    registry_ = storage_.open_node_registry();
+    registry_->heartbeat(self_);
+  } catch (const std::exception& e) {
+    log_.error("cluster", "heartbeat-failed", e.what());
+    registry_.reset();
+  }
+  thread_ = std::thread([this] { run(); });
+}
 
 void NodeHeartbeat::stop() {
   {

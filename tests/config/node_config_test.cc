@@ -21,6 +21,32 @@ bool mentions(const std::vector<std::string>& errors, const std::string& text) {
   return false;
 }
 
+TEST(NodeConfig, APostgresqlDatabaseNeedsItsDsnWhichIsNeverShown) {
+  const auto config = parse_config(R"({"storage": {"database": {"kind": "postgresql",
+    "dsn": "host=db.example port=5432 dbname=evax user=evax password=hunter2 sslmode=verify-full", "pool_size": 8}},
+    "cluster": {"node_id": "node-a", "heartbeat_s": 2, "lease_s": 10}})");
+  ASSERT_TRUE(config) << describe(config.error().front());
+  EXPECT_EQ(config->storage.database.kind, "postgresql");
+  EXPECT_EQ(config->storage.database.pool_size, 8);
+  EXPECT_EQ(config->cluster.node_id, "node-a");
+  EXPECT_EQ(config->cluster.lease_s, 10);
+  const std::string shown = to_redacted_json(*config);
+  EXPECT_EQ(shown.find("hunter2"), std::string::npos);
+  EXPECT_EQ(shown.find("db.example"), std::string::npos);  // the whole DSN: it may hide a password anywhere
+  EXPECT_NE(shown.find("\"node_id\": \"node-a\""), std::string::npos) << shown;
+
+  const auto errors = errors_of(R"({"storage": {"database": {"kind": "postgres", "pool_size": 0}},
+    "cluster": {"node_id": "a b", "heartbeat_s": 5, "lease_s": 10}})");
+  EXPECT_TRUE(mentions(errors, "storage.database.kind: must be one of"));
+  EXPECT_TRUE(mentions(errors, "storage.database.pool_size: must be an integer from 1"));
+  EXPECT_TRUE(mentions(errors, "cluster.node_id: must be printable ASCII without spaces"));
+  EXPECT_TRUE(mentions(errors, "cluster.lease_s: must be at least 3 heartbeats"));
+  EXPECT_TRUE(mentions(errors_of(R"({"storage": {"database": {"kind": "postgresql"}}})"),
+                       "storage.database.dsn: is required for postgresql"));
+  EXPECT_TRUE(mentions(errors_of(R"({"storage": {"database": {"dsn": "host=x"}}})"),
+                       "storage.database.dsn: applies to postgresql only"));
+}
+
 TEST(NodeConfig, TheShippedExampleIsValidAndReadAsWritten) {
   auto config = load_config_file(std::string(EVAX_SOURCE_DIR) + "/packaging/evax-node.example.json");
   ASSERT_TRUE(config) << describe(config.error().front());

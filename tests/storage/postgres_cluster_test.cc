@@ -2,6 +2,7 @@
 // its own node id on the same database (a real server, tests/support/postgres_server.h).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -63,6 +64,24 @@ class PostgresCluster : public ::testing::Test {
   std::unique_ptr<FileStore> files_;
 };
 testing::PostgresServer* PostgresCluster::server_ = nullptr;
+
+TEST_F(PostgresCluster, NodesStartingTogetherMigrateTheSchemaOnce) {
+  std::vector<std::thread> starting;
+  std::atomic<int> started{0};
+  for (int i = 0; i < 4; ++i)
+    starting.emplace_back([&, i] {
+      try {
+        if (node("node-" + std::to_string(i))) ++started;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "node-" << i << " could not start: " << e.what();
+      }
+    });
+  for (auto& t : starting) t.join();
+  EXPECT_EQ(started.load(), 4);
+  postgresql::Connection db(dsn_);
+  EXPECT_EQ(db.execute("SELECT COUNT(*) FROM evax_schema").integer(0, 0), 1);
+  EXPECT_EQ(db.execute("SELECT version FROM evax_schema").integer(0, 0), postgresql::latest_schema_version());
+}
 
 TEST_F(PostgresCluster, ASilentNodesRunningJobIsTakenOverByAnotherNode) {
   auto a = node("node-a");
@@ -185,6 +204,27 @@ TEST_F(PostgresCluster, RetentionRunsOnOneNodeAtATime) {
     EXPECT_EQ(a->open_outbox()->purge_outputs_before(future), 0);
   }
   EXPECT_EQ(index->purge_instances_before(future), 1);
+}
+
+TEST(PostgresTls, TheBackendTalksTlsToTheDatabaseWhenTheDsnSaysSo) {
+  testing::PostgresServer server("tls");
+  const fs::path certificate = server.enable_tls();
+  const std::string dsn = server.dsn() + " sslmode=verify-full sslrootcert=" + certificate.string();
+  char pattern[] = "/tmp/evax-pg-tls-XXXXXX";
+  const fs::path dir = ::mkdtemp(pattern);
+  const FileStore files((dir / "data").string());
+  BackendSettings settings;
+  settings.kind = BackendSettings::Kind::postgresql;
+  settings.dsn = dsn;
+  const auto backend = make_storage_backend(settings, files);  // migrates over TLS
+  EXPECT_TRUE(backend->open_read_model()->database_writable().first);
+  postgresql::Connection connection(dsn);
+  EXPECT_EQ(connection.execute("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()").text(0, 0), "true");
+  // A client that insists on a certificate the server does not have is refused.
+  BackendSettings wrong_ca = settings;
+  wrong_ca.dsn = server.dsn() + " sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt";
+  EXPECT_THROW(make_storage_backend(wrong_ca, files), StorageError);
+  fs::remove_all(dir);
 }
 
 TEST_F(PostgresCluster, ANewerSchemaIsRefusedAndTheDsnPasswordIsNotShown) {

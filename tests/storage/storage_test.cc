@@ -489,6 +489,24 @@ TEST_P(StorageBehaviour, TheNodesViewShowsEachNodeWithWhatItHolds) {
   EXPECT_EQ(read_->job(job_id)->state, JobState::running);
 }
 
+// Not per backend: the file store alone. Nodes sharing a data directory each sweep only their
+// own temp folder at start-up; another live node's file in progress stays.
+TEST(FileStore, EachNodesStartUpSweepRemovesOnlyItsOwnTempFiles) {
+  char pattern[] = "/tmp/evax-filestore-test-XXXXXX";
+  const fs::path dir = ::mkdtemp(pattern);
+  const FileStore node_a((dir / "data").string(), "node-a");
+  const FileStore node_b((dir / "data").string(), "node-b");
+  const std::string a_file = node_a.new_temp_path();
+  const std::string b_file = node_b.new_temp_path();
+  std::ofstream(a_file) << "a's file in progress";
+  std::ofstream(b_file) << "b's file, left by a crash";
+  EXPECT_NE(fs::path(a_file).parent_path(), fs::path(b_file).parent_path());
+  EXPECT_EQ(node_b.sweep_temp(), 1);
+  EXPECT_TRUE(fs::exists(a_file));
+  EXPECT_FALSE(fs::exists(b_file));
+  fs::remove_all(dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StorageBehaviour, ::testing::ValuesIn(backends_under_test()),
                          [](const auto& info) { return info.param.name; });
 

@@ -135,6 +135,22 @@ std::string PostgresServer::run(const std::string& binary, const std::string& ar
   return result.output;
 }
 
+fs::path PostgresServer::enable_tls() {
+  const fs::path data = dir_ / "data";
+  const CommandResult made = run_command(
+      "cd " + shell_quoted(data.string()) + " && " + run_as_prefix_ +
+          "openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.crt -days 1 -subj /CN=127.0.0.1 "
+          "-addext subjectAltName=IP:127.0.0.1 2>&1 && chmod 600 server.key",
+      kCommandTimeout);
+  if (made.status != 0) throw std::runtime_error("PostgresServer: openssl failed: " + made.output);
+  std::ofstream conf(data / "postgresql.conf", std::ios::app);
+  conf << "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n";
+  conf.close();
+  stop();
+  start();
+  return data / "server.crt";
+}
+
 void PostgresServer::start() {
   run("pg_ctl", "-D " + shell_quoted((dir_ / "data").string()) + " -l " + shell_quoted((dir_ / "server.log").string()) +
                     " -w -t 30 start",

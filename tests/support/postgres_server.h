@@ -29,6 +29,9 @@ class PostgresServer {
   int port() const { return port_; }
   const std::filesystem::path& dir() const { return dir_; }
 
+  // Turns TLS on (a self-signed certificate for 127.0.0.1, made with openssl) and restarts;
+  // returns the certificate's path, for a client's sslrootcert with sslmode=verify-full.
+  std::filesystem::path enable_tls();
   void stop();               // pg_ctl stop -m fast: clients are disconnected, a clean shutdown
   void start();              // on the same port
   void restart_immediate();  // pg_ctl restart -m immediate: a crash, recovered from the WAL on start

@@ -146,12 +146,12 @@ std::optional<Job> PgJobQueue::claim_next(const std::set<std::int64_t>& held_bac
   return job;
 }
 
-int PgJobQueue::requeue_running() {
+int PgJobQueue::requeue_running(const std::set<std::int64_t>& in_hand) {
   // This node's own jobs from before its restart; other nodes' running jobs are theirs.
   const Result r = session_.get().execute(
       "UPDATE jobs SET state = 'queued', last_error = 'interrupted by a restart', claimed_by = NULL "
-      "WHERE state = 'running' AND claimed_by = $1",
-      {node_id_});
+      "WHERE state = 'running' AND claimed_by = $1 AND NOT (id = ANY($2::bigint[]))",
+      {node_id_, id_array(in_hand)});
   return static_cast<int>(r.affected_rows());
 }
 

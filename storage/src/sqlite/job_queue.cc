@@ -157,11 +157,18 @@ std::optional<Job> SqliteJobQueue::claim_next(const std::set<std::int64_t>& held
   return job;
 }
 
-int SqliteJobQueue::requeue_running() {
+int SqliteJobQueue::requeue_running(const std::set<std::int64_t>& in_hand) {
   Transaction write(db_);
-  Statement requeue(db_, "UPDATE jobs SET state = 'queued', last_error = 'interrupted by a restart' WHERE state = 'running'");
-  requeue.run();
-  const int changed = db_.changes();
+  int changed = 0;
+  Statement running(db_, "SELECT id FROM jobs WHERE state = 'running'");
+  std::vector<std::int64_t> ids;
+  while (running.step())
+    if (!in_hand.count(running.integer(0))) ids.push_back(running.integer(0));
+  for (std::int64_t id : ids) {
+    Statement requeue(db_, "UPDATE jobs SET state = 'queued', last_error = 'interrupted by a restart' WHERE id = ?");
+    requeue.bind(1, id).run();
+    changed += db_.changes();
+  }
   write.commit();
   return changed;
 }

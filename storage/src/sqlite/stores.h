@@ -41,7 +41,8 @@ class SqliteJobQueue final : public JobQueue {
   using JobQueue::enqueue;
   LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason) override;
   std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) override;
-  int requeue_running() override;
+  using JobQueue::requeue_running;
+  int requeue_running(const std::set<std::int64_t>& in_hand) override;
   int take_over_from_silent_nodes(int) override { return 0; }  // one node: nobody else to take over from
   std::vector<Instance> instances_for(const Job& job) override;
   void mark_inferred(std::int64_t job_id) override;

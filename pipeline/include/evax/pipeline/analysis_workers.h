@@ -84,6 +84,7 @@ class AnalysisWorkers {
   bool stopping_ = false;
   std::uint64_t wake_generation_ = 0;
   std::map<std::int64_t, Clock::time_point> retry_at_;  // jobs waiting out a retry delay
+  std::set<std::int64_t> in_hand_;                      // jobs a worker is analysing now
   std::vector<std::thread> threads_;
 };
 

@@ -28,6 +28,8 @@ class NodeHeartbeat {
   NodeHeartbeat(const NodeHeartbeat&) = delete;
   NodeHeartbeat& operator=(const NodeHeartbeat&) = delete;
 
+  // Records the first heartbeat now (serve() starts this before the workers), then beats on
+  // the thread.
   void start();
   void stop();
 

@@ -61,8 +61,11 @@ class JobQueue {
   // The oldest queued job not in `held_back` (jobs waiting out a retry delay), now running.
   virtual std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) = 0;
 
-  // After a crash: this node's running jobs go back to queued. Returns how many.
-  virtual int requeue_running() = 0;
+  // After a crash: this node's running jobs go back to queued, but those in `in_hand` (still
+  // being analysed here: a claim whose commit answer was lost leaves a job this node holds
+  // without knowing). Returns how many.
+  virtual int requeue_running(const std::set<std::int64_t>& in_hand) = 0;
+  int requeue_running() { return requeue_running({}); }
 
   // Running jobs of nodes silent for longer than `lease_seconds` (dead) go back to queued, for
   // any node to claim. Returns how many. (On SQLite there is one node: always 0.)
