@@ -25,7 +25,6 @@ import queue
 import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -40,6 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "clu
 from harness import AE_TITLE, Cluster  # noqa: E402
 
 DX = "1.2.840.10008.5.1.4.1.1.1.1"
+STOP = threading.Event()  # set when the script is stopped: senders and the kill loop end
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -125,6 +125,8 @@ class Senders:
                 time.sleep(delay)
             pending = list(self.studies[i][1])
             for attempt in range(self.max_attempts):
+                if STOP.is_set():
+                    return
                 acked = store(self.port, pending)
                 with self.lock:
                     self.acknowledged |= acked
@@ -139,7 +141,7 @@ class Senders:
 
     def run(self):
         self.started = time.time()
-        threads = [threading.Thread(target=self.run_one) for _ in range(self.count)]
+        threads = [threading.Thread(target=self.run_one, daemon=True) for _ in range(self.count)]
         for t in threads:
             t.start()
         for t in threads:
@@ -202,6 +204,8 @@ class Killer:
     def run(self):
         for k in range(self.kills):
             time.sleep(random.uniform(*self.gap_s))
+            if STOP.is_set():
+                return
             node = self.victim()
             node.kill()
             killed_at = time.time()
@@ -209,17 +213,21 @@ class Killer:
             restarted_at = [None]
             if jobs or deliveries:
                 self.kills_with_work += 1
-                w = threading.Thread(target=self.watch, args=(node.node_id, killed_at, jobs, deliveries, restarted_at))
+                w = threading.Thread(target=self.watch, args=(node.node_id, killed_at, jobs, deliveries, restarted_at),
+                                     daemon=True)
                 w.start()
                 self.watchers.append(w)
             print(f"kill {k + 1}: {node.node_id} holding {len(jobs)} running jobs, {len(deliveries)} sending deliveries",
                   flush=True)
-            time.sleep(self.restart_after_s)
+            if STOP.wait(self.restart_after_s):
+                return
             restarted_at[0] = time.time()
             try:
                 node.start()
             except RuntimeError as e:
                 self.errors.append(str(e))
+            if STOP.is_set():  # stopped while it started: the cluster's close may have passed it
+                node.kill()
         for w in self.watchers:
             w.join()
 
@@ -355,8 +363,8 @@ def main():
               f"workdir {cluster.workdir}", flush=True)
         senders = Senders(cluster.store_port(), studies, args.senders, send_over / max(1, args.studies))
         killer = Killer(cluster, args.kills, args.restart_after, gap)
-        sending = threading.Thread(target=senders.run)
-        killing = threading.Thread(target=killer.run)
+        sending = threading.Thread(target=senders.run, daemon=True)
+        killing = threading.Thread(target=killer.run, daemon=True)
         sending.start()
         killing.start()
         sending.join()
@@ -396,6 +404,7 @@ def main():
         ok = all(v == 0 for v in failures.values())
         print("RESULT: " + ("PASS" if ok else "FAIL"), flush=True)
     finally:
+        STOP.set()
         cluster.close()
     return 0 if ok else 1
 
