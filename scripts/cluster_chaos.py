@@ -192,14 +192,18 @@ class Killer:
             time.sleep(0.1)
         self.errors.append(f"{node_id}: work held since its kill not taken over in 120 s: jobs {jobs}, deliveries {deliveries}")
 
-    def victim(self):
-        """A random node among those holding a running job or a sending delivery (so that most
-        kills interrupt work and time a take-over), else any random node."""
-        busy = {r[0] for r in self.cluster.query(
-            "SELECT claimed_by FROM jobs WHERE state = 'running' UNION "
-            "SELECT claimed_by FROM deliveries WHERE state = 'sending'")}
-        candidates = [n for n in self.cluster.nodes if n.node_id in busy and n.alive()]
-        return random.choice(candidates or self.cluster.nodes)
+    def victim(self, wait_s=3.0):
+        """A random node among those holding a running job or a sending delivery, waiting up to
+        wait_s for one (so that most kills interrupt work and time a take-over), else any node."""
+        deadline = time.time() + wait_s
+        while True:
+            busy = {r[0] for r in self.cluster.query(
+                "SELECT claimed_by FROM jobs WHERE state = 'running' UNION "
+                "SELECT claimed_by FROM deliveries WHERE state = 'sending'")}
+            candidates = [n for n in self.cluster.nodes if n.node_id in busy and n.alive()]
+            if candidates or time.time() > deadline:
+                return random.choice(candidates or self.cluster.nodes)
+            time.sleep(0.05)
 
     def run(self):
         for k in range(self.kills):
