@@ -159,7 +159,8 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
           for (std::size_t i = 0; i < inference.seconds_buckets.size(); ++i)
             live.batch_seconds_buckets.emplace_back(inference::BatchingClassifier::Stats::kSecondsBuckets[i], inference.seconds_buckets[i]);
           return live;
-        }});
+        },
+        node_id(config)});
     log.info("node", "ready", "node ready",
              {{"ae_title", config.dicom.ae_title}, {"port", std::to_string(config.dicom.port)}, {"http_port", std::to_string(config.http.port)}});
 

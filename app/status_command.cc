@@ -30,7 +30,7 @@ int run_status(const std::vector<std::string>& args, std::ostream& out, std::ost
       return 1;
     }
     const std::vector<std::int64_t> ids = *job_id > 0 ? std::vector<std::int64_t>{*job_id} : admin::recent_job_ids(*storage_backend, *limit);
-    out << admin::jobs_report_json(*storage_backend, ids) << "\n";
+    out << admin::status_report_json(*storage_backend, ids, config->cluster.lease_s, node_id(*config)) << "\n";
     return 0;
   } catch (const std::exception& e) {
     err << "evax-node status: " << e.what() << "\n";

@@ -11,6 +11,7 @@
 #include "evax/reporting/result_objects.h"
 #include "job_views.h"
 #include "metrics.h"
+#include "node_views.h"
 #include "query_values.h"
 #include "web_assets.h"
 
@@ -123,6 +124,7 @@ const std::vector<AdminApi::Route>& AdminApi::route_table() {
          return response;
        }},
       {"GET", "/api/v1/models", Access::read, [](AdminApi& api, const Call&) { return api.models(); }},
+      {"GET", "/api/v1/nodes", Access::read, [](AdminApi& api, const Call&) { return api.nodes(); }},
   };
   return table;
 }
@@ -342,6 +344,11 @@ HttpResponse AdminApi::models() const {
   return json_response({{"models", std::move(list)}});
 }
 
+HttpResponse AdminApi::nodes() {
+  const int lease_s = context_.config.cluster.lease_s;
+  return json_response({{"lease_s", lease_s}, {"nodes", nodes_json(*read_, lease_s, context_.node_id)}});
+}
+
 HttpResponse AdminApi::readiness(const Call& call) {
   const LiveState live = context_.live ? context_.live() : LiveState{};
   const auto [writable, database_detail] = read_->database_writable();
@@ -350,7 +357,8 @@ HttpResponse AdminApi::readiness(const Call& call) {
   const bool disk_ok = free_bytes >= watermark;
   const bool model_ok = !context_.models.empty();
   json checks = json::array();
-  checks.push_back({{"name", "database"}, {"ok", writable}, {"detail", database_detail}});
+  // Which database (passwords redacted) and, when it cannot be written, why.
+  checks.push_back({{"name", "database"}, {"ok", writable}, {"detail", context_.storage.description() + ": " + database_detail}});
   std::string model_detail = "no model loaded";
   if (model_ok) {
     const ModelDescription& m = context_.models.front();
@@ -373,8 +381,14 @@ HttpResponse AdminApi::metrics() {
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
   std::vector<std::string> destinations;
   for (const auto& d : context_.config.destinations) destinations.push_back(d.name);
+  NodeState node{context_.node_id, "", "", 0, 0};
+  for (const auto& n : read_->nodes(context_.config.cluster.lease_s)) {
+    ++(n.alive ? node.alive_nodes : node.silent_nodes);
+    if (n.id == context_.node_id) node.address = n.address, node.version = n.version;
+  }
   response.body = prometheus_text(read_->statistics(), context_.live ? context_.live() : LiveState{}, context_.models,
-                                  {context_.files.available_bytes(), context_.config.storage.min_free_mb * 1024 * 1024}, destinations);
+                                  {context_.files.available_bytes(), context_.config.storage.min_free_mb * 1024 * 1024}, destinations,
+                                  node);
   return response;
 }
 

@@ -73,6 +73,7 @@ class AdminApi {
   HttpResponse preview(std::int64_t output_id);
   HttpResponse destinations();
   HttpResponse models() const;
+  HttpResponse nodes();
   HttpResponse readiness(const Call& call);
   HttpResponse metrics();
 

@@ -1,4 +1,5 @@
 #include "job_views.h"
+#include "node_views.h"
 
 #include "evax/admin/admin_server.h"
 
@@ -105,12 +106,13 @@ json job_summary_json(storage::ReadModel& read, const storage::Job& job) {
           {"outputs", deliveries}};
 }
 
-std::string jobs_report_json(storage::StorageBackend& storage, const std::vector<std::int64_t>& job_ids) {
+std::string status_report_json(storage::StorageBackend& storage, const std::vector<std::int64_t>& job_ids,
+                               int lease_seconds, const std::string& self_node_id) {
   const auto read = storage.open_read_model();
   json list = json::array();
   for (std::int64_t id : job_ids)
     if (auto job = read->job(id)) list.push_back(job_detail_json(*read, *job));
-  return json{{"jobs", std::move(list)}}.dump(2);
+  return json{{"jobs", std::move(list)}, {"nodes", nodes_json(*read, lease_seconds, self_node_id)}}.dump(2);
 }
 
 std::vector<std::int64_t> recent_job_ids(storage::StorageBackend& storage, int limit) {

@@ -31,11 +31,13 @@ std::string number(double value) {
 
 class Exposition {
  public:
+  // Every sample carries node="<node_id>": on a shared database several nodes report.
+  explicit Exposition(const std::string& node_id) : node_label_("node=\"" + label(node_id) + "\"") {}
   void family(const std::string& name, const char* type, const char* help) {
     text_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   }
   void sample(const std::string& name, const std::string& labels, double value) {
-    text_ += name + (labels.empty() ? "" : "{" + labels + "}") + " " + number(value) + "\n";
+    text_ += name + "{" + node_label_ + (labels.empty() ? "" : "," + labels) + "} " + number(value) + "\n";
   }
   // A histogram from raw observations, with the given upper bounds.
   void histogram(const std::string& name, const std::string& labels, const std::vector<double>& values,
@@ -54,6 +56,7 @@ class Exposition {
   std::string text() && { return std::move(text_); }
 
  private:
+  const std::string node_label_;
   std::string text_;
 };
 
@@ -61,8 +64,13 @@ class Exposition {
 
 std::string prometheus_text(const storage::NodeStatisticsSnapshot& s, const LiveState& live,
                             const std::vector<ModelDescription>& models, const DiskState& disk,
-                            const std::vector<std::string>& destinations) {
-  Exposition e;
+                            const std::vector<std::string>& destinations, const NodeState& node) {
+  Exposition e(node.id);
+  e.family("evax_node_info", "gauge", "This node (value 1): its address and version; every series carries its node label.");
+  e.sample("evax_node_info", "address=\"" + label(node.address) + "\",version=\"" + label(node.version) + "\"", 1);
+  e.family("evax_cluster_nodes", "gauge", "Nodes on this node's database, alive (heard from within cluster.lease_s) or silent.");
+  e.sample("evax_cluster_nodes", "state=\"alive\"", node.alive_nodes);
+  e.sample("evax_cluster_nodes", "state=\"silent\"", node.silent_nodes);
   e.family("evax_instances_received_total", "counter", "DICOM instances received and indexed (all time, from the database).");
   e.sample("evax_instances_received_total", "", static_cast<double>(s.instances));
   e.family("evax_instance_bytes_received_total", "counter", "Bytes of DICOM instances received and indexed (all time).");

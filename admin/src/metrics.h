@@ -16,8 +16,17 @@ struct DiskState {
   std::int64_t watermark_bytes = 0;
 };
 
+// Which node reports, and the cluster it sees on its database.
+struct NodeState {
+  std::string id;       // the `node` label of every series
+  std::string address;  // from its own heartbeat row ("" before the first heartbeat)
+  std::string version;
+  int alive_nodes = 0;
+  int silent_nodes = 0;
+};
+
 std::string prometheus_text(const storage::NodeStatisticsSnapshot& stats, const LiveState& live,
                             const std::vector<ModelDescription>& models, const DiskState& disk,
-                            const std::vector<std::string>& destinations);
+                            const std::vector<std::string>& destinations, const NodeState& node);
 
 }  // namespace evax::admin

@@ -295,6 +295,24 @@
     });
   }
 
+  // Every node on the database (the whole cluster on PostgreSQL); "this node" marks the one answering.
+  function renderNodes(data) {
+    render('nodes', data, (d) => {
+      const list = Array.isArray(d.nodes) ? d.nodes : [];
+      if (!list.length) return el('p', { class: 'muted' }, 'No node has reported yet.');
+      return el('table', { class: 'nodes-table' },
+        el('thead', {}, el('tr', {}, ['Node', 'Address', 'Version', 'State', 'Last heartbeat', 'Jobs', 'Sending'].map((h) => el('th', { scope: 'col' }, h)))),
+        el('tbody', {}, list.map((n) => el('tr', { class: 'node' + (n.self ? ' self' : ''), 'data-node': String(n.id) },
+          el('td', { class: 'node-id' }, String(n.id), n.self ? el('span', { class: 'muted' }, ' (this node)') : null),
+          el('td', {}, String(n.address)),
+          el('td', {}, String(n.version)),
+          el('td', {}, badge(n.alive ? 'alive' : 'silent')),
+          el('td', { title: String(n.last_heartbeat) }, Math.round(Number(n.seconds_since_heartbeat)) + ' s ago'),
+          el('td', { class: 'node-jobs' }, String((n.running_jobs || []).length)),
+          el('td', { class: 'node-sending' }, String(n.sending_deliveries ?? 0))))));
+    });
+  }
+
   function deliveredCount(job) {
     const o = job.outputs || {};
     return String(o.delivered ?? 0) + '/' + String(o.total ?? 0);
@@ -526,6 +544,7 @@
     const list = '/api/v1/jobs?limit=' + JOB_LIMIT + '&offset=0' + (state.filter ? '&state=' + encodeURIComponent(state.filter) : '');
     const results = await Promise.allSettled([
       getJson('/readyz'), count('queued'), count('running'), count('failed'), getJson('/api/v1/destinations'), getJson(list),
+      getJson('/api/v1/nodes'),
     ]);
     if (generation !== state.generation) return;
     let failure = results.find((r) => r.status === 'rejected')?.reason || null;
@@ -533,11 +552,12 @@
       signOut(failure.message);
       return;
     }
-    const [ready, queued, running, failed, destinations, jobs] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+    const [ready, queued, running, failed, destinations, jobs, nodes] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
     try {
       if (ready) renderHealth(ready);
       if (queued !== undefined && running !== undefined && failed !== undefined) renderQueue({ queued, running, failed });
       if (destinations) renderDestinations(destinations);
+      if (nodes) renderNodes(nodes);
       if (jobs) renderJobs(jobs);
       if (jobs || state.selectedId !== null) await loadDetail(generation);
     } catch (e) {

@@ -40,6 +40,12 @@ StoreStatus IngestHandler::handle(const dicom_node::ReceivedFile& file) {
     case StoreOutcome::out_of_space:
       log_.warn("ingest", "out-of-space", result.detail, fields());
       return StoreStatus::out_of_resources;
+    case StoreOutcome::unavailable:
+      // Nothing was committed, so nothing is acknowledged: 0xA700 makes the sender keep the
+      // image and retry later, when the database may be back.
+      log_.error("ingest", "database-unavailable", "database unavailable: refusing the store with 0xA700 (" + result.detail + ")",
+                 fields());
+      return StoreStatus::out_of_resources;
     case StoreOutcome::failed:
       log_.error("ingest", "store-failed", result.detail, fields());
       return StoreStatus::processing_failure;

@@ -41,14 +41,27 @@ json admin_http_config() {
                                   {{"sha256", sha256_of(kReadToken)}, {"role", "read"}, {"name", "viewer"}}})}};
 }
 
-// Prometheus text: "name{labels}" -> value.
+constexpr const char* kNodeId = "api-node-1";
+
+// Prometheus text: "name{labels}" -> value, each sample's leading node="<kNodeId>" label
+// checked and left out of the key.
 std::map<std::string, double> parse_metrics(const std::string& text) {
+  const std::string node_label = std::string("node=\"") + kNodeId + "\"";
   std::map<std::string, double> samples;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
     const auto space = line.rfind(' ');
-    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+    std::string key = line.substr(0, space);
+    const auto brace = key.find('{');
+    if (brace == std::string::npos || key.compare(brace + 1, node_label.size(), node_label) != 0) {
+      ADD_FAILURE() << "a sample without the node label first: " << line;
+      continue;
+    }
+    key.erase(brace + 1, node_label.size());
+    if (key[brace + 1] == ',') key.erase(brace + 1, 1);
+    if (key[brace + 1] == '}') key.erase(brace, 2);
+    samples[key] = std::stod(line.substr(space + 1));
   }
   return samples;
 }
@@ -65,6 +78,7 @@ class AdminApi : public ::testing::Test {
     node_->config()["destinations"] = json::array({pacs_->config_entry("pacs"), offline.config_entry("offline")});
     node_->config()["delivery"] = {{"max_attempts", 1}, {"retry_initial_s", 1}, {"retry_max_s", 1}, {"connect_timeout_s", 2}};
     node_->config()["http"] = admin_http_config();
+    node_->config()["cluster"] = {{"node_id", kNodeId}, {"address", "api-host.example"}};
     node_->start();
     done_study_ = send(frontal(new_uid(SITE_STUDY_UID_ROOT)), "done");
     skipped_study_ = send(frontal(new_uid(SITE_STUDY_UID_ROOT), "LL"), "skipped");
@@ -325,6 +339,35 @@ TEST_F(AdminApi, DestinationsConfigAndModels) {
   EXPECT_EQ(models[0]["labels"].size(), 14u);
 }
 
+TEST_F(AdminApi, NodesListThisNodeAliveInTheApiAndTheStatusCommand) {
+  EXPECT_EQ(http_call(port(), {"GET", "/api/v1/nodes"}).status, 401);
+  const HttpAnswer answer = get("/api/v1/nodes");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  const json nodes = body(answer);
+  EXPECT_EQ(nodes["lease_s"], 15);  // cluster.lease_s's default
+  ASSERT_EQ(nodes["nodes"].size(), 1u) << nodes.dump(2);
+  const json& self = nodes["nodes"][0];
+  EXPECT_EQ(self["id"], kNodeId);
+  EXPECT_EQ(self["address"], "api-host.example");
+  EXPECT_FALSE(self["version"].get<std::string>().empty());
+  EXPECT_FALSE(self["started_at"].get<std::string>().empty());
+  EXPECT_FALSE(self["last_heartbeat"].get<std::string>().empty());
+  EXPECT_GE(self["seconds_since_heartbeat"].get<double>(), 0);
+  EXPECT_LE(self["seconds_since_heartbeat"].get<double>(), 15);
+  EXPECT_EQ(self["alive"], true);
+  EXPECT_EQ(self["self"], true);
+  EXPECT_EQ(self["running_jobs"], json::array());  // every job is final
+  EXPECT_EQ(self["sending_deliveries"], 0);
+
+  // `evax-node status` keeps "jobs" and adds the same "nodes".
+  const json status = node_->status();
+  EXPECT_FALSE(status["jobs"].empty());
+  ASSERT_EQ(status["nodes"].size(), 1u) << status.dump(2);
+  EXPECT_EQ(status["nodes"][0]["id"], kNodeId);
+  EXPECT_EQ(status["nodes"][0]["alive"], true);
+  EXPECT_EQ(status["nodes"][0]["self"], true);
+}
+
 TEST_F(AdminApi, RetryCancelAndResendChangeStateAsTheyShould) {
   const std::int64_t failed = job_of(failed_study_);
   const std::int64_t done = job_of(done_study_);
@@ -457,6 +500,10 @@ TEST_F(AdminApi, MetricsCountWhatTheTestCaused) {
   EXPECT_GT(m["evax_disk_free_bytes"], 0);
   EXPECT_EQ(m["evax_disk_watermark_bytes"], 16.0 * 1024 * 1024);
   EXPECT_EQ((m["evax_model_info{role=\"classifier\",name=\"EVA-X-Ti\",task=\"cxr14\",device=\"cpu\",precision=\"fp32\",demo=\"true\",sha256=\"\"}"]), 1);
+  const std::string version = body(get("/api/v1/nodes"))["nodes"][0]["version"];
+  EXPECT_EQ((m["evax_node_info{address=\"api-host.example\",version=\"" + version + "\"}"]), 1);
+  EXPECT_EQ(m["evax_cluster_nodes{state=\"alive\"}"], 1);
+  EXPECT_EQ(m["evax_cluster_nodes{state=\"silent\"}"], 0);
 
   // The audit log has associations (both ways), stores and sends, and no patient identifiers.
   std::set<std::string> seen;

@@ -153,6 +153,7 @@ class StatusPage : public ::testing::Test {
       node.config()["destinations"] = json::array({shared_->pacs->config_entry()});
       // The demo lung model at the quickstart's threshold: one lung on each side of this image.
       node.config()["model"]["segmenter"] = {{"checkpoint", "demo"}, {"threshold", 0.93}};
+      node.config()["cluster"] = {{"node_id", "page-node"}, {"address", "page-host.example"}};
       node.config()["http"] = {{"port", shared_->http_port},
                                {"tokens", json::array({{{"sha256", kReadTokenSha256}, {"role", "read"}}})}};
       node.start();
@@ -320,6 +321,19 @@ TEST_F(StatusPage, ShowsTheDeliveredJobItsFindingsLungsThumbnailAndTheNodesHealt
   EXPECT_EQ(text_after(destinations, "class=\"badge state-"), "idle") << destinations;
   EXPECT_NE(destinations.find("<b>3</b> delivered"), std::string::npos) << destinations;
   EXPECT_NE(destinations.find("<b>0</b> dead"), std::string::npos) << destinations;
+
+  // The nodes: this one, alive, holding no work.
+  const std::string nodes = section(page, "nodes");
+  EXPECT_EQ(occurrences(nodes, "<tr class=\"node"), 1u) << nodes;
+  const std::string node_row = element_at(nodes, "data-node=\"page-node\"", "</tr>");
+  ASSERT_FALSE(node_row.empty()) << nodes;
+  EXPECT_NE(node_row.find("class=\"node self\""), std::string::npos) << node_row;
+  EXPECT_EQ(text_after(node_row, "class=\"node-id\""), "page-node") << node_row;
+  EXPECT_NE(node_row.find("(this node)"), std::string::npos) << node_row;
+  EXPECT_NE(node_row.find("<td>page-host.example</td>"), std::string::npos) << node_row;
+  EXPECT_EQ(text_after(node_row, "class=\"badge state-"), "alive") << node_row;
+  EXPECT_EQ(text_after(node_row, "class=\"node-jobs\""), "0") << node_row;
+  EXPECT_EQ(text_after(node_row, "class=\"node-sending\""), "0") << node_row;
 }
 
 TEST_F(StatusPage, WithoutATokenShowsOnlyTheTokenForm) {

@@ -46,8 +46,17 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
   bool commit_sent = false;  // from here on the row may exist even if COMMIT's answer was lost
   try {
     auto lease = pool_.take();
+    std::optional<KnownInstance> known_before;
+    try {
+      known_before = find_known(lease.connection(), a.sop_instance_uid);
+    } catch (const PostgresError& e) {
+      // A pooled connection that died while idle (the server restarted): nothing is written yet,
+      // so ask again on a new one rather than refuse a store the database could take.
+      if (!e.connection_lost()) throw;
+      known_before = find_known(lease.connection(), a.sop_instance_uid);
+    }
     Connection& db = lease.connection();
-    if (auto known = find_known(db, a.sop_instance_uid); known && known->study_instance_uid == a.study_instance_uid) {
+    if (auto known = known_before; known && known->study_instance_uid == a.study_instance_uid) {
       remove_quietly(temp);
       return {StoreOutcome::duplicate, known->study_id, known->instance_id, ""};
     }
@@ -109,7 +118,9 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
     // a file no row refers to is swept later).
     remove_quietly(temp);
     if (!placed.empty() && !commit_sent) remove_quietly(placed);
-    return {StoreOutcome::failed, 0, 0, e.what()};
+    const auto* lost = dynamic_cast<const PostgresError*>(&e);
+    const bool unreachable = lost && lost->connection_lost();
+    return {unreachable ? StoreOutcome::unavailable : StoreOutcome::failed, 0, 0, e.what()};
   }
 }
 

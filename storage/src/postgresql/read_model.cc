@@ -185,14 +185,21 @@ NodeStatisticsSnapshot PgReadModel::statistics(int recent_jobs) {
 }
 
 std::pair<bool, std::string> PgReadModel::database_writable() {
-  try {
-    Connection& db = session_.get();
-    Transaction write(db);
-    db.execute("SELECT id FROM jobs WHERE id = 0 FOR UPDATE");  // refused by a read-only server
-    write.commit();
-    return {true, "write transaction committed"};
-  } catch (const std::exception& e) {
-    return {false, e.what()};
+  // A connection lost before this probe (a restarted server) is reopened and probed once more:
+  // the answer is about the database now, not about this session's old connection.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      Connection& db = session_.get();
+      Transaction write(db);
+      db.execute("SELECT id FROM jobs WHERE id = 0 FOR UPDATE");  // refused by a read-only server
+      write.commit();
+      return {true, "write transaction committed"};
+    } catch (const PostgresError& e) {
+      if (attempt == 1 && e.connection_lost()) continue;
+      return {false, e.what()};
+    } catch (const std::exception& e) {
+      return {false, e.what()};
+    }
   }
 }
 

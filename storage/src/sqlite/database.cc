@@ -163,8 +163,20 @@ const char* const kMigrations[] = {
     )sql",
 };
 
+// Busy or locked past the busy handler's wait, or the file cannot be opened: the database is
+// unavailable for now, not the statement wrong.
+bool unavailable(int code) {
+  const int primary = code & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_CANTOPEN;
+}
+
+[[noreturn]] void throw_error(int code, const std::string& message) {
+  if (unavailable(code)) throw UnavailableError(message);
+  throw StorageError(message);
+}
+
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
-  throw StorageError(what + ": " + (db ? sqlite3_errmsg(db) : "no database"));
+  throw_error(db ? sqlite3_extended_errcode(db) : SQLITE_ERROR, what + ": " + (db ? sqlite3_errmsg(db) : "no database"));
 }
 
 }  // namespace
@@ -211,11 +223,12 @@ std::string Statement::text(int column) const {
 bool Statement::is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
 
 Database::Database(const std::string& path, int migrate_to) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+  if (const int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+      rc != SQLITE_OK) {
     const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
-    throw StorageError("cannot open database " + path + ": " + message);
+    throw_error(rc, "cannot open database " + path + ": " + message);
   }
   // Another connection's lock is waited for, polling every few milliseconds (SQLite's own
   // handler backs off to 100 ms and can miss short gaps between a busy writer's transactions).
@@ -238,10 +251,10 @@ int Database::wait_while_busy(void*, int attempts) {
 
 void Database::execute(const char* sql) {
   char* message = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &message); rc != SQLITE_OK) {
     const std::string text = message ? message : sqlite3_errmsg(db_);
     sqlite3_free(message);
-    throw StorageError(std::string("SQL failed: ") + text);
+    throw_error(sqlite3_extended_errcode(db_), std::string("SQL failed: ") + text);
   }
 }
 

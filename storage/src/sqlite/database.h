@@ -20,6 +20,12 @@ namespace evax::storage::sqlite {
 
 class Database;
 
+// The database is unavailable for now (busy or locked past the busy wait, or cannot be opened):
+// what a store reports as StoreOutcome::unavailable.
+struct UnavailableError : StorageError {
+  using StorageError::StorageError;
+};
+
 class Statement {
  public:
   Statement(Database& db, const char* sql);

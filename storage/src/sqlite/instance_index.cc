@@ -12,6 +12,7 @@ std::string_view outcome_name(StoreOutcome outcome) {
     case StoreOutcome::duplicate: return "duplicate";
     case StoreOutcome::quarantined: return "quarantined";
     case StoreOutcome::out_of_space: return "out-of-space";
+    case StoreOutcome::unavailable: return "database-unavailable";
     case StoreOutcome::failed: return "failed";
   }
   return "failed";
@@ -123,6 +124,10 @@ StoreResult SqliteInstanceIndex::store(const StoreRequest& request) {
     const std::int64_t instance_id = db_.last_insert_id();
     write.commit();
     return {StoreOutcome::stored, study_id, instance_id, ""};
+  } catch (const UnavailableError& e) {
+    remove_quietly(temp);
+    if (!placed.empty()) remove_quietly(placed);
+    return {StoreOutcome::unavailable, 0, 0, e.what()};
   } catch (const std::exception& e) {
     // Nothing is indexed, so nothing is kept: the sender will be told to try again.
     remove_quietly(temp);

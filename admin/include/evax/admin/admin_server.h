@@ -61,6 +61,7 @@ struct AdminContext {
   logging::AuditLog* audit = nullptr;
   std::vector<ModelDescription> models;
   std::function<LiveState()> live;
+  std::string node_id;  // this node's id in the nodes view and the metrics (cluster.node_id or its default)
 };
 
 class AdminServer {
@@ -80,9 +81,12 @@ class AdminServer {
   std::unique_ptr<Impl> impl_;
 };
 
-// The JSON the API and `evax-node status` give for jobs: {"jobs": [<full job>...]}, each with
-// its images, decisions, findings, lungs, stage times, outputs, deliveries and attempts.
-std::string jobs_report_json(storage::StorageBackend& storage, const std::vector<std::int64_t>& job_ids);
+// What `evax-node status` prints: {"jobs": [<full job>...], "nodes": [...]}: each job as the API
+// gives it (images, decisions, findings, lungs, stage times, outputs, deliveries and attempts),
+// and the nodes on the database as GET /api/v1/nodes gives them (alive within `lease_seconds`,
+// "self" for `self_node_id`).
+std::string status_report_json(storage::StorageBackend& storage, const std::vector<std::int64_t>& job_ids,
+                               int lease_seconds, const std::string& self_node_id);
 // The newest `limit` jobs' ids, newest first.
 std::vector<std::int64_t> recent_job_ids(storage::StorageBackend& storage, int limit);
 

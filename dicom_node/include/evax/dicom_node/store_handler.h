@@ -13,7 +13,7 @@ namespace evax::dicom_node {
 
 enum class StoreStatus {
   success,             // 0x0000: durable and indexed (or already held)
-  out_of_resources,    // 0xA700: disk full or below the watermark; nothing kept
+  out_of_resources,    // 0xA700: disk full, below the watermark or database unavailable; nothing kept
   cannot_understand,   // 0xC000: the dataset cannot be parsed or lacks what it must have
   processing_failure,  // 0x0110: an internal error; nothing kept, the sender may retry
 };

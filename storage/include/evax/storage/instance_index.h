@@ -19,6 +19,8 @@ enum class StoreOutcome {
   duplicate,    // this SOP Instance UID is already stored for this study: nothing written
   quarantined,  // this SOP Instance UID belongs to another study: kept aside, never merged
   out_of_space, // below the free-space watermark or the disk filled up: nothing kept
+  unavailable,  // the database cannot be reached (connection lost, cannot open, locked past
+                // the busy timeout): nothing kept; the sender should retry later
   failed,       // an I/O or database error: nothing kept
 };
 std::string_view outcome_name(StoreOutcome outcome);
@@ -27,7 +29,7 @@ struct StoreResult {
   StoreOutcome outcome = StoreOutcome::failed;
   std::int64_t study_id = 0;     // for stored and duplicate
   std::int64_t instance_id = 0;  // for stored and duplicate
-  std::string detail;            // why, for failed / out_of_space / quarantined
+  std::string detail;            // why, for failed / unavailable / out_of_space / quarantined
 };
 
 struct StoreRequest {
