@@ -24,8 +24,9 @@ import time
 import numpy
 from pydicom.uid import generate_uid
 
-from dx_files import write_dx
-from local_services import free_port, wait_port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+from dx_files import write_dx  # noqa: E402
+from local_services import free_port, wait_port  # noqa: E402
 
 def write_instance(path, rows=2560, columns=2048):
     pixels = numpy.random.randint(0, 4096, (rows, columns), dtype=numpy.uint16)

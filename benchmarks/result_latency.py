@@ -35,8 +35,9 @@ import numpy
 import pydicom
 from pydicom.uid import generate_uid
 
-from dx_files import write_dx
-from local_services import free_port, wait_port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+from dx_files import write_dx  # noqa: E402
+from local_services import free_port, wait_port  # noqa: E402
 
 STAGES = [("quiet_period", "received", "complete"), ("queue", "queued", "started"),
           ("decode_and_models", "started", "inferred"), ("results", "inferred", "reported"),

@@ -31,37 +31,20 @@ import threading
 import time
 
 import numpy
-import pydicom
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
+
+from dx_files import write_dx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "cluster"))
 from harness import AE_TITLE, Cluster  # noqa: E402
 
-DX = "1.2.840.10008.5.1.4.1.1.1.1"
 STOP = threading.Event()  # set when the script is stopped: senders and the kill loop end
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def write_instance(path, study_uid, view):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = DX
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = DX
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality, ds.BodyPartExamined, ds.ViewPosition = "DX", "CHEST", view
-    ds.PatientName, ds.PatientID = "CLUSTER^CHAOS", "CC1"
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.Rows = ds.Columns = 256
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = numpy.random.randint(0, 4096, (256, 256), dtype=numpy.uint16).tobytes()
-    ds.is_little_endian, ds.is_implicit_VR = True, False
-    ds.save_as(path, write_like_original=False)
-    return ds.SOPInstanceUID
+    pixels = numpy.random.randint(0, 4096, (256, 256), dtype=numpy.uint16)
+    return write_dx(path, pixels, study_uid, view, "CLUSTER^CHAOS", "CC1")
 
 
 def make_studies(folder, count, images_per_study=2):

@@ -34,17 +34,13 @@ import tempfile
 import time
 import urllib.request
 
+from local_services import free_port
+
 DX = "1.2.840.10008.5.1.4.1.1.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
 APP_CONTEXT = "1.2.840.10008.3.1.1.1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def item(kind, payload):

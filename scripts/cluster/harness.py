@@ -19,32 +19,19 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # scripts/
+from local_services import free_port, wait_port  # noqa: E402
 
 PG_USER = "evax-pgtest"   # made by scripts/install-deps.sh
 PG_SUPERUSER = "evax"
 DATABASE = "evax"
 AE_TITLE = "EVAX"
 DESTINATION_AE = "PACS"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 def pg_bindir():

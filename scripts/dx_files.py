@@ -1,4 +1,4 @@
-"""Synthetic DX files for the benchmark scripts (Debian's python3-pydicom and python3-numpy)."""
+"""Synthetic DX files for the benchmark and test scripts (Debian's python3-pydicom and python3-numpy)."""
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -7,7 +7,8 @@ DX = "1.2.840.10008.5.1.4.1.1.1.1"
 
 def write_dx(path, pixels, study_uid, view, patient_name, patient_id, **attributes):
     """A 12-bit chest DX (uint16 `pixels`, rows x columns) in explicit VR little endian, with
-    fresh series and instance UIDs; `attributes` are further dataset attributes by keyword."""
+    fresh series and instance UIDs; `attributes` are further dataset attributes by keyword.
+    Returns the SOP Instance UID."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = DX
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -25,3 +26,4 @@ def write_dx(path, pixels, study_uid, view, patient_name, patient_id, **attribut
     ds.PixelData = pixels.tobytes()
     ds.is_little_endian, ds.is_implicit_VR = True, False
     ds.save_as(path, write_like_original=False)
+    return ds.SOPInstanceUID

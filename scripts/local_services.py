@@ -1,4 +1,4 @@
-"""Loopback helpers shared by the benchmark scripts: a free port, and waiting for a listener."""
+"""Loopback helpers shared by the benchmark and test scripts: a free port, and waiting for a listener."""
 import socket
 import time
 
@@ -16,4 +16,4 @@ def wait_port(port, timeout=120):
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
