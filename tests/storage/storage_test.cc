@@ -465,6 +465,28 @@ TEST_P(StorageBehaviour, PreviousReportIsTheStudysLatestEarlierSr) {
   EXPECT_FALSE(jobs_->previous_report(*read_->job(first.job_id)));
 }
 
+TEST_P(StorageBehaviour, OneStoreServesSeveralThreadsAtOnce) {
+  // The admin API shares one read model, job queue and outbox among its serving threads.
+  for (int i = 0; i < 6; ++i) store_->store(request("1.2.3.4." + std::to_string(i), "1.2.3.9." + std::to_string(i)));
+  for (const auto& study : jobs_->studies_awaiting_analysis()) jobs_->enqueue(study);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int round = 0; round < 40; ++round) {
+        try {
+          if (read_->statistics().instances != 6 || read_->list_jobs(JobFilter{}).total != 6 || !read_->job(1) ||
+              jobs_->cancel(987654, "none") != ActionResult::not_found)
+            ++failures;
+        } catch (const std::exception&) {
+          ++failures;
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
 TEST_P(StorageBehaviour, TheDatabaseAnswersTheWritabilityProbe) {
   const auto [writable, detail] = read_->database_writable();
   EXPECT_TRUE(writable) << detail;

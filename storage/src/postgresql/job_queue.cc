@@ -37,7 +37,7 @@ void mark_job_delivered_if_complete(Connection& db, std::int64_t job_id) {
 }
 
 std::vector<PendingStudy> PgJobQueue::studies_awaiting_analysis() {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "SELECT s.id, s.study_instance_uid, MAX(i.id), s.last_received_at FROM studies s "
       "JOIN instances i ON i.study_id = s.id LEFT JOIN study_coverage c ON c.study_id = s.id "
       "GROUP BY s.id, c.covered_instance_id HAVING MAX(i.id) > COALESCE(c.covered_instance_id, 0)");
@@ -48,7 +48,7 @@ std::vector<PendingStudy> PgJobQueue::studies_awaiting_analysis() {
 
 std::vector<PendingStudy> PgJobQueue::studies_awaiting_analysis(const std::vector<std::int64_t>& among) {
   std::set<std::int64_t> ids(among.begin(), among.end());
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "SELECT s.id, s.study_instance_uid, MAX(i.id), s.last_received_at FROM studies s "
       "JOIN instances i ON i.study_id = s.id LEFT JOIN study_coverage c ON c.study_id = s.id "
       "WHERE s.id = ANY($1::bigint[]) "
@@ -60,7 +60,7 @@ std::vector<PendingStudy> PgJobQueue::studies_awaiting_analysis(const std::vecto
 }
 
 std::vector<PendingStudy> PgJobQueue::studies_quiet_for(std::chrono::milliseconds quiet) {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "SELECT s.id, s.study_instance_uid, m.max_id, s.last_received_at FROM studies s "
       "LEFT JOIN study_coverage c ON c.study_id = s.id "
       "CROSS JOIN LATERAL (SELECT MAX(i.id) AS max_id FROM instances i WHERE i.study_id = s.id) m "
@@ -74,7 +74,8 @@ std::vector<PendingStudy> PgJobQueue::studies_quiet_for(std::chrono::millisecond
 }
 
 JobQueue::LateEnqueue PgJobQueue::enqueue(const PendingStudy& study, const SkipReason& skip_reason) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   LateEnqueue result;
   // One enqueue per study at a time, on any node: the second finds the instances covered.
@@ -132,7 +133,8 @@ JobQueue::LateEnqueue PgJobQueue::enqueue(const PendingStudy& study, const SkipR
 }
 
 std::optional<Job> PgJobQueue::claim_next(const std::set<std::int64_t>& held_back) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   // SKIP LOCKED: workers of every node take different jobs without waiting on each other.
   const Result claimed = db.execute(
@@ -148,7 +150,7 @@ std::optional<Job> PgJobQueue::claim_next(const std::set<std::int64_t>& held_bac
 
 int PgJobQueue::requeue_running(const std::set<std::int64_t>& in_hand) {
   // This node's own jobs from before its restart; other nodes' running jobs are theirs.
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "UPDATE jobs SET state = 'queued', last_error = 'interrupted by a restart', claimed_by = NULL "
       "WHERE state = 'running' AND claimed_by = $1 AND NOT (id = ANY($2::bigint[]))",
       {node_id_, id_array(in_hand)});
@@ -157,7 +159,7 @@ int PgJobQueue::requeue_running(const std::set<std::int64_t>& in_hand) {
 
 int PgJobQueue::take_over_from_silent_nodes(int lease_seconds) {
   // A node silent past its lease is dead (or cut off: then its commits are refused, see finish).
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "UPDATE jobs j SET state = 'queued', claimed_by = NULL, "
       "last_error = 'taken over: node ' || j.claimed_by || ' stopped answering' "
       "FROM nodes n WHERE j.state = 'running' AND n.id = j.claimed_by "
@@ -167,7 +169,7 @@ int PgJobQueue::take_over_from_silent_nodes(int lease_seconds) {
 }
 
 std::vector<Instance> PgJobQueue::instances_for(const Job& job) {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "SELECT id, study_id, sop_class_uid, sop_instance_uid, series_instance_uid, transfer_syntax_uid, modality, "
       "body_part_examined, view_position, view_code, presentation_intent, manufacturer, image_type, rows, columns, "
       "file_path, size_bytes, received_at FROM instances WHERE study_id = $1 AND id <= $2 ORDER BY id",
@@ -190,7 +192,8 @@ std::vector<Instance> PgJobQueue::instances_for(const Job& job) {
 }
 
 void PgJobQueue::mark_inferred(std::int64_t job_id) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   hold_job(db, job_id, node_id_);
   db.execute(with_now("UPDATE jobs SET inferred_at = NOW_ISO WHERE id = $1"), {job_id});
@@ -198,7 +201,8 @@ void PgJobQueue::mark_inferred(std::int64_t job_id) {
 }
 
 void PgJobQueue::finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   hold_job(db, job_id, node_id_);
   replace_images(db, job_id, images);
@@ -209,7 +213,8 @@ void PgJobQueue::finish(std::int64_t job_id, JobState state, const std::string& 
 
 void PgJobQueue::finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images,
                                      const std::vector<Output>& outputs, const std::vector<std::string>& destinations) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   hold_job(db, job_id, node_id_);
   replace_images(db, job_id, images);
@@ -220,7 +225,7 @@ void PgJobQueue::finish_with_outputs(std::int64_t job_id, const std::vector<JobI
 }
 
 std::optional<Output> PgJobQueue::previous_report(const Job& job) {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       std::string("SELECT ") + kOutputColumns +
           " FROM outputs o JOIN jobs j ON j.id = o.job_id WHERE j.study_id = $1 AND o.job_id < $2 AND o.kind = 'sr' "
           "ORDER BY o.id DESC LIMIT 1",
@@ -230,7 +235,8 @@ std::optional<Output> PgJobQueue::previous_report(const Job& job) {
 }
 
 void PgJobQueue::retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   hold_job(db, job_id, node_id_);
   db.execute("UPDATE jobs SET state = 'queued', last_error = $1, next_attempt_at = $2, claimed_by = NULL WHERE id = $3",
@@ -239,7 +245,8 @@ void PgJobQueue::retry_later(std::int64_t job_id, const std::string& error, cons
 }
 
 ActionResult PgJobQueue::retry(std::int64_t job_id) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   const Result update = db.execute(
       with_now("UPDATE jobs SET state = 'queued', attempts = 0, reason = '', last_error = '', queued_at = NOW_ISO, "
                "started_at = NULL, inferred_at = NULL, reported_at = NULL, delivered_at = NULL, finished_at = NULL, "
@@ -249,7 +256,8 @@ ActionResult PgJobQueue::retry(std::int64_t job_id) {
 }
 
 ActionResult PgJobQueue::cancel(std::int64_t job_id, const std::string& why) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   const Result update = db.execute(
       with_now("UPDATE jobs SET state = 'failed', reason = $1, finished_at = NOW_ISO WHERE id = $2 AND state = 'queued'"),
       {"cancelled: " + why, job_id});

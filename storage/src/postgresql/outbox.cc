@@ -43,7 +43,8 @@ void queue_outputs(Connection& db, std::int64_t job_id, const std::vector<Output
 
 std::vector<Delivery> PgOutbox::claim_due(const std::string& destination, const std::set<std::int64_t>& held_back,
                                           int limit) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   const Result claimed = db.execute(
       "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL, claimed_by = $1 "
@@ -63,7 +64,8 @@ std::vector<Delivery> PgOutbox::claim_due(const std::string& destination, const 
 }
 
 void PgOutbox::record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, "delivered", dimse_status, detail);
@@ -77,7 +79,8 @@ void PgOutbox::record_delivered(std::int64_t delivery_id, std::optional<int> dim
 
 void PgOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
                             const std::string& next_attempt_at) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, "retryable", dimse_status, detail);
@@ -87,7 +90,8 @@ void PgOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dimse_s
 }
 
 void PgOutbox::record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status, const std::string& detail) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, permanent ? "permanent" : "retryable", dimse_status, detail);
@@ -97,7 +101,8 @@ void PgOutbox::record_dead(std::int64_t delivery_id, bool permanent, std::option
 }
 
 int PgOutbox::requeue_sending() {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   db.execute(with_now("UPDATE delivery_attempts a SET outcome = 'interrupted', finished_at = NOW_ISO, "
                       "detail = 'interrupted by a restart' FROM deliveries d WHERE d.id = a.delivery_id "
@@ -112,7 +117,8 @@ int PgOutbox::requeue_sending() {
 }
 
 int PgOutbox::requeue_sending_to(const std::string& destination) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   db.execute(with_now("UPDATE delivery_attempts a SET outcome = 'interrupted', finished_at = NOW_ISO, "
                       "detail = 'the database was unreachable' FROM deliveries d WHERE d.id = a.delivery_id "
@@ -127,7 +133,8 @@ int PgOutbox::requeue_sending_to(const std::string& destination) {
 }
 
 int PgOutbox::take_over_from_silent_nodes(int lease_seconds) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   const std::string silent =
       "SELECT id FROM nodes WHERE last_heartbeat < clock_timestamp() - make_interval(secs => $1::int)";
@@ -145,7 +152,7 @@ int PgOutbox::take_over_from_silent_nodes(int lease_seconds) {
 }
 
 std::map<std::string, int> PgOutbox::unfinished_by_destination() {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "SELECT destination, COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending') GROUP BY destination");
   std::map<std::string, int> out;
   for (int row = 0; row < r.rows(); ++row) out[r.text(row, 0)] = static_cast<int>(r.integer(row, 1));
@@ -153,7 +160,7 @@ std::map<std::string, int> PgOutbox::unfinished_by_destination() {
 }
 
 bool PgOutbox::resend(std::int64_t delivery_id) {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       with_now("UPDATE deliveries SET state = 'pending', attempts = 0, created_at = NOW_ISO, finished_at = NULL, "
                "claimed_by = NULL, last_status = 'queued again by an admin' WHERE id = $1 AND state = 'dead'"),
       {delivery_id});
@@ -161,14 +168,15 @@ bool PgOutbox::resend(std::int64_t delivery_id) {
 }
 
 std::set<std::string> PgOutbox::output_paths() {
-  const Result r = session_.get().execute("SELECT file_path FROM outputs WHERE file_path IS NOT NULL");
+  const Result r = session_.hold()->execute("SELECT file_path FROM outputs WHERE file_path IS NOT NULL");
   std::set<std::string> out;
   for (int row = 0; row < r.rows(); ++row) out.insert(r.text(row, 0));
   return out;
 }
 
 int PgOutbox::purge_outputs_before(const std::string& cutoff_iso) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction write(db);
   // Retention runs on one node at a time; the others skip this round.
   if (db.execute("SELECT pg_try_advisory_xact_lock($1::bigint)", {kRetentionLock}).text(0, 0) != "t") return 0;

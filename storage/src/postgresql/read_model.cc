@@ -25,10 +25,10 @@ DeliveryAttempt read_attempt(const Result& r, int row) {
 
 }  // namespace
 
-std::optional<Job> PgReadModel::job(std::int64_t job_id) { return load_job(session_.get(), job_id); }
+std::optional<Job> PgReadModel::job(std::int64_t job_id) { return load_job(*session_.hold(), job_id); }
 
 std::vector<Job> PgReadModel::recent_jobs(int limit) {
-  return jobs_of(session_.get().execute(
+  return jobs_of(session_.hold()->execute(
       std::string("SELECT ") + kJobColumns + " FROM jobs j JOIN studies s ON s.id = j.study_id ORDER BY j.id DESC LIMIT $1",
       {limit}));
 }
@@ -44,7 +44,8 @@ JobPage PgReadModel::list_jobs(const JobFilter& filter) {
   std::vector<Param> params{filter.state ? Param(std::string(job_state_name(*filter.state))) : Param(std::nullopt),
                             Param(optional_text(filter.study_instance_uid)), Param(optional_text(filter.received_since)),
                             Param(optional_text(filter.received_until))};
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction read(db, Isolation::repeatable_read);  // the count and the page from one snapshot
   JobPage page;
   page.total = db.execute("SELECT COUNT(*) FROM jobs j JOIN studies s ON s.id = j.study_id" + where, params).integer(0, 0);
@@ -58,14 +59,14 @@ JobPage PgReadModel::list_jobs(const JobFilter& filter) {
 }
 
 std::vector<Job> PgReadModel::jobs_of_study(const std::string& study_instance_uid) {
-  return jobs_of(session_.get().execute(std::string("SELECT ") + kJobColumns +
+  return jobs_of(session_.hold()->execute(std::string("SELECT ") + kJobColumns +
                                             " FROM jobs j JOIN studies s ON s.id = j.study_id WHERE s.study_instance_uid = $1 "
                                             "ORDER BY j.id",
                                         {study_instance_uid}));
 }
 
 std::vector<JobImage> PgReadModel::images_of(std::int64_t job_id) {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "SELECT ji.job_id, ji.instance_id, i.sop_instance_uid, ji.decision, ji.reason_code, ji.detail, ji.probabilities_json, "
       "ji.cams_json FROM job_images ji JOIN instances i ON i.id = ji.instance_id WHERE ji.job_id = $1 ORDER BY ji.instance_id",
       {job_id});
@@ -77,7 +78,7 @@ std::vector<JobImage> PgReadModel::images_of(std::int64_t job_id) {
 }
 
 std::vector<NotReanalysed> PgReadModel::not_reanalysed_of_study(const std::string& study_instance_uid) {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "SELECT i.sop_instance_uid, i.received_at, n.reason FROM arrivals_not_reanalysed n JOIN instances i ON i.id = n.instance_id "
       "JOIN studies s ON s.id = i.study_id WHERE s.study_instance_uid = $1 ORDER BY i.id",
       {study_instance_uid});
@@ -87,31 +88,31 @@ std::vector<NotReanalysed> PgReadModel::not_reanalysed_of_study(const std::strin
 }
 
 std::optional<Delivery> PgReadModel::delivery(std::int64_t delivery_id) {
-  const auto found = deliveries_of(session_.get().execute(delivery_query("WHERE d.id = $1"), {delivery_id}));
+  const auto found = deliveries_of(session_.hold()->execute(delivery_query("WHERE d.id = $1"), {delivery_id}));
   if (found.empty()) return std::nullopt;
   return found[0];
 }
 
 std::optional<Output> PgReadModel::output(std::int64_t output_id) {
-  const Result r = session_.get().execute(std::string("SELECT ") + kOutputColumns + " FROM outputs o WHERE o.id = $1", {output_id});
+  const Result r = session_.hold()->execute(std::string("SELECT ") + kOutputColumns + " FROM outputs o WHERE o.id = $1", {output_id});
   if (r.rows() == 0) return std::nullopt;
   return read_output(r, 0, 0);
 }
 
 std::vector<Delivery> PgReadModel::deliveries_of_job(std::int64_t job_id) {
-  return deliveries_of(session_.get().execute(delivery_query("WHERE o.job_id = $1 ORDER BY o.id, d.destination"), {job_id}));
+  return deliveries_of(session_.hold()->execute(delivery_query("WHERE o.job_id = $1 ORDER BY o.id, d.destination"), {job_id}));
 }
 
 std::vector<Output> PgReadModel::outputs_of_job(std::int64_t job_id) {
   const Result r =
-      session_.get().execute(std::string("SELECT ") + kOutputColumns + " FROM outputs o WHERE o.job_id = $1 ORDER BY o.id", {job_id});
+      session_.hold()->execute(std::string("SELECT ") + kOutputColumns + " FROM outputs o WHERE o.job_id = $1 ORDER BY o.id", {job_id});
   std::vector<Output> out;
   for (int row = 0; row < r.rows(); ++row) out.push_back(read_output(r, row, 0));
   return out;
 }
 
 std::vector<DeliveryAttempt> PgReadModel::attempts_of(std::int64_t delivery_id) {
-  const Result r = session_.get().execute(
+  const Result r = session_.hold()->execute(
       "SELECT id, delivery_id, started_at, finished_at, outcome, dimse_status, detail FROM delivery_attempts "
       "WHERE delivery_id = $1 ORDER BY id",
       {delivery_id});
@@ -121,7 +122,8 @@ std::vector<DeliveryAttempt> PgReadModel::attempts_of(std::int64_t delivery_id) 
 }
 
 std::vector<DestinationSummary> PgReadModel::destination_summaries() {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction read(db, Isolation::repeatable_read);
   std::map<std::string, DestinationSummary> by_name;
   const Result counts = db.execute("SELECT destination, state, COUNT(*) FROM deliveries GROUP BY destination, state");
@@ -146,7 +148,8 @@ std::vector<DestinationSummary> PgReadModel::destination_summaries() {
 
 NodeStatisticsSnapshot PgReadModel::statistics(int recent_jobs) {
   NodeStatisticsSnapshot s;
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   Transaction read(db, Isolation::repeatable_read);
   const Result instances = db.execute(
       "SELECT (SELECT COUNT(*) FROM instances), (SELECT COALESCE(SUM(size_bytes), 0) FROM instances), "
@@ -189,7 +192,8 @@ std::pair<bool, std::string> PgReadModel::database_writable() {
   // the answer is about the database now, not about this session's old connection.
   for (int attempt = 1;; ++attempt) {
     try {
-      Connection& db = session_.get();
+      const auto held = session_.hold();
+      Connection& db = *held;
       Transaction write(db);
       db.execute("SELECT id FROM jobs WHERE id = 0 FOR UPDATE");  // refused by a read-only server
       write.commit();
@@ -204,7 +208,8 @@ std::pair<bool, std::string> PgReadModel::database_writable() {
 }
 
 std::vector<NodeStatus> PgReadModel::nodes(int lease_seconds) {
-  Connection& db = session_.get();
+  const auto held = session_.hold();
+  Connection& db = *held;
   const Result r = db.execute(
       "SELECT n.id, n.address, n.version, n.started_at, "
       "to_char(n.last_heartbeat AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
@@ -229,7 +234,7 @@ std::vector<NodeStatus> PgReadModel::nodes(int lease_seconds) {
 }
 
 void PgNodeRegistry::heartbeat(const NodeAnnouncement& self) {
-  session_.get().execute(
+  session_.hold()->execute(
       "INSERT INTO nodes (id, address, version, started_at, last_heartbeat) VALUES ($1, $2, $3, $4, clock_timestamp()) "
       "ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, version = EXCLUDED.version, "
       "started_at = EXCLUDED.started_at, last_heartbeat = EXCLUDED.last_heartbeat",

@@ -32,13 +32,29 @@ struct Identity {
 class Session {
  public:
   explicit Session(std::string dsn) : dsn_(std::move(dsn)) {}
-  Connection& get() {
+
+  // The connection, held by one caller until the handle goes: a store shared by threads (the
+  // admin API's) serialises its calls on it, as the SQLite stores do on their connection.
+  class Held {
+   public:
+    Connection& operator*() const { return *connection_; }
+    Connection* operator->() const { return connection_; }
+
+   private:
+    friend class Session;
+    Held(std::unique_lock<std::mutex> lock, Connection* connection) : lock_(std::move(lock)), connection_(connection) {}
+    std::unique_lock<std::mutex> lock_;
+    Connection* connection_;
+  };
+  Held hold() {
+    std::unique_lock lock(mutex_);
     if (!connection_ || connection_->broken()) connection_ = std::make_unique<Connection>(dsn_);
-    return *connection_;
+    return Held(std::move(lock), connection_.get());
   }
 
  private:
   std::string dsn_;
+  std::mutex mutex_;  // one caller at a time on the connection
   std::unique_ptr<Connection> connection_;
 };
 
@@ -54,7 +70,8 @@ class SessionPool {
     ~Lease() { pool_.give_back(std::move(session_)); }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
-    Connection& connection() { return session_->get(); }
+    // The lease is this caller's alone, so the connection outlives the hold's lock.
+    Connection& connection() { return *session_->hold(); }
 
    private:
     SessionPool& pool_;

@@ -2,8 +2,9 @@
 // (running) and finish them (done, skipped or failed, with a reason), or put them back for a
 // later attempt. Every stage is time-stamped; every image's decision is kept.
 // Jobs carry the id of the node that claimed them. Owns the tables jobs, job_images, study_coverage (which instances a job covers) and
-// arrivals_not_reanalysed. Each JobQueue is used by one thread at a time (open one per thread
-// from the StorageBackend); the queue itself is safe for any number of them at once.
+// arrivals_not_reanalysed. Thread-safe: the calls of several threads on one JobQueue are
+// serialised on its connection (open one per thread from the StorageBackend to run them in
+// parallel); the queue itself is safe for any number of them at once.
 #pragma once
 
 #include <chrono>

@@ -3,8 +3,8 @@
 // a later attempt, or dead-lettered. Every attempt keeps its outcome and DIMSE status. After a
 // crash, deliveries left sending go back to pending: the only case in which an object can be
 // sent twice (with the same SOP Instance UID, so the PACS keeps one).
-// Owns the tables outputs, deliveries and delivery_attempts. Each Outbox is used by one thread
-// at a time (open one per thread from the StorageBackend).
+// Owns the tables outputs, deliveries and delivery_attempts. Thread-safe: calls from several
+// threads are serialised on the Outbox's connection (open one per thread to run them in parallel).
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // ReadModel: what the admin API, the status page and `evax-node status` read: jobs with their
 // images, outputs and deliveries, destinations, and the node's statistics for /metrics and
-// /readyz. Reads only (the writability probe commits an empty write transaction). Each ReadModel
-// is used by one thread at a time (open one per thread from the StorageBackend).
+// /readyz. Reads only (the writability probe commits an empty write transaction). Thread-safe:
+// calls from several threads (the admin API's) are serialised on the ReadModel's connection.
 #pragma once
 
 #include <cstdint>
