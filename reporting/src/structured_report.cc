@@ -4,7 +4,9 @@
 //   ├ Image Library: every analysed image
 //   ├ Imaging Measurements: one Measurement Group per finding and image, a TID 1410 planar ROI
 //   │ (DCMTK builds it with its TID 1501 class plus the Image Region; identified as 1410 after)
-//   │   ├ Tracking Identifier "<label> image <n>", Tracking Unique Identifier
+//   │   ├ Tracking Identifier "<label> image <n>", Tracking Unique Identifier derived from the
+//   │   │ image, the model and the label (tracking_uid: a re-analysis repeats it)
+//   │   ├ Finding Category = Morphologically abnormal structure (CID 7150)
 //   │   ├ Finding = the finding's code
 //   │   ├ SCOORD Image Region (111030, DCM): where the finding is, SELECTED FROM the image: the
 //   │   │ outline of its Grad-CAM attention, its peak, or the analysed area (see image_regions.h)
@@ -14,13 +16,14 @@
 //   │   └ Algorithm Name, Algorithm Version, Algorithm Parameters (TID 4019 items)
 //   │ and, with lung segmentation, one Measurement Group per lung and image
 //   │   ├ Tracking Identifier "<Right|Left> lung image <n>", Tracking Unique Identifier
-//   │   ├ Finding Lung (39607008, SCT)
+//   │   ├ Finding Category = Anatomical structure, Finding Lung (39607008, SCT)
 //   │   ├ SCOORD Image Region: the lung's outline, SELECTED FROM the image
 //   │   ├ NUM Area (42798000, SCT) in mm2, source: the image and its segment in the lung SEG;
 //   │   │ Finding Site Lung with Laterality Right / Left
 //   │   ├ Comment: which pixel spacing the area rests on, the pixel count, the segment number
 //   │   └ Algorithm Name, Version, Parameters of the segmentation model
-//   └ Qualitative Evaluations: a Comment saying the results are AI-generated (and DEMO), one
+//   └ Qualitative Evaluations: per image, Finding = Present (any finding at or above its
+//     operating point) or Absent, INFERRED FROM the image; a Comment saying the results are AI-generated (and DEMO), one
 //     per image whose lung mask was rejected, with the reason, and one per image whose lungs
 //     have no area (no pixel spacing: DCMTK's TID 1501 needs a measurement in every group)
 // What viewers draw: OHIF places each group at its Image Region and labels it with the NUM's
