@@ -186,6 +186,9 @@ TEST(NodeConfig, AirPicksTheSrTypeUnlessOneIsNamed) {
   ASSERT_TRUE(air_off) << describe(air_off.error().front());
   EXPECT_FALSE(air_off->reporting.air);
   EXPECT_EQ(air_off->reporting.sr_document_type_in_force(), "comprehensive");
+  const std::string shown = to_redacted_json(*air_off);  // the admin API shows the type in force
+  EXPECT_NE(shown.find("\"air\": false"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\"sr_document_type\": \"comprehensive\""), std::string::npos) << shown;
   const auto named = parse_config(R"({"reporting": {"air": true, "sr_document_type": "enhanced"}})");
   ASSERT_TRUE(named) << describe(named.error().front());
   EXPECT_EQ(named->reporting.sr_document_type_in_force(), "enhanced");
