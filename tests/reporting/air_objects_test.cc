@@ -111,7 +111,7 @@ class AirObjects : public ::testing::Test {
       arguments += " --compare " + (dir_ / "maps.json").string();
     }
     const std::string out =
-        run(std::string(EVAX_TOOLS_PYTHON) + " " EVAX_SOURCE_DIR "/tests/tools/air_objects_check.py " + arguments);
+        testing::run(std::string(EVAX_TOOLS_PYTHON) + " " EVAX_SOURCE_DIR "/tests/tools/air_objects_check.py " + arguments);
     const json parsed = json::parse(out, nullptr, /*allow_exceptions=*/false);
     EXPECT_FALSE(parsed.is_discarded()) << out;
     if (parsed.is_discarded()) return json::object({{"objects", json::array()}, {"errors", json::array()}});
@@ -119,10 +119,29 @@ class AirObjects : public ::testing::Test {
     return parsed;
   }
 
-  static std::string pixelmed(const std::string& validator, const std::string& path) {
-    return run("java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
-               "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate." + validator + " " + path);
+  // PixelMed's SR validator on a KOS: the IOD, then TID 2010 at the root.
+  static testing::ValidatorReport pixelmed_kos(const std::string& path) {
+    return testing::validator_report(
+        "java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
+        "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path,
+        [](const testing::ToolRun& r) {
+          return r.output.find("Found Root Template TID_2010") != std::string::npos &&
+                 r.output.find("Root Template Validation Complete") != std::string::npos &&
+                 r.output.find("IOD validation complete") != std::string::npos;
+        });
   }
+
+  // dciodvfy: the synthetic source has no Study Date, Time or ID a DICOMDIR would want, and
+  // Contributing Equipment's Device UID is newer than its tables.
+  static std::vector<std::string> iod_warnings() {
+    std::vector<std::string> allowed = testing::kDeviceUidWarnings;
+    allowed.push_back("Missing attribute or value that would be needed to build DICOMDIR");
+    return allowed;
+  }
+  // dcentvfy: the synthetic source lacks Type 2 attributes the results carry empty; its tables
+  // give AccessionNumber to the study in one IOD and to the series in another.
+  const std::vector<std::string> entity_warnings_ = {"Attribute present in one instance but not the other",
+                                                     "Different information entities for attribute - Element=<AccessionNumber>"};
 
   fs::path dir_;
   std::string study_uid_ = testing::new_uid(SITE_STUDY_UID_ROOT);
@@ -175,13 +194,10 @@ TEST_F(AirObjects, ParametricMapPassesTheValidators) {
   EXPECT_EQ(pm->reference.study_instance_uid, study_uid_);
   const std::string path = save(*pm, "pm.dcm");
 
-  const std::string iod = run("dciodvfy " + path);
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
-  EXPECT_NE(iod.find("ParametricMap"), std::string::npos) << iod;  // it checked the Parametric Map IOD
+  EXPECT_TRUE(testing::is_clean(testing::dciodvfy(path, "ParametricMap"), iod_warnings()));
   // Not PixelMed: its 2022 IOD tables (Debian 12's pixelmed.jar) have no Parametric Map and
   // answer "IOD (SOP Class) unrecognized".
-  const std::string entities = run("dcentvfy " + dx + " " + path);
-  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+  EXPECT_TRUE(testing::is_clean(testing::dcentvfy({dx, path}), entity_warnings_));
 }
 
 TEST_F(AirObjects, HighdicomReadsTheHeatmapsAsRealWorldValues) {
@@ -286,18 +302,13 @@ TEST_F(AirObjects, TheKeyObjectSelectionListsTheResultSetAndEveryObjectNamesItsA
   EXPECT_EQ(kos->kind, "kos");
   EXPECT_EQ(kos->reference.sop_class_uid, UID_KeyObjectSelectionDocumentStorage);
   EXPECT_EQ(kos->reference.study_instance_uid, study_uid_);
-  std::string all = dx;
-  for (const auto* object : {&*sr, &*sc, &*seg, &*pm, &*kos}) all += " " + save(*object, object->kind + ".dcm");
+  std::vector<std::string> all = {dx};
+  for (const auto* object : {&*sr, &*sc, &*seg, &*pm, &*kos}) all.push_back(save(*object, object->kind + ".dcm"));
   const std::string kos_path = (dir_ / "objects" / "kos.dcm").string();
 
-  const std::string iod = run("dciodvfy " + kos_path);
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
-  EXPECT_NE(iod.find("KeyObjectSelectionDocument"), std::string::npos) << iod;
-  const std::string kos_check = pixelmed("DicomSRValidator", kos_path);
-  EXPECT_TRUE(lines_starting(kos_check, "Error").empty()) << kos_check;
-  EXPECT_NE(kos_check.find("Found Root Template TID_2010"), std::string::npos) << kos_check;
-  const std::string entities = run("dcentvfy " + all);
-  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+  EXPECT_TRUE(testing::is_clean(testing::dciodvfy(kos_path, "KeyObjectSelectionDocument"), iod_warnings()));
+  EXPECT_TRUE(testing::is_clean(pixelmed_kos(kos_path)));
+  EXPECT_TRUE(testing::is_clean(testing::dcentvfy(all), entity_warnings_));
 
   const json read = read_objects();
   ASSERT_EQ(read["objects"].size(), 5u) << read.dump();
