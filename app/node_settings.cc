@@ -185,7 +185,7 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
   results.operating_points = config.reporting.operating_points;
   results.secondary_capture = config.reporting.secondary_capture;
   results.sc_max_side = config.reporting.sc_max_side;
-  for (const auto& d : config.destinations) results.destinations.push_back(d.name);
+  for (const auto& d : config.destinations) results.destinations.push_back({d.name, d.outputs});
   if (segmenter && model.task != inference::Task::features) {
     settings.segment_lungs = true;
     settings.lung_limits = {config.model.lung_min_region_fraction, config.model.lung_max_total_fraction};

@@ -43,6 +43,7 @@ json delivery_json(storage::ReadModel& read, const storage::Delivery& d) {
           {"last_status", d.last_status},
           {"next_attempt_at", time_or_null(d.next_attempt_at)},
           {"finished", time_or_null(d.finished_at)},
+          {"substitution", d.substitution.empty() ? json(nullptr) : json(d.substitution)},
           {"attempt_log", std::move(attempts)}};
 }
 

@@ -444,7 +444,8 @@
             el('td', { class: 'last-status' },
               String(d.last_status || ''),
               d.state === 'pending' && d.next_attempt_at ? [' · next try ', timeElement(d.next_attempt_at)] : null,
-              d.state === 'delivered' && d.finished ? [' · ', timeElement(d.finished)] : null),
+              d.state === 'delivered' && d.finished ? [' · ', timeElement(d.finished)] : null,
+              d.substitution ? el('div', { class: 'substitution' }, 'Substituted: ' + String(d.substitution)) : null),
           ] : el('td', { colspan: 4, class: 'muted' }, 'No destinations.')));
       })));
   }

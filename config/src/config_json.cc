@@ -57,7 +57,8 @@ std::string to_redacted_json(const NodeConfig& c) {
   if (c.http.tls) http["tls"] = {{"certificate", c.http.tls->certificate}, {"key", secret(c.http.tls->key)}};
   json destinations = json::array();
   for (const auto& d : c.destinations) {
-    json entry{{"name", d.name}, {"ae_title", d.ae_title}, {"host", d.host}, {"port", d.port}};
+    json entry{{"name", d.name}, {"ae_title", d.ae_title}, {"host", d.host}, {"port", d.port},
+               {"outputs", d.outputs.empty() ? output_kinds() : d.outputs}};
     if (d.tls)
       entry["tls"] = {{"trusted_certificates", d.tls->trusted_certificates},
                       {"certificate", d.tls->certificate},

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -111,6 +112,24 @@ class ObjectReader {
         if (item.is_string()) target.push_back(item.get<std::string>());
         else fail(key, "must be a list of file names");
       }
+    }
+  }
+
+  // A list whose items are each one of `choices`, at least one, none twice.
+  void choice_list(const char* key, std::vector<std::string>& target, const std::vector<std::string>& choices) {
+    const json* list = array(key);
+    if (!list) return;
+    std::string allowed;
+    for (const auto& c : choices) allowed += (allowed.empty() ? "" : ", ") + c;
+    if (list->empty()) fail(key, "must name at least one of " + allowed + " (leave it out for all)");
+    for (const auto& item : *list) {
+      const std::string value = item.is_string() ? item.get<std::string>() : item.dump();
+      if (std::find(choices.begin(), choices.end(), value) == choices.end())
+        fail(key, "\"" + value + "\" is not one of " + allowed);
+      else if (std::find(target.begin(), target.end(), value) != target.end())
+        fail(key, "names \"" + value + "\" twice");
+      else
+        target.push_back(value);
     }
   }
 
@@ -299,6 +318,7 @@ void read_destinations(const json& list, const std::string& path, std::vector<Co
     r.text("ae_title", d.ae_title);
     r.text("host", d.host);
     r.integer("port", d.port, 1, 65535);
+    r.choice_list("outputs", d.outputs, output_kinds());
     if (d.name.empty()) r.fail("name", "is required");
     else if (!names.insert(d.name).second) r.fail("name", "is used twice");
     if (!valid_ae_title(d.ae_title)) r.fail("ae_title", "must be 1 to 16 printable characters without backslash");
@@ -434,6 +454,11 @@ ConfigResult load_config_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return parse_config(text.str());
+}
+
+const std::vector<std::string>& output_kinds() {
+  static const std::vector<std::string> kinds{"sr", "sc", "seg", "pmap", "kos"};
+  return kinds;
 }
 
 std::string describe(const ConfigError& error) {

@@ -6,8 +6,9 @@
 #include <dcmtk/dcmtls/tlslayer.h>
 
 #include <memory>
-
 #include <set>
+
+#include "sop_class_alternatives.h"
 
 namespace evax::dicom_node {
 namespace {
@@ -46,6 +47,16 @@ std::unique_ptr<DcmTLSTransportLayer> make_tls(const PeerTls& tls, std::string& 
     if (!ok(layer->addTrustedCertificateFile(trusted.c_str(), DCF_Filetype_PEM), "trusted certificate " + trusted)) return nullptr;
   layer->setCertificateVerification(tls.verify_peer ? DCV_requireCertificate : DCV_ignoreCertificate);
   return layer;
+}
+
+// The result for a file whose SOP class the peer refused at negotiation (`why_no_alternative`:
+// why the alternative form was not sent, if there is one).
+SendResult refused(const OutgoingFile& f, const std::string& why_no_alternative) {
+  SendResult r{SendOutcome::permanent, std::nullopt,
+               "the destination refused SOP class " + sop_class_name(f.sop_class_uid) + " at association negotiation"};
+  if (!why_no_alternative.empty()) r.detail += "; no alternative sent: " + why_no_alternative;
+  r.refused_sop_class = true;
+  return r;
 }
 
 // DcmSCU keeps the TLS hook for its subclasses; the layer must be set after initNetwork().
@@ -88,9 +99,16 @@ std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer
   scu.setDIMSETimeout(static_cast<Uint32>(settings.dimse_timeout_s));
   scu.setVerbosePCMode(OFTrue);
   const OFList<OFString> transfer_syntaxes{UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};
+  // Each file's SOP class, and the alternative's for a peer that refuses it. Verification too:
+  // a peer refusing every class of the batch then still accepts the association, and each file
+  // gets a clear "refused" instead of a retried association rejection.
+  scu.addPresentationContext(UID_VerificationSOPClass, transfer_syntaxes);
   std::set<std::string> classes;
-  for (const auto& f : files)
+  for (const auto& f : files) {
     if (classes.insert(f.sop_class_uid).second) scu.addPresentationContext(f.sop_class_uid.c_str(), transfer_syntaxes);
+    const auto alternative = alternative_sop_class(f.sop_class_uid);
+    if (alternative && classes.insert(*alternative).second) scu.addPresentationContext(alternative->c_str(), transfer_syntaxes);
+  }
 
   OFCondition status = scu.initNetwork();
   if (status.bad()) return all_retryable(files.size(), std::string("cannot set up the network: ") + status.text());
@@ -102,6 +120,14 @@ std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer
     if (status.bad()) return all_retryable(files.size(), std::string("TLS setup failed: ") + status.text());
   }
   status = scu.negotiateAssociation();
+  if (status == NET_EC_NoAcceptablePresentationContexts) {
+    // The peer accepts the association but none of the SOP classes (nor alternatives).
+    if (scu.isConnected()) scu.abortAssociation();
+    std::vector<SendResult> results;
+    for (const auto& f : files)
+      results.push_back(refused(f, alternative_sop_class(f.sop_class_uid) ? "the destination refused it too" : ""));
+    return results;
+  }
   if (status.bad()) {
     std::string detail = std::string("association failed: ") + status.text();
     if (status == DUL_ASSOCIATIONREJECTED) detail = "association rejected by the peer";
@@ -116,13 +142,34 @@ std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer
       results.push_back({SendOutcome::retryable, std::nullopt, "not sent: the association ended early"});
       continue;
     }
-    const T_ASC_PresentationContextID context = scu.findPresentationContextID(f.sop_class_uid.c_str(), "");
+    T_ASC_PresentationContextID context = scu.findPresentationContextID(f.sop_class_uid.c_str(), "");
+    std::unique_ptr<DcmFileFormat> alternative_file;
+    SendResult result;  // with the substitution, if any
     if (context == 0) {
-      results.push_back({SendOutcome::permanent, std::nullopt, "the peer accepts no presentation context for " + f.sop_class_uid});
-      continue;
+      const auto alternative = alternative_sop_class(f.sop_class_uid);
+      if (!alternative) {
+        results.push_back(refused(f, ""));
+        continue;
+      }
+      context = scu.findPresentationContextID(alternative->c_str(), "");
+      if (context == 0) {
+        results.push_back(refused(f, "the destination refused " + sop_class_name(*alternative) + " too"));
+        continue;
+      }
+      auto loaded = load_as_alternative(f.path, *alternative);
+      if (auto* why = std::get_if<std::string>(&loaded)) {
+        results.push_back(refused(f, "cannot be sent as " + sop_class_name(*alternative) + ": " + *why));
+        continue;
+      }
+      alternative_file = std::move(std::get<std::unique_ptr<DcmFileFormat>>(loaded));
+      result.sent_sop_class_uid = *alternative;
+      result.sent_sop_instance_uid = alternative_instance_uid(f.sop_instance_uid, *alternative);
+      result.substitution = "sent as " + sop_class_name(*alternative) + ", SOP Instance UID " + result.sent_sop_instance_uid +
+                             ": the destination refused " + sop_class_name(f.sop_class_uid) + " at association negotiation";
     }
     Uint16 response = 0;
-    status = scu.sendSTORERequest(context, f.path.c_str(), nullptr, response);
+    status = alternative_file ? scu.sendSTORERequest(context, "", alternative_file->getDataset(), response)
+                              : scu.sendSTORERequest(context, f.path.c_str(), nullptr, response);
     if (status.bad()) {
       // The network failed or timed out: the peer may or may not have kept it; sending the
       // same SOP Instance UID again is safe.
@@ -131,8 +178,10 @@ std::vector<SendResult> send_files(const ScuSettings& settings, const Peer& peer
       continue;
     }
     const SendOutcome outcome = classify_store_status(response);
-    results.push_back({outcome, static_cast<int>(response),
-                       outcome == SendOutcome::delivered ? "" : "C-STORE answered " + hex_status(response)});
+    result.outcome = outcome;
+    result.dimse_status = static_cast<int>(response);
+    result.detail = outcome == SendOutcome::delivered ? "" : "C-STORE answered " + hex_status(response);
+    results.push_back(std::move(result));
     if (outcome == SendOutcome::delivered && on_delivered) on_delivered(results.size() - 1, results.back());
   }
   if (connection_lost) scu.abortAssociation();

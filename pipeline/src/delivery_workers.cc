@@ -5,6 +5,11 @@
 #include "evax/pipeline/backoff.h"
 
 namespace evax::pipeline {
+namespace {
+
+const std::string kHeatmapCarried = "not sent: the Secondary Capture carries the heatmap";
+
+}  // namespace
 
 dicom_node::Peer peer_of(const config::Destination& destination) {
   dicom_node::Peer peer{destination.ae_title, destination.host, destination.port, std::nullopt};
@@ -133,7 +138,8 @@ bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination
   std::vector<bool> recorded(files.size(), false);
   const auto results = dicom_node::send_files(settings_.scu, peer_of(destination), files,
                                               [&](std::size_t k, const dicom_node::SendResult& result) {
-                                                outbox.record_delivered(batch[sent[k]].id, result.dimse_status, result.detail);
+                                                outbox.record_delivered_as(batch[sent[k]].id, result.dimse_status,
+                                                                           result.detail, result.substitution);
                                                 recorded[k] = true;
                                               });
 
@@ -145,7 +151,7 @@ bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination
   const auto pause = retry_delay(settings_.retry, sender.unreachable_streak);
   if (unreachable) sender.paused_until = clock_.now() + pause;
 
-  int delivered = 0, retrying = 0, dead = 0;
+  int delivered = 0, retrying = 0, dead = 0, substituted = 0;
   for (std::size_t k = 0; k < results.size(); ++k) {
     const auto& delivery = batch[sent[k]];
     const auto& result = results[k];
@@ -158,10 +164,17 @@ bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination
                                                                             : "retryable-failure",
                      {{"destination", destination.name}, {"sop_instance_uid", delivery.output.sop_instance_uid},
                       {"delivery", std::to_string(delivery.id)}, {"attempt", std::to_string(delivery.attempts)},
-                      {"dimse_status", result.dimse_status ? std::to_string(*result.dimse_status) : ""}, {"detail", result.detail}});
+                      {"dimse_status", result.dimse_status ? std::to_string(*result.dimse_status) : ""}, {"detail", result.detail},
+                      {"sent_sop_instance_uid", result.sent_sop_instance_uid}});
     if (result.outcome == dicom_node::SendOutcome::delivered) {
-      if (!recorded[k]) outbox.record_delivered(delivery.id, result.dimse_status, result.detail);
+      if (!recorded[k]) outbox.record_delivered_as(delivery.id, result.dimse_status, result.detail, result.substitution);
+      if (!result.substitution.empty()) log_.info("delivery", "substituted", result.substitution, fields);
       ++delivered;
+    } else if (result.refused_sop_class && delivery.output.kind == "pmap" &&
+               outbox.substitute_with(delivery.id, "sc", kHeatmapCarried + (": " + result.detail)) > 0) {
+      // The Secondary Capture shows the same heatmap: it goes there instead (queued if it was not).
+      log_.info("delivery", "substituted", kHeatmapCarried + (": " + result.detail), fields);
+      ++substituted;
     } else if (result.outcome == dicom_node::SendOutcome::permanent) {
       outbox.record_dead(delivery.id, true, result.dimse_status, result.detail);
       log_.error("delivery", "dead-lettered", "refused by the destination: " + result.detail, fields);
@@ -186,7 +199,8 @@ bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination
     }
   }
   const logging::Fields summary{{"destination", destination.name}, {"delivered", std::to_string(delivered)},
-                                {"retrying", std::to_string(retrying)}, {"dead_lettered", std::to_string(dead)}};
+                                {"retrying", std::to_string(retrying)}, {"dead_lettered", std::to_string(dead)},
+                                {"substituted", std::to_string(substituted)}};
   if (unreachable)
     log_.warn("delivery", "destination-unreachable", results.empty() ? "" : results.front().detail,
               {{"destination", destination.name}, {"paused_s", std::to_string(pause.count())}});

@@ -1,6 +1,7 @@
 // The records' names for their states, the same in every backend.
 #include "evax/storage/records.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "delivery_status.h"
@@ -38,6 +39,10 @@ std::optional<DeliveryState> parse_delivery_state(std::string_view name) {
   for (auto s : {DeliveryState::pending, DeliveryState::sending, DeliveryState::delivered, DeliveryState::dead})
     if (delivery_state_name(s) == name) return s;
   return std::nullopt;
+}
+
+bool DeliveryRoute::takes(const std::string& kind) const {
+  return kinds.empty() || std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
 }
 
 std::string attempt_status_text(std::optional<int> dimse_status, const std::string& detail) {

@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 namespace evax::config {
 namespace {
 
@@ -85,6 +87,29 @@ TEST(NodeConfig, EveryErrorIsReportedWithItsKeyPath) {
         "destinations[1].name: is used twice", "destinations[1].ae_title", "destinations[1].host: is required",
         "colour: unknown key"})
     EXPECT_TRUE(mentions(errors, expected)) << "missing: " << expected;
+}
+
+TEST(NodeConfig, EachDestinationChoosesItsOutputKindsFromTheKnownOnes) {
+  const auto config = parse_config(R"({"destinations": [
+    {"name": "pacs", "ae_title": "PACS", "host": "10.0.0.1"},
+    {"name": "archive", "ae_title": "ARCHIVE", "host": "10.0.0.2", "outputs": ["sr", "sc"]}]})");
+  ASSERT_TRUE(config) << describe(config.error().front());
+  EXPECT_TRUE(config->destinations[0].outputs.empty());  // every kind
+  EXPECT_EQ(config->destinations[1].outputs, (std::vector<std::string>{"sr", "sc"}));
+  const auto effective = nlohmann::json::parse(to_redacted_json(*config));
+  EXPECT_EQ(effective["destinations"][0]["outputs"], nlohmann::json::parse(R"(["sr", "sc", "seg", "pmap", "kos"])"));
+  EXPECT_EQ(effective["destinations"][1]["outputs"], nlohmann::json::parse(R"(["sr", "sc"])"));
+
+  const auto errors = errors_of(R"({"destinations": [
+    {"name": "a", "ae_title": "A", "host": "10.0.0.1", "outputs": ["sr", "heatmap", 3]},
+    {"name": "b", "ae_title": "B", "host": "10.0.0.2", "outputs": []},
+    {"name": "c", "ae_title": "C", "host": "10.0.0.3", "outputs": ["sc", "sc"]},
+    {"name": "d", "ae_title": "D", "host": "10.0.0.4", "outputs": "sr"}]})");
+  for (const char* expected :
+       {"destinations[0].outputs: \"heatmap\" is not one of sr, sc, seg, pmap, kos", "destinations[0].outputs: \"3\" is not one of",
+        "destinations[1].outputs: must name at least one of sr, sc, seg, pmap, kos", "destinations[2].outputs: names \"sc\" twice",
+        "destinations[3].outputs: must be a list"})
+    EXPECT_TRUE(mentions(errors, expected)) << "missing: " << expected << "\n" << ::testing::PrintToString(errors);
 }
 
 TEST(NodeConfig, TlsNeedsItsFiles) {

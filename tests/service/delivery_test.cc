@@ -6,7 +6,9 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 
 #include <algorithm>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "destination.h"
@@ -308,6 +310,84 @@ TEST(Delivery, KillDuringSendingResendsOnlyTheInterruptedObject) {
   EXPECT_EQ(duplicates, 1);  // the one on the wire when the node died, sent again with the same UID
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM delivery_attempts WHERE outcome = 'interrupted'"), "3");
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM delivery_attempts WHERE outcome = 'delivered'"), "3");
+}
+
+// The content tree of an SR file, printed without its encoding (sequence and item lengths,
+// explicit or undefined, differ between the stored file and what a peer writes), for comparing
+// two documents' content.
+std::string sr_content(const std::filesystem::path& file) {
+  DcmFileFormat format;
+  EXPECT_TRUE(format.loadFile(file.c_str()).good()) << file;
+  DcmElement* content = nullptr;
+  if (format.getDataset()->findAndGetElement(DCM_ContentSequence, content).bad()) return "(no content)";
+  std::ostringstream out;
+  content->print(out);
+  std::string text = std::regex_replace(out.str(), std::regex(R"(with (explicit|undefined) length )"), "");
+  text = std::regex_replace(text, std::regex(R"( for re-encod(ing|\.))"), "");
+  text = std::regex_replace(text, std::regex(R"(#\s*(u/l|\d+),)"), "#");
+  return std::regex_replace(text, std::regex(" +"), " ");
+}
+
+// Issue 15: an older archive refusing the Comprehensive 3D SR at negotiation gets the
+// Comprehensive SR form; a viewer that takes only heatmaps (destinations[].outputs) gets only those.
+TEST(Delivery, AnArchiveRefusing3dSrGetsComprehensiveSrAndEachDestinationItsKinds) {
+  NodeHarness node;
+  Destination archive(node.dir(), "OLDPACS");
+  archive.start_test_scp({"--refuse-classes", "1.2.840.10008.5.1.4.1.1.88.34"});
+  Destination viewer(node.dir(), "VIEWER");
+  viewer.start_storescp();
+  configure(node, archive);
+  json viewer_entry = viewer.config_entry("viewer");
+  viewer_entry["outputs"] = json::array({"sc"});
+  node.config()["destinations"] = json::array({archive.config_entry("archive"), viewer_entry});
+  node.config()["reporting"]["sr_document_type"] = "comprehensive-3d";
+  node.start();
+  send_study(node, "study");
+
+  const auto settled = [](const json& s) {
+    const auto at_archive = delivery_states(s, "archive"), at_viewer = delivery_states(s, "viewer");
+    if (at_archive.size() < 2 || at_viewer.size() < 1) return false;
+    for (const auto* states : {&at_archive, &at_viewer})
+      for (const auto& [uid, state] : *states)
+        if (state != "delivered") return false;
+    return true;
+  };
+  const json status = node.wait_for(settled, 120s);
+  ASSERT_TRUE(settled(status)) << status.dump(2);
+  std::string sr_uid, sr_path = node.sql("SELECT file_path FROM outputs WHERE kind = 'sr'");
+  for (const auto& output : status["jobs"][0]["outputs"]) {
+    for (const auto& d : output["deliveries"]) {
+      if (output["kind"] == "sr") {
+        sr_uid = output["sop_instance_uid"];
+        EXPECT_EQ(output["sop_class_uid"], "1.2.840.10008.5.1.4.1.1.88.34");
+        ASSERT_TRUE(d["substitution"].is_string()) << d.dump(2);
+        EXPECT_NE(d["substitution"].get<std::string>().find("sent as Comprehensive SR"), std::string::npos) << d.dump(2);
+      } else {
+        EXPECT_TRUE(d["substitution"].is_null()) << d.dump(2);
+      }
+    }
+    if (output["kind"] == "sr") EXPECT_EQ(output["deliveries"].size(), 1u);  // not to the viewer
+  }
+  ASSERT_FALSE(sr_uid.empty());
+
+  // The archive: the SR's content as Comprehensive SR under a new UID, and the SC as made.
+  std::multiset<std::string> classes;
+  for (const auto& file : archive.received_files()) {
+    classes.insert(element(file, DCM_SOPClassUID));
+    if (element(file, DCM_SOPClassUID) != UID_ComprehensiveSRStorage) continue;
+    EXPECT_NE(element(file, DCM_SOPInstanceUID), sr_uid);
+    EXPECT_NE(sr_content(file).find("Image Library"), std::string::npos);
+    EXPECT_EQ(sr_content(file), sr_content(sr_path));
+    EXPECT_EQ(element(file, DCM_StudyInstanceUID), element(sr_path, DCM_StudyInstanceUID));
+    const CommandResult iod = run_command("dciodvfy " + file.string() + " 2>&1");
+    EXPECT_EQ(iod.output.find("\nError"), std::string::npos) << file << "\n" << iod.output;
+  }
+  EXPECT_EQ(classes, (std::multiset<std::string>{UID_ComprehensiveSRStorage, UID_SecondaryCaptureImageStorage}));
+  // The viewer: the heatmap only.
+  const auto viewer_files = viewer.received_files();
+  ASSERT_EQ(viewer_files.size(), 1u);
+  EXPECT_EQ(element(viewer_files[0], DCM_SOPClassUID), UID_SecondaryCaptureImageStorage);
+  EXPECT_NE(node.log().find("delivery substituted"), std::string::npos);
 }
 
 TEST(Delivery, KillDuringInferenceStillDeliversOneResultSet) {

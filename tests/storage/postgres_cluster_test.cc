@@ -125,7 +125,7 @@ TEST_F(PostgresCluster, ASilentNodesDeliveriesAreSentByAnotherNode) {
   sr.series_instance_uid = "1.2.3.100";
   sr.study_instance_uid = "1.2.3.9";
   sr.file_path = files_->write_durably({'D'}, FileArea::outputs, sr.sop_instance_uid).value();
-  jobs->finish_with_outputs(job_id, {{job_id, stored.instance_id, "1.2.3.4.5", "analysed", "", "", "{}", "[]"}}, {sr}, {"pacs"});
+  jobs->finish_with_outputs(job_id, {{job_id, stored.instance_id, "1.2.3.4.5", "analysed", "", "", "{}", "[]"}}, {sr}, {{"pacs"}});
   const auto sending = a->open_outbox()->claim_due("pacs", {}, 10);
   ASSERT_EQ(sending.size(), 1u);
   auto b_outbox = b->open_outbox();
@@ -228,6 +228,32 @@ TEST(PostgresTls, TheBackendTalksTlsToTheDatabaseWhenTheDsnSaysSo) {
   wrong_ca.dsn = server.dsn() + " sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt";
   EXPECT_THROW(make_storage_backend(wrong_ca, files), StorageError);
   fs::remove_all(dir);
+}
+
+// Version 2 records how a destination that refused an output's SOP class got it instead;
+// deliveries made before it were sent as made.
+TEST_F(PostgresCluster, MigrationTwoGivesEveryExistingDeliveryNoSubstitution) {
+  {
+    postgresql::Connection v1(dsn_);
+    postgresql::migrate(v1, 1);
+    EXPECT_EQ(v1.execute("SELECT version FROM evax_schema").integer(0, 0), 1);
+    v1.execute("INSERT INTO studies (id, study_instance_uid, instance_count, first_received_at, last_received_at) "
+               "VALUES (1, '1.2.3.9', 1, '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z')");
+    v1.execute("INSERT INTO jobs (id, study_id, state, max_instance_id, received_at, complete_at, queued_at) "
+               "VALUES (1, 1, 'done', 1, '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z')");
+    v1.execute("INSERT INTO outputs (id, job_id, kind, sop_class_uid, sop_instance_uid, series_instance_uid, "
+               "study_instance_uid, file_path, size_bytes, created_at) VALUES (1, 1, 'sr', '1.2.840.10008.5.1.4.1.1.88.33', "
+               "'1.2.3.9.1', '1.2.3.9.2', '1.2.3.9', NULL, 4, '2026-11-01T00:00:00.000Z')");
+    v1.execute("INSERT INTO deliveries (id, output_id, destination, state, created_at) "
+               "VALUES (1, 1, 'pacs', 'delivered', '2026-11-01T00:00:00.000Z')");
+  }
+  const auto a = node("node-a");
+  const auto delivery = a->open_read_model()->delivery(1);
+  ASSERT_TRUE(delivery);
+  EXPECT_EQ(delivery->state, DeliveryState::delivered);
+  EXPECT_EQ(delivery->substitution, "");
+  postgresql::Connection db(dsn_);
+  EXPECT_EQ(db.execute("SELECT version FROM evax_schema").integer(0, 0), 2);
 }
 
 TEST_F(PostgresCluster, ANewerSchemaIsRefusedAndTheDsnPasswordIsNotShown) {

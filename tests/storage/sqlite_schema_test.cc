@@ -44,7 +44,7 @@ class SqliteSchema : public ::testing::Test {
 
 TEST_F(SqliteSchema, TheSchemaIsVersionedAndANewerDatabaseIsRefused) {
   backend();
-  EXPECT_EQ(text("PRAGMA user_version"), "5");
+  EXPECT_EQ(text("PRAGMA user_version"), "6");
   EXPECT_EQ(text("PRAGMA journal_mode"), "wal");
   sqlite3* db = nullptr;
   sqlite3_open(files_->database_path().c_str(), &db);
@@ -79,7 +79,7 @@ TEST_F(SqliteSchema, MigrationFourKeepsCoverageAndNotReanalysedReasons) {
         "VALUES (1, 1, 'done', 1, '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z')");
   }
   const auto storage = backend();
-  EXPECT_EQ(text("PRAGMA user_version"), "5");
+  EXPECT_EQ(text("PRAGMA user_version"), "6");
   const auto late = storage->open_read_model()->not_reanalysed_of_study("1.2.3.9");
   ASSERT_EQ(late.size(), 1u);
   EXPECT_EQ(late[0].sop_instance_uid, "1.2.3.4.2");
@@ -91,6 +91,34 @@ TEST_F(SqliteSchema, MigrationFourKeepsCoverageAndNotReanalysedReasons) {
   EXPECT_EQ(text("SELECT covered_instance_id FROM study_coverage WHERE study_id = 1"), "2");
   EXPECT_EQ(text("SELECT COUNT(*) FROM pragma_table_info('studies') WHERE name = 'covered_instance_id'"), "0");
   EXPECT_EQ(text("SELECT COUNT(*) FROM pragma_table_info('instances') WHERE name = 'not_reanalysed_reason'"), "0");
+}
+
+// Version 6 records how a destination that refused an output's SOP class got it instead;
+// deliveries made before it were sent as made.
+TEST_F(SqliteSchema, MigrationSixGivesEveryExistingDeliveryNoSubstitution) {
+  {
+    sqlite::Database v5(files_->database_path(), 5);
+    v5.execute(
+        "INSERT INTO studies (id, study_instance_uid, instance_count, first_received_at, last_received_at) "
+        "VALUES (1, '1.2.3.9', 1, '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z')");
+    v5.execute(
+        "INSERT INTO jobs (id, study_id, state, max_instance_id, received_at, complete_at, queued_at) "
+        "VALUES (1, 1, 'done', 1, '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z')");
+    v5.execute(
+        "INSERT INTO outputs (id, job_id, kind, sop_class_uid, sop_instance_uid, series_instance_uid, study_instance_uid, "
+        "file_path, size_bytes, created_at) VALUES (1, 1, 'sr', '1.2.840.10008.5.1.4.1.1.88.33', '1.2.3.9.1', '1.2.3.9.2', "
+        "'1.2.3.9', NULL, 4, '2026-11-01T00:00:00.000Z')");
+    v5.execute(
+        "INSERT INTO deliveries (id, output_id, destination, state, created_at) "
+        "VALUES (1, 1, 'pacs', 'delivered', '2026-11-01T00:00:00.000Z')");
+  }
+  const auto storage = backend();
+  EXPECT_EQ(text("PRAGMA user_version"), "6");
+  const auto delivery = storage->open_read_model()->delivery(1);
+  ASSERT_TRUE(delivery);
+  EXPECT_EQ(delivery->state, DeliveryState::delivered);
+  EXPECT_EQ(delivery->substitution, "");
+  EXPECT_EQ(text("SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'substitution'"), "1");
 }
 
 }  // namespace

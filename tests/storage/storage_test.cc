@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -69,14 +70,14 @@ class StorageBehaviour : public ::testing::TestWithParam<BackendUnderTest> {
   std::unique_ptr<ReadModel> read_;
 };
 
-// A done job with one SR written under outputs/ and queued for `destinations`.
+// A done job with one SR written under outputs/ and queued for `routes`.
 struct DoneJob {
   std::int64_t job_id = 0;
   Output output;
 };
 
 DoneJob finish_with_one_output(JobQueue& jobs, InstanceIndex& store, const FileStore& files, StoreRequest request,
-                               const std::vector<std::string>& destinations) {
+                               const std::vector<DeliveryRoute>& routes) {
   const auto stored = store.store(request);
   const std::int64_t job_id = jobs.enqueue(jobs.studies_awaiting_analysis().at(0));
   jobs.claim_next({});
@@ -89,8 +90,41 @@ DoneJob finish_with_one_output(JobQueue& jobs, InstanceIndex& store, const FileS
   sr.file_path = files.write_durably({'D', 'I', 'C', 'M'}, FileArea::outputs, sr.sop_instance_uid).value();
   sr.size_bytes = 4;
   jobs.finish_with_outputs(job_id, {{job_id, stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", "{}", "[]"}},
-                           {sr}, destinations);
+                           {sr}, routes);
   return {job_id, sr};
+}
+
+// A done job whose image has an SR, an SC and a Parametric Map; `routes` choose who gets which.
+struct ThreeOutputs {
+  std::int64_t job_id = 0;
+  std::map<std::string, Output> by_kind;
+};
+
+ThreeOutputs finish_with_sr_sc_pmap(JobQueue& jobs, InstanceIndex& store, const FileStore& files, StoreRequest request,
+                                    const std::vector<DeliveryRoute>& routes) {
+  const auto stored = store.store(request);
+  const std::int64_t job_id = jobs.enqueue(jobs.studies_awaiting_analysis().at(0));
+  jobs.claim_next({});
+  ThreeOutputs done{job_id, {}};
+  const std::vector<std::pair<std::string, std::string>> kinds{
+      {"sr", "1.2.840.10008.5.1.4.1.1.88.34"}, {"sc", "1.2.840.10008.5.1.4.1.1.7"}, {"pmap", "1.2.840.10008.5.1.4.1.1.30"}};
+  std::vector<Output> outputs;
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
+    Output o;
+    o.kind = kinds[i].first;
+    o.sop_class_uid = kinds[i].second;
+    o.sop_instance_uid = request.attributes.sop_instance_uid + "." + std::to_string(100 + i);
+    o.series_instance_uid = "1.2.3." + std::to_string(100 + i);
+    o.study_instance_uid = request.attributes.study_instance_uid;
+    if (o.kind != "sr") o.source_instance_id = stored.instance_id;
+    o.file_path = files.write_durably({'D', 'I', 'C', 'M'}, FileArea::outputs, o.sop_instance_uid).value();
+    o.size_bytes = 4;
+    outputs.push_back(o);
+    done.by_kind[o.kind] = o;
+  }
+  jobs.finish_with_outputs(job_id, {{job_id, stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", "{}", "[]"}},
+                           outputs, routes);
+  return done;
 }
 
 TEST_P(StorageBehaviour, AStoredInstanceIsRenamedIntoPlaceUnderAHashedNameAndIndexed) {
@@ -247,7 +281,7 @@ TEST_P(StorageBehaviour, RunningJobsAreRequeuedAfterACrash) {
 }
 
 TEST_P(StorageBehaviour, AJobOrDeliveryNoLongerHeldCannotBeFinished) {
-  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs"});
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {{"pacs"}});
   // A job requeued after this node restarted (or taken over) is no longer this claim's to finish.
   ASSERT_EQ(store_->store(request("1.2.3.4.6", "1.2.3.9")).outcome, StoreOutcome::stored);
   const std::int64_t second = jobs_->enqueue(jobs_->studies_awaiting_analysis().at(0));
@@ -255,7 +289,7 @@ TEST_P(StorageBehaviour, AJobOrDeliveryNoLongerHeldCannotBeFinished) {
   ASSERT_EQ(jobs_->requeue_running(), 1);
   EXPECT_THROW(jobs_->mark_inferred(second), LostClaim);
   EXPECT_THROW(jobs_->finish(second, JobState::done, "", {}), LostClaim);
-  EXPECT_THROW(jobs_->finish_with_outputs(second, {}, {}, {"pacs"}), LostClaim);
+  EXPECT_THROW(jobs_->finish_with_outputs(second, {}, {}, {{"pacs"}}), LostClaim);
   EXPECT_THROW(jobs_->retry_later(second, "busy", "2026-12-02T00:00:00.000Z"), LostClaim);
   EXPECT_EQ(read_->job(second)->state, JobState::queued);
   EXPECT_TRUE(read_->job(second)->times.inferred.empty());
@@ -345,7 +379,7 @@ TEST_P(StorageBehaviour, PurgeDeletesOldFilesOnlyOnceTheirStudyIsDone) {
 }
 
 TEST_P(StorageBehaviour, OutputsAreQueuedForEveryDestinationWithTheJob) {
-  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs", "archive"});
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {{"pacs"}, {"archive"}});
   const auto job = read_->job(done.job_id);
   EXPECT_EQ(job->state, JobState::done);
   EXPECT_FALSE(job->times.reported.empty());
@@ -361,8 +395,57 @@ TEST_P(StorageBehaviour, OutputsAreQueuedForEveryDestinationWithTheJob) {
   EXPECT_EQ(read_->statistics().outputs_by_kind, (std::map<std::string, std::int64_t>{{"sr", 1}}));
 }
 
+// destinations[].outputs: each destination gets only the kinds it takes (none listed: all).
+TEST_P(StorageBehaviour, EachDestinationIsQueuedOnlyTheOutputKindsItTakes) {
+  const auto done = finish_with_sr_sc_pmap(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"),
+                                           {{"pacs", {}}, {"archive", {"sr"}}, {"viewer", {"sc", "pmap"}}});
+  std::map<std::string, std::multiset<std::string>> kinds_by_destination;
+  for (const auto& d : read_->deliveries_of_job(done.job_id)) kinds_by_destination[d.destination].insert(d.output.kind);
+  EXPECT_EQ(kinds_by_destination["pacs"], (std::multiset<std::string>{"pmap", "sc", "sr"}));
+  EXPECT_EQ(kinds_by_destination["archive"], (std::multiset<std::string>{"sr"}));
+  EXPECT_EQ(kinds_by_destination["viewer"], (std::multiset<std::string>{"pmap", "sc"}));
+}
+
+// A destination that refused a SOP class at negotiation: the substitution is kept with the delivery.
+TEST_P(StorageBehaviour, ASubstitutionIsRecordedAndAMapsCarrierIsQueuedOnce) {
+  const auto done = finish_with_sr_sc_pmap(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"),
+                                           {{"pacs", {"sr", "pmap"}}, {"archive", {}}});
+  for (const auto& d : read_->deliveries_of_job(done.job_id)) EXPECT_EQ(d.substitution, "") << d.output.kind;
+  auto batch = outbox_->claim_due("pacs", {}, 10);
+  ASSERT_EQ(batch.size(), 2u);
+  const Delivery& sr = batch[0].output.kind == "sr" ? batch[0] : batch[1];
+  const Delivery& pmap = batch[0].output.kind == "pmap" ? batch[0] : batch[1];
+  outbox_->record_delivered_as(sr.id, 0, "", "sent as Comprehensive SR");
+  EXPECT_EQ(outbox_->substitute_with(pmap.id, "sc", "the SC carries the heatmap"), 1);
+  EXPECT_EQ(read_->delivery(sr.id)->substitution, "sent as Comprehensive SR");
+  EXPECT_EQ(read_->delivery(sr.id)->state, DeliveryState::delivered);
+  EXPECT_EQ(read_->delivery(pmap.id)->substitution, "the SC carries the heatmap");
+  EXPECT_EQ(read_->delivery(pmap.id)->state, DeliveryState::delivered);
+  EXPECT_EQ(read_->attempts_of(pmap.id).at(0).outcome, "permanent");
+  // The SC, which pacs did not take, is queued for it now; the job waits for it.
+  const auto next = outbox_->claim_due("pacs", {}, 10);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].output.sop_instance_uid, done.by_kind.at("sc").sop_instance_uid);
+  EXPECT_EQ(next[0].substitution, "");
+  // The archive takes everything: its SC is not queued twice, and a map without a carrier
+  // changes nothing.
+  auto archive = outbox_->claim_due("archive", {}, 10);
+  ASSERT_EQ(archive.size(), 3u);
+  for (const auto& d : archive)
+    if (d.output.kind == "pmap") {
+      EXPECT_EQ(outbox_->substitute_with(d.id, "sc", "the SC carries the heatmap"), 1);
+      EXPECT_EQ(outbox_->substitute_with(next[0].id, "kos", "nothing carries it"), 0);
+    }
+  EXPECT_EQ(read_->delivery(next[0].id)->state, DeliveryState::sending);
+  EXPECT_EQ(read_->deliveries_of_job(done.job_id).size(), 6u);  // 2 + 3 + pacs's SC
+  outbox_->record_delivered(next[0].id, 0, "");
+  for (const auto& d : archive)
+    if (d.output.kind != "pmap") outbox_->record_delivered(d.id, 0, "");
+  EXPECT_FALSE(read_->job(done.job_id)->times.delivered.empty());
+}
+
 TEST_P(StorageBehaviour, DeliveriesRecordEveryAttemptAndTheJobIsDeliveredWhenAllAre) {
-  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs", "archive"});
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {{"pacs"}, {"archive"}});
   auto batch = outbox_->claim_due("pacs", {}, 10);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0].state, DeliveryState::sending);
@@ -404,7 +487,7 @@ TEST_P(StorageBehaviour, DeliveriesRecordEveryAttemptAndTheJobIsDeliveredWhenAll
 }
 
 TEST_P(StorageBehaviour, SendingDeliveriesAreRequeuedAfterACrashAndDeadOnesCanBeSentAgain) {
-  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs"});
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {{"pacs"}});
   const auto batch = outbox_->claim_due("pacs", {}, 10);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(outbox_->requeue_sending(), 1);
@@ -425,7 +508,7 @@ TEST_P(StorageBehaviour, SendingDeliveriesAreRequeuedAfterACrashAndDeadOnesCanBe
 }
 
 TEST_P(StorageBehaviour, PurgeWaitsForDeliveryAndKeepsDeadLetteredResults) {
-  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {"pacs"});
+  const auto done = finish_with_one_output(*jobs_, *store_, *files_, request("1.2.3.4.5", "1.2.3.9"), {{"pacs"}});
   const std::string future = "9999-12-31T00:00:00.000Z";
   EXPECT_EQ(store_->purge_instances_before(future), 0);  // the result is not delivered yet
   EXPECT_EQ(outbox_->purge_outputs_before(future), 0);

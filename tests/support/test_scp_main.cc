@@ -1,9 +1,11 @@
 // evax-test-scp: a DICOM storage destination whose answers a test chooses, for the faults a
 // real PACS produces only now and then: a C-STORE status sequence (0xA700, 0xC000, ...), a
-// slow answer (past the sender's DIMSE timeout), or refusing every association. Every C-STORE
+// slow answer (past the sender's DIMSE timeout), refusing every association, or refusing some
+// SOP classes at negotiation (an older archive that does not know them). Every C-STORE
 // it receives is appended to a log as "<SOP Instance UID> <status in hex>" and the accepted
 // ones are written to the output directory, so a test can count what arrived and how often.
 //   evax-test-scp PORT AE_TITLE OUT_DIR LOG [--statuses 0xA700,0x0000] [--delay-ms N] [--refuse]
+//                 [--refuse-classes UID,UID]
 // The last status of the sequence repeats. Serves associations one at a time until killed.
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +28,7 @@ struct Behaviour {
   std::vector<Uint16> statuses{0x0000};
   int delay_ms = 0;
   bool refuse = false;
+  std::set<std::string> refused_classes;
   std::string out_dir;
   std::string log_path;
 };
@@ -71,7 +75,8 @@ class TestScp : public DcmSCP {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::cerr << "usage: evax-test-scp PORT AE_TITLE OUT_DIR LOG [--statuses A,B] [--delay-ms N] [--refuse]\n";
+    std::cerr << "usage: evax-test-scp PORT AE_TITLE OUT_DIR LOG [--statuses A,B] [--delay-ms N] [--refuse] "
+                 "[--refuse-classes UID,UID]\n";
     return 2;
   }
   Behaviour behaviour;
@@ -86,6 +91,9 @@ int main(int argc, char** argv) {
         behaviour.statuses.push_back(static_cast<Uint16>(std::stoul(item, nullptr, 16)));
     } else if (arg == "--delay-ms" && i + 1 < argc) {
       behaviour.delay_ms = std::stoi(argv[++i]);
+    } else if (arg == "--refuse-classes" && i + 1 < argc) {
+      std::stringstream list(argv[++i]);
+      for (std::string item; std::getline(list, item, ',');) behaviour.refused_classes.insert(item);
     } else if (arg == "--refuse") {
       behaviour.refuse = true;
     } else {
@@ -94,6 +102,7 @@ int main(int argc, char** argv) {
     }
   }
   OFLog::configure(OFLogger::WARN_LOG_LEVEL);
+  const std::set<std::string> refused_classes = behaviour.refused_classes;
   TestScp scp(behaviour);
   scp.setPort(static_cast<Uint16>(std::stoi(argv[1])));
   scp.setAETitle(argv[2]);
@@ -101,7 +110,9 @@ int main(int argc, char** argv) {
   scp.setDIMSETimeout(30);
   const OFList<OFString> syntaxes{UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};
   scp.setEnableVerification();
-  for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; ++i) scp.addPresentationContext(dcmAllStorageSOPClassUIDs[i], syntaxes);
+  for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; ++i)
+    if (!refused_classes.count(dcmAllStorageSOPClassUIDs[i]))
+      scp.addPresentationContext(dcmAllStorageSOPClassUIDs[i], syntaxes);
   std::cout << "listening" << std::endl;
   const OFCondition status = scp.listen();
   std::cerr << "evax-test-scp: " << status.text() << "\n";

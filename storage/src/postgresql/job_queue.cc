@@ -212,13 +212,13 @@ void PgJobQueue::finish(std::int64_t job_id, JobState state, const std::string& 
 }
 
 void PgJobQueue::finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images,
-                                     const std::vector<Output>& outputs, const std::vector<std::string>& destinations) {
+                                     const std::vector<Output>& outputs, const std::vector<DeliveryRoute>& routes) {
   const auto held = session_.hold();
   Connection& db = *held;
   Transaction write(db);
   hold_job(db, job_id, node_id_);
   replace_images(db, job_id, images);
-  queue_outputs(db, job_id, outputs, destinations);
+  queue_outputs(db, job_id, outputs, routes);
   db.execute(with_now("UPDATE jobs SET state = 'done', reason = '', reported_at = NOW_ISO, finished_at = NOW_ISO WHERE id = $1"),
              {job_id});
   write.commit();

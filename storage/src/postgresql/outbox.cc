@@ -26,7 +26,7 @@ void hold_delivery(Connection& db, std::int64_t delivery_id, const std::string& 
 }  // namespace
 
 void queue_outputs(Connection& db, std::int64_t job_id, const std::vector<Output>& outputs,
-                   const std::vector<std::string>& destinations) {
+                   const std::vector<DeliveryRoute>& routes) {
   for (const auto& output : outputs) {
     const Result inserted = db.execute(
         with_now("INSERT INTO outputs (job_id, kind, sop_class_uid, sop_instance_uid, series_instance_uid, study_instance_uid, "
@@ -35,9 +35,10 @@ void queue_outputs(Connection& db, std::int64_t job_id, const std::vector<Output
         {job_id, output.kind, output.sop_class_uid, output.sop_instance_uid, output.series_instance_uid,
          output.study_instance_uid, output.source_instance_id, output.file_path, output.size_bytes});
     const std::int64_t output_id = inserted.integer(0, 0);
-    for (const auto& destination : destinations)
-      db.execute(with_now("INSERT INTO deliveries (output_id, destination, state, created_at) VALUES ($1, $2, 'pending', NOW_ISO)"),
-                 {output_id, destination});
+    for (const auto& route : routes)
+      if (route.takes(output.kind))
+        db.execute(with_now("INSERT INTO deliveries (output_id, destination, state, created_at) VALUES ($1, $2, 'pending', NOW_ISO)"),
+                   {output_id, route.destination});
   }
 }
 
@@ -64,17 +65,46 @@ std::vector<Delivery> PgOutbox::claim_due(const std::string& destination, const 
 }
 
 void PgOutbox::record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) {
+  record_delivered_as(delivery_id, dimse_status, detail, "");
+}
+
+void PgOutbox::record_delivered_as(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
+                                   const std::string& substitution) {
   const auto held = session_.hold();
   Connection& db = *held;
   Transaction write(db);
   hold_delivery(db, delivery_id, node_id_);
   close_attempt(db, delivery_id, "delivered", dimse_status, detail);
   const Result updated = db.execute(
-      with_now("UPDATE deliveries d SET state = 'delivered', last_status = $1, finished_at = NOW_ISO FROM outputs o "
-               "WHERE d.id = $2 AND o.id = d.output_id RETURNING o.job_id"),
-      {attempt_status_text(dimse_status, detail.empty() ? "delivered" : detail), delivery_id});
+      with_now("UPDATE deliveries d SET state = 'delivered', last_status = $1, finished_at = NOW_ISO, substitution = $3 "
+               "FROM outputs o WHERE d.id = $2 AND o.id = d.output_id RETURNING o.job_id"),
+      {attempt_status_text(dimse_status, detail.empty() ? "delivered" : detail), delivery_id, substitution});
   if (updated.rows() > 0) mark_job_delivered_if_complete(db, updated.integer(0, 0));
   write.commit();
+}
+
+int PgOutbox::substitute_with(std::int64_t delivery_id, const std::string& carrier_kind, const std::string& substitution) {
+  const auto held = session_.hold();
+  Connection& db = *held;
+  Transaction write(db);
+  hold_delivery(db, delivery_id, node_id_);
+  const Result carriers = db.execute(
+      "SELECT c.id, d.destination FROM deliveries d JOIN outputs o ON o.id = d.output_id "
+      "JOIN outputs c ON c.job_id = o.job_id AND c.kind = $2 "
+      "AND (o.source_instance_id IS NULL OR c.source_instance_id = o.source_instance_id) "
+      "WHERE d.id = $1 ORDER BY c.id",
+      {delivery_id, carrier_kind});
+  if (carriers.rows() == 0) return 0;  // rolled back: nothing changed
+  for (int row = 0; row < carriers.rows(); ++row)
+    db.execute(with_now("INSERT INTO deliveries (output_id, destination, state, created_at) VALUES ($1, $2, 'pending', NOW_ISO) "
+                        "ON CONFLICT (output_id, destination) DO NOTHING"),
+               {carriers.integer(row, 0), carriers.text(row, 1)});
+  close_attempt(db, delivery_id, "permanent", std::nullopt, substitution);
+  db.execute(with_now("UPDATE deliveries SET state = 'delivered', last_status = $1, finished_at = NOW_ISO, substitution = $1 "
+                      "WHERE id = $2"),
+             {substitution, delivery_id});
+  write.commit();
+  return carriers.rows();
 }
 
 void PgOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,

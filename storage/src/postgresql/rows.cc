@@ -53,7 +53,7 @@ namespace {
 
 constexpr const char* kDeliveryColumns =
     "d.id, d.destination, d.state, d.attempts, d.last_status, d.created_at, d.next_attempt_at, d.finished_at, "
-    "EXTRACT(EPOCH FROM (clock_timestamp() - d.created_at::timestamptz))::float8";
+    "EXTRACT(EPOCH FROM (clock_timestamp() - d.created_at::timestamptz))::float8, d.substitution";
 
 }  // namespace
 
@@ -73,7 +73,8 @@ Delivery read_delivery(const Result& r, int row) {
   d.next_attempt_at = r.text(row, 6);
   d.finished_at = r.text(row, 7);
   d.age_seconds = std::stod(r.text(row, 8));
-  d.output = read_output(r, row, 9);
+  d.substitution = r.text(row, 9);
+  d.output = read_output(r, row, 10);
   return d;
 }
 

@@ -1,5 +1,6 @@
 #include "schema.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <string>
@@ -147,13 +148,17 @@ const char* const kMigrations[] = {
       last_heartbeat TIMESTAMPTZ NOT NULL
     );
     )sql",
+    // 2: how a destination that refused an output's SOP class got it instead ('' = as made)
+    R"sql(
+    ALTER TABLE deliveries ADD COLUMN substitution TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 
 }  // namespace
 
 int latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
-void migrate(Connection& connection) {
+void migrate(Connection& connection, int target_version) {
   // One node migrates at a time; the others wait here, then find the work done.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!connection.try_advisory_lock(kMigrationLock)) {
@@ -178,7 +183,7 @@ void migrate(Connection& connection) {
   if (current > latest)
     throw StorageError("database schema version " + std::to_string(current) + " is newer than this node (" +
                        std::to_string(latest) + "); refusing to touch it");
-  for (int version = current; version < latest; ++version) {
+  for (int version = current; version < std::min(target_version, latest); ++version) {
     Transaction transaction(connection);
     connection.execute_script(kMigrations[version]);
     connection.execute("DELETE FROM evax_schema");

@@ -10,9 +10,10 @@ namespace evax::storage::postgresql {
 // The schema version this node writes.
 int latest_schema_version();
 
-// Migrates the database to latest_schema_version(); throws StorageError when the database's
-// schema is newer than this node, PostgresError when the database cannot be reached.
-void migrate(Connection& connection);
+// Migrates the database to `target_version` (tests make older schemas with a lower one); throws
+// StorageError when the database's schema is newer than this node, PostgresError when the
+// database cannot be reached.
+void migrate(Connection& connection, int target_version = latest_schema_version());
 
 // Advisory lock keys (one number space per database): the migration, the retention singleton.
 inline constexpr std::int64_t kMigrationLock = 0x65766178'00000001;  // "evax" 1

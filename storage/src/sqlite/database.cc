@@ -161,6 +161,10 @@ const char* const kMigrations[] = {
       last_heartbeat TEXT NOT NULL
     );
     )sql",
+    // 6: how a destination that refused an output's SOP class got it instead ('' = as made)
+    R"sql(
+    ALTER TABLE deliveries ADD COLUMN substitution TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 
 // Busy or locked past the busy handler's wait, or the file cannot be opened: the database is

@@ -214,12 +214,12 @@ void SqliteJobQueue::finish(std::int64_t job_id, JobState state, const std::stri
 }
 
 void SqliteJobQueue::finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images,
-                                   const std::vector<Output>& outputs, const std::vector<std::string>& destinations) {
+                                   const std::vector<Output>& outputs, const std::vector<DeliveryRoute>& routes) {
   const std::string now = utc_now_iso();
   Transaction write(db_);
   hold_job(db_, job_id, node_id_);
   replace_images(db_, job_id, images);
-  queue_outputs(db_, job_id, outputs, destinations, now);
+  queue_outputs(db_, job_id, outputs, routes, now);
   Statement update(db_, "UPDATE jobs SET state = 'done', reason = '', reported_at = ?, finished_at = ? WHERE id = ?");
   update.bind(1, now).bind(2, now).bind(3, job_id).run();
   write.commit();

@@ -54,16 +54,55 @@ std::vector<Delivery> SqliteOutbox::claim_due(const std::string& destination, co
 }
 
 void SqliteOutbox::record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) {
+  record_delivered_as(delivery_id, dimse_status, detail, "");
+}
+
+void SqliteOutbox::record_delivered_as(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
+                                       const std::string& substitution) {
   const std::string now = utc_now_iso();
   Transaction write(db_);
   hold_delivery(db_, delivery_id, node_id_);
   close_attempt(db_, delivery_id, "delivered", dimse_status, detail, now);
-  Statement update(db_, "UPDATE deliveries SET state = 'delivered', last_status = ?, finished_at = ? WHERE id = ?");
-  update.bind(1, attempt_status_text(dimse_status, detail.empty() ? "delivered" : detail)).bind(2, now).bind(3, delivery_id).run();
+  Statement update(db_, "UPDATE deliveries SET state = 'delivered', last_status = ?, finished_at = ?, substitution = ? WHERE id = ?");
+  update.bind(1, attempt_status_text(dimse_status, detail.empty() ? "delivered" : detail)).bind(2, now);
+  update.bind(3, substitution).bind(4, delivery_id).run();
   Statement job(db_, "SELECT o.job_id FROM deliveries d JOIN outputs o ON o.id = d.output_id WHERE d.id = ?");
   job.bind(1, delivery_id);
   if (job.step()) mark_job_delivered_if_complete(db_, job.integer(0), now);
   write.commit();
+}
+
+int SqliteOutbox::substitute_with(std::int64_t delivery_id, const std::string& carrier_kind, const std::string& substitution) {
+  const std::string now = utc_now_iso();
+  Transaction write(db_);
+  hold_delivery(db_, delivery_id, node_id_);
+  std::vector<std::int64_t> carriers;
+  std::string destination;
+  {
+    Statement query(db_,
+                    "SELECT c.id, d.destination FROM deliveries d JOIN outputs o ON o.id = d.output_id "
+                    "JOIN outputs c ON c.job_id = o.job_id AND c.kind = ?2 "
+                    "AND (o.source_instance_id IS NULL OR c.source_instance_id = o.source_instance_id) "
+                    "WHERE d.id = ?1 ORDER BY c.id");
+    query.bind(1, delivery_id).bind(2, carrier_kind);
+    while (query.step()) {
+      carriers.push_back(query.integer(0));
+      destination = query.text(1);
+    }
+  }
+  if (carriers.empty()) return 0;  // rolled back: nothing changed
+  for (const std::int64_t output_id : carriers) {
+    Statement queue(db_,
+                    "INSERT INTO deliveries (output_id, destination, state, created_at) VALUES (?, ?, 'pending', ?) "
+                    "ON CONFLICT (output_id, destination) DO NOTHING");
+    queue.bind(1, output_id).bind(2, destination).bind(3, now).run();
+  }
+  close_attempt(db_, delivery_id, "permanent", std::nullopt, substitution, now);
+  Statement update(db_,
+                   "UPDATE deliveries SET state = 'delivered', last_status = ?, finished_at = ?, substitution = ? WHERE id = ?");
+  update.bind(1, substitution).bind(2, now).bind(3, substitution).bind(4, delivery_id).run();
+  write.commit();
+  return static_cast<int>(carriers.size());
 }
 
 void SqliteOutbox::record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
@@ -147,7 +186,7 @@ std::set<std::string> SqliteOutbox::output_paths() {
 }
 
 void queue_outputs(Database& db, std::int64_t job_id, const std::vector<Output>& outputs,
-                   const std::vector<std::string>& destinations, const std::string& now) {
+                   const std::vector<DeliveryRoute>& routes, const std::string& now) {
   for (const auto& output : outputs) {
     Statement insert(db,
                      "INSERT INTO outputs (job_id, kind, sop_class_uid, sop_instance_uid, series_instance_uid, "
@@ -157,9 +196,10 @@ void queue_outputs(Database& db, std::int64_t job_id, const std::vector<Output>&
     insert.bind(5, output.series_instance_uid).bind(6, output.study_instance_uid).bind_optional(7, output.source_instance_id);
     insert.bind(8, output.file_path).bind(9, output.size_bytes).bind(10, now).run();
     const std::int64_t output_id = db.last_insert_id();
-    for (const auto& destination : destinations) {
+    for (const auto& route : routes) {
+      if (!route.takes(output.kind)) continue;
       Statement queue(db, "INSERT INTO deliveries (output_id, destination, state, created_at) VALUES (?, ?, 'pending', ?)");
-      queue.bind(1, output_id).bind(2, destination).bind(3, now).run();
+      queue.bind(1, output_id).bind(2, route.destination).bind(3, now).run();
     }
   }
 }

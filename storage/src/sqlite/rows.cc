@@ -37,7 +37,7 @@ namespace {
 
 constexpr const char* kDeliveryColumns =
     "d.id, d.destination, d.state, d.attempts, d.last_status, d.created_at, d.next_attempt_at, d.finished_at, "
-    "(julianday('now') - julianday(d.created_at)) * 86400.0";
+    "(julianday('now') - julianday(d.created_at)) * 86400.0, d.substitution";
 
 }  // namespace
 
@@ -52,7 +52,8 @@ Delivery read_delivery(const Statement& row) {
   d.next_attempt_at = row.text(6);
   d.finished_at = row.text(7);
   d.age_seconds = row.real(8);
-  d.output = read_output(row, 9);
+  d.substitution = row.text(9);
+  d.output = read_output(row, 10);
   return d;
 }
 

@@ -48,7 +48,7 @@ class SqliteJobQueue final : public JobQueue {
   void mark_inferred(std::int64_t job_id) override;
   void finish(std::int64_t job_id, JobState state, const std::string& reason, const std::vector<JobImage>& images) override;
   void finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images, const std::vector<Output>& outputs,
-                           const std::vector<std::string>& destinations) override;
+                           const std::vector<DeliveryRoute>& routes) override;
   std::optional<Output> previous_report(const Job& job) override;
   void retry_later(std::int64_t job_id, const std::string& error, const std::string& next_attempt_at) override;
   ActionResult retry(std::int64_t job_id) override;
@@ -65,6 +65,9 @@ class SqliteOutbox final : public Outbox {
   std::vector<Delivery> claim_due(const std::string& destination, const std::set<std::int64_t>& held_back,
                                   int limit) override;
   void record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) override;
+  void record_delivered_as(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
+                           const std::string& substitution) override;
+  int substitute_with(std::int64_t delivery_id, const std::string& carrier_kind, const std::string& substitution) override;
   void record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
                     const std::string& next_attempt_at) override;
   void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
@@ -117,7 +120,7 @@ class SqliteNodeRegistry final : public NodeRegistry {
 // The outbox's tables, written inside a job queue transaction: the job's outputs, each with one
 // pending delivery to each destination.
 void queue_outputs(Database& db, std::int64_t job_id, const std::vector<Output>& outputs,
-                   const std::vector<std::string>& destinations, const std::string& now);
+                   const std::vector<DeliveryRoute>& routes, const std::string& now);
 
 // The job queue's tables, written inside an outbox transaction: the job is delivered once every
 // delivery of every output it made has been.

@@ -159,7 +159,12 @@ struct Destination {
   std::string host;
   int port = 104;
   std::optional<DestinationTls> tls;
+  std::vector<std::string> outputs;               // the output kinds it gets (output_kinds()); empty = all
 };
+
+// The kinds of result object the node makes: "sr" (Structured Report), "sc" (Secondary Capture
+// heatmap), "seg" (Segmentation), "pmap" (Parametric Map), "kos" (Key Object Selection).
+const std::vector<std::string>& output_kinds();
 
 struct NodeConfig {
   DicomSettings dicom;

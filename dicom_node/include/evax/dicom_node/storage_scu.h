@@ -3,7 +3,10 @@
 // the file is sent as stored or converted by DCMTK). Each file's outcome says whether sending
 // it again can help: connection failures, refused associations, timeouts and 0xA7xx
 // ("out of resources") are retryable; 0xA9xx, 0xCxxx and a SOP class the peer does not accept
-// are permanent. Stateless; call from any thread (each call has its own association).
+// are permanent. A 3D or Enhanced SR whose SOP class the peer refuses at negotiation is sent as
+// Comprehensive SR instead (proposed alongside; same content, a SOP Instance UID derived from
+// the original) when that is accepted and the content has no 3D coordinates.
+// Stateless; call from any thread (each call has its own association).
 #pragma once
 
 #include <cstdint>
@@ -48,6 +51,13 @@ struct SendResult {
   SendOutcome outcome = SendOutcome::retryable;
   std::optional<int> dimse_status;  // the C-STORE response status, when one came
   std::string detail;               // readable, e.g. "association rejected: called AE title not recognized"
+  // The peer accepted no presentation context for the file's SOP class (nor an alternative's).
+  bool refused_sop_class = false;
+  // When the peer refused the file's SOP class and got the alternative form instead: what was
+  // sent, readable, and its SOP class and instance UIDs.
+  std::string substitution;
+  std::string sent_sop_class_uid;
+  std::string sent_sop_instance_uid;
 };
 
 // What a C-STORE response status means for the object (PS3.4 B.2.3).

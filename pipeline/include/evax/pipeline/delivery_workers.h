@@ -4,7 +4,11 @@
 // per delivery; a destination that cannot be reached at all pauses as a whole (same schedule,
 // so a PACS down for hours sees one connection attempt per delay, not one per object). A
 // delivery is dead-lettered when the destination refuses the object itself, or after
-// max_attempts or max_age_h. Delays run on the monotonic clock; the age is the database's
+// max_attempts or max_age_h. A destination that refuses an object's SOP class at association
+// negotiation gets a compatible alternative instead where there is one: a 3D or Enhanced SR is
+// sent as Comprehensive SR (dicom_node's SCU), and a Parametric Map's delivery is replaced by the
+// job's Secondary Capture of the same image, which carries the same heatmap (queued for the
+// destination if it did not take SCs); the delivery records the substitution. Delays run on the monotonic clock; the age is the database's
 // wall clock since the output was made (it must survive restarts).
 // Owns its threads: start() starts them, stop() / the destructor join them after the batch in
 // hand is recorded.

@@ -1,5 +1,5 @@
 // What a finished analysis turns into: the settings of the result objects (reporting module)
-// and the destinations every object is queued for.
+// and which destinations each object is queued for.
 #pragma once
 
 #include <map>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "evax/reporting/result_objects.h"
+#include "evax/storage/records.h"
 
 namespace evax::pipeline {
 
@@ -19,7 +20,7 @@ struct ResultSettings {
   std::map<std::string, double> operating_points;  // per label
   bool secondary_capture = true;
   int sc_max_side = 2048;
-  std::vector<std::string> destinations;           // names; each output is queued for each
+  std::vector<storage::DeliveryRoute> destinations;  // each output is queued for those that take its kind
 
   double operating_point(const std::string& label) const {
     const auto it = operating_points.find(label);

@@ -85,9 +85,9 @@ class JobQueue {
 
   // A done job with its results, in one transaction: the per-image decisions, the outputs
   // (files already durable under outputs/) handed to the outbox with one pending delivery to
-  // each destination; the job's reported time is set.
+  // each route's destination that takes the output's kind; the job's reported time is set.
   virtual void finish_with_outputs(std::int64_t job_id, const std::vector<JobImage>& images,
-                                   const std::vector<Output>& outputs, const std::vector<std::string>& destinations) = 0;
+                                   const std::vector<Output>& outputs, const std::vector<DeliveryRoute>& routes) = 0;
 
   // The Structured Report of the study's latest earlier analysis, which a new one supersedes.
   virtual std::optional<Output> previous_report(const Job& job) = 0;

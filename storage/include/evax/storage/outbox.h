@@ -34,6 +34,16 @@ class Outbox {
   virtual void record_delivered(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail) = 0;
   virtual void record_retry(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
                             const std::string& next_attempt_at) = 0;
+  // The destination refused the output's SOP class at association negotiation and took a
+  // compatible alternative instead: delivered, with `substitution` saying what was sent.
+  virtual void record_delivered_as(std::int64_t delivery_id, std::optional<int> dimse_status, const std::string& detail,
+                                   const std::string& substitution) = 0;
+  // The destination refused the output's SOP class at association negotiation, and the job's
+  // outputs of `carrier_kind` (for the same source image, when the output has one) carry its
+  // content: they are queued for this destination unless they already are, and this delivery
+  // ends delivered (nothing more to send) with `substitution` recorded. Returns how many carriers
+  // there are; 0: nothing changed (the caller dead-letters it).
+  virtual int substitute_with(std::int64_t delivery_id, const std::string& carrier_kind, const std::string& substitution) = 0;
   // `permanent`: the destination refused the object itself (else: attempts or age ran out).
   virtual void record_dead(std::int64_t delivery_id, bool permanent, std::optional<int> dimse_status,
                            const std::string& detail) = 0;

@@ -89,7 +89,7 @@ struct JobImage {
 struct Output {
   std::int64_t id = 0;
   std::int64_t job_id = 0;
-  std::string kind;                   // "sr", "sc"
+  std::string kind;                   // "sr", "sc", "seg", "pmap", "kos"
   std::string sop_class_uid;
   std::string sop_instance_uid;
   std::string series_instance_uid;
@@ -116,6 +116,17 @@ struct Delivery {
   std::string next_attempt_at;        // informational (wall clock)
   std::string finished_at;            // delivered or dead-lettered
   double age_seconds = 0;             // since created_at, by the database's clock
+  // How the destination got this output when it refused the output's SOP class at association
+  // negotiation, readable ("sent as Comprehensive SR ..."); empty when sent as made.
+  std::string substitution;
+};
+
+// Which outputs go to a destination: a delivery is queued for each output whose kind it takes.
+struct DeliveryRoute {
+  std::string destination;
+  std::vector<std::string> kinds;     // empty: every kind
+
+  bool takes(const std::string& kind) const;
 };
 
 struct DeliveryAttempt {
