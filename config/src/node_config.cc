@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -237,6 +238,18 @@ void read_reporting(ObjectReader& r, ReportingSettings& s) {
         double value = s.default_operating_point;
         p.number(label.c_str(), value, 0.0, 1.0);
         s.operating_points[label] = value;
+      }
+    }
+  }
+  if (const json* outputs = r.array("outputs")) {
+    s.outputs.clear();
+    for (const auto& item : *outputs) {
+      if (!item.is_string() || item.get<std::string>().empty()) {
+        r.fail("outputs", "must be a list of output kinds (seg, sr, sc)");
+      } else if (std::find(s.outputs.begin(), s.outputs.end(), item.get<std::string>()) != s.outputs.end()) {
+        r.fail("outputs", "lists \"" + item.get<std::string>() + "\" twice");
+      } else {
+        s.outputs.push_back(item.get<std::string>());
       }
     }
   }
