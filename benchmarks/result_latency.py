@@ -11,12 +11,18 @@ With --segmenter demo the lung model runs too (every analysed image is also segm
 sent when the mask is accepted). With --throughput-studies K, K more studies are then stored
 back to back, and the rate at which their SRs arrive is the sustainable studies per hour.
 Targets on the 2-core development machine with EVA-X-S: p50 <= 3 s, p99 <= 6 s.
+It also waits for every delivery to end and reports the time to each study's last object
+(last_store_to_last_object_s): with every output on, the whole result set (SR, SC, SEG, PM, KOS).
+With --outputs sr,sc --outputs all --rounds 3, both configurations run on the same studies,
+alternating, and the ratio of their median p50s is printed (issue 15: all outputs within 1.2x of
+SR + SC).
 
 The quiet period (study.quiet_period_s) is part of the latency; it is set to 1 s here, the
 shortest the config allows, so a study of several instances still arrives as one job.
 
 usage: result_latency.py --node PATH/evax-node [--studies 60] [--interval 1] [--models tiny,small]
                          [--segmenter demo] [--threshold 0.9] [--throughput-studies K] [--workdir DIR]
+                         [--outputs KINDS --outputs KINDS --rounds N]
 Needs DCMTK (storescu, storescp) and Debian's python3-pydicom and python3-numpy.
 """
 import argparse
@@ -74,9 +80,18 @@ def summarise(values):
             "max": round(max(values), 3)}
 
 
-def run_model(args, model, work, studies):
-    out = os.path.join(work, f"pacs-{model}")
-    data = os.path.join(work, f"node-{model}")
+def study_of(path):
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID
+    except Exception:  # still being written
+        return None
+
+
+def run_model(args, model, work, studies, outputs=None, tag=""):
+    """One node run; `outputs` is reporting.outputs (None: the node's default, every kind that applies)."""
+    name = f"{model}{tag}"
+    out = os.path.join(work, f"pacs-{name}")
+    data = os.path.join(work, f"node-{name}")
     for d in (out, data):
         shutil.rmtree(d, ignore_errors=True)
     os.makedirs(out)
@@ -92,11 +107,13 @@ def run_model(args, model, work, studies):
               "study": {"quiet_period_s": 1}, "model": model_config,
               "workers": {"count": 2}, "http": {"port": free_port()}, "logging": {"level": "warn"},
               "destinations": [{"name": "pacs", "ae_title": "RESULTS", "host": "127.0.0.1", "port": pacs_port}]}
-    config_path = os.path.join(work, f"node-{model}.json")
+    if outputs is not None:
+        config["reporting"] = {"outputs": outputs}
+    config_path = os.path.join(work, f"node-{name}.json")
     with open(config_path, "w") as f:
         json.dump(config, f)
     node = subprocess.Popen([args.node, "serve", "--config", config_path], stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(work, f"node-{model}.log"), "w"))
+                            stderr=open(os.path.join(work, f"node-{name}.log"), "w"))
     wait_port(node_port)
 
     def store(study_files):
@@ -141,16 +158,32 @@ def run_model(args, model, work, studies):
             seconds_per_study = (done[-1] - done[0]) / (len(done) - 1)
             throughput = {"studies": len(burst), "seconds_per_study": round(seconds_per_study, 3),
                           "studies_per_hour": round(3600 / seconds_per_study)}
-    segs = sum(1 for name in os.listdir(out) if name.startswith("SG"))  # storescp names a SEG "SG.<uid>"
-    latencies, stage_times = [], {name: [] for name, _, _ in STAGES}
-    status = json.loads(subprocess.run([args.node, "status", "--limit", "10000", "--config", config_path],
-                                       capture_output=True, text=True, check=True).stdout)
+    # The whole result set: every delivery of every job ended, then each study's last object.
+    deadline = time.time() + 300
+    while True:
+        status = json.loads(subprocess.run([args.node, "status", "--limit", "10000", "--config", config_path],
+                                           capture_output=True, text=True, check=True).stdout)
+        states = [d["state"] for job in status["jobs"] for o in job.get("outputs", []) for d in o["deliveries"]]
+        if all(state in ("delivered", "dead") for state in states) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    last_object = {}
+    kinds = {}
+    for file_name in os.listdir(out):
+        path = os.path.join(out, file_name)
+        study_uid = study_of(path)
+        kinds[file_name.split(".")[0]] = kinds.get(file_name.split(".")[0], 0) + 1
+        if study_uid:
+            last_object[study_uid] = max(last_object.get(study_uid, 0), os.stat(path).st_mtime)
+    segs = kinds.get("SG", 0)  # storescp names a SEG "SG.<uid>"
+    latencies, set_latencies, stage_times = [], [], {stage: [] for stage, _, _ in STAGES}
     jobs = {job["study_instance_uid"]: job for job in status["jobs"]}
     for study_uid in stored_at:
         if study_uid not in arrived:
             continue
         name = arrived[study_uid]
         latencies.append(os.stat(os.path.join(out, name)).st_mtime - stored_at[study_uid])
+        set_latencies.append(last_object[study_uid] - stored_at[study_uid])
         times = jobs[study_uid]["times"]
         for stage, start, end in STAGES:
             if times.get(start) and times.get(end):
@@ -162,7 +195,9 @@ def run_model(args, model, work, studies):
     if len(arrived) < len(studies):
         raise SystemExit(f"{model}: only {len(arrived)} of {len(studies)} SRs arrived")
     return {"studies": len(latency_studies), "interval_s": args.interval, "lung_model": args.segmenter or None,
+            "outputs": outputs or "default (all that apply)", "objects_received_by_prefix": kinds,
             "segs_received": segs, "last_store_to_sr_s": summarise(latencies),
+            "last_store_to_last_object_s": summarise(set_latencies),
             "stages_s": {stage: summarise(values) for stage, values in stage_times.items() if values},
             "throughput": throughput}
 
@@ -178,6 +213,11 @@ def main():
                         help="model.segmenter.threshold: the demo lung model's map of these images is two lungs at 0.9, "
                              "so SEGs are built and sent as for a real study")
     parser.add_argument("--throughput-studies", type=int, default=0, help="then K studies back to back: studies per hour")
+    parser.add_argument("--outputs", action="append", metavar="KINDS",
+                        help="reporting.outputs for a run, e.g. sr,sc; 'all' for the default (every kind); given twice, "
+                             "both configurations run on the same studies, alternating --rounds times, and the p50 ratios "
+                             "of the second to the first are printed")
+    parser.add_argument("--rounds", type=int, default=1, help="with two --outputs: alternating rounds of each")
     parser.add_argument("--workdir")
     args = parser.parse_args()
     work = args.workdir or tempfile.mkdtemp(prefix="evax-latency-", dir=os.environ.get("EVAX_BENCH_DIR", "/tmp"))
@@ -198,10 +238,29 @@ def main():
             write_image(files[0], study_uid, "PA", pa)
             write_image(files[1], study_uid, "LL", lateral)
             studies.append((study_uid, files))
-        summary["models"][f"demo:{model}"] = run_model(args, model, work, studies)
-        print(json.dumps(summary["models"][f"demo:{model}"]), file=sys.stderr)
+        if not args.outputs:
+            summary["models"][f"demo:{model}"] = run_model(args, model, work, studies)
+            print(json.dumps(summary["models"][f"demo:{model}"]), file=sys.stderr)
+            continue
+        runs = {kinds: [] for kinds in args.outputs}
+        for round_index in range(args.rounds):
+            for kinds in args.outputs:
+                outputs = None if kinds == "all" else kinds.split(",")
+                result = run_model(args, model, work, studies, outputs, f"-{kinds.replace(',', '+')}-{round_index}")
+                print(json.dumps(result), file=sys.stderr)
+                runs[kinds].append(result)
+        entry = {kinds: {"rounds": results,
+                         "median_p50_sr_s": statistics.median(r["last_store_to_sr_s"]["p50"] for r in results),
+                         "median_p50_last_object_s": statistics.median(r["last_store_to_last_object_s"]["p50"] for r in results)}
+                 for kinds, results in runs.items()}
+        if len(args.outputs) == 2:
+            base, other = (entry[k] for k in args.outputs)
+            entry["ratio"] = {"p50_sr": round(other["median_p50_sr_s"] / base["median_p50_sr_s"], 3),
+                              "p50_last_object": round(other["median_p50_last_object_s"] / base["median_p50_last_object_s"], 3),
+                              "of": f"{args.outputs[1]} / {args.outputs[0]}"}
+        summary["models"][f"demo:{model}"] = entry
     small = summary["models"].get("demo:small")
-    if small:
+    if small and not args.outputs:
         summary["target_small"] = {"p50_s": 3, "p99_s": 6,
                                    "meets_target": small["last_store_to_sr_s"]["p50"] <= 3 and small["last_store_to_sr_s"]["p99"] <= 6}
     print(json.dumps(summary, indent=1))
