@@ -188,7 +188,7 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
   results.algorithm.demo = model.demo;
   results.algorithm.device_observer_uid = device_observer_uid(config.storage.data_dir, config.dicom.ae_title);
   results.algorithm.station_name = config.dicom.ae_title;
-  results.document_type = reporting::parse_sr_document_type(config.reporting.sr_document_type)
+  results.document_type = reporting::parse_sr_document_type(config.reporting.sr_document_type_in_force())
                               .value_or(reporting::SrDocumentType::comprehensive);
   results.default_operating_point = config.reporting.default_operating_point;
   results.operating_points = config.reporting.operating_points;

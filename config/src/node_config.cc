@@ -229,7 +229,9 @@ void read_model(ObjectReader& r, ModelSettings& m) {
 }
 
 void read_reporting(ObjectReader& r, ReportingSettings& s) {
-  r.choice("sr_document_type", s.sr_document_type, {"comprehensive", "enhanced", "comprehensive-3d"});
+  r.boolean("air", s.air);
+  // Absent: reporting.air decides (sr_document_type_in_force); given, it must be a type.
+  if (r.find("sr_document_type")) r.choice("sr_document_type", s.sr_document_type, {"comprehensive", "enhanced", "comprehensive-3d"});
   r.number("default_operating_point", s.default_operating_point, 0.0, 1.0);
   if (const json* points = r.find("operating_points")) {
     ObjectReader p(*points, r.child_path("operating_points"), r.errors());

@@ -193,6 +193,13 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineO
 }
 
 std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std::vector<ClassifyRequest>& requests) const {
+  std::vector<const ClassifyRequest*> batch;
+  batch.reserve(requests.size());
+  for (const auto& request : requests) batch.push_back(&request);
+  return classify(std::span<const ClassifyRequest* const>(batch));
+}
+
+std::expected<std::vector<ImageResult>, std::string> Engine::classify(std::span<const ClassifyRequest* const> requests) const {
   const ModelInfo& info = impl_->info;
   const EvaXModel& model = *impl_->model;
   std::vector<ImageResult> results(requests.size());
@@ -203,7 +210,7 @@ std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std:
     std::set<int> cam_classes;
     std::vector<at::Tensor> inputs;
     for (std::size_t i = 0; i < requests.size(); ++i) {
-      const auto& request = requests[i];
+      const auto& request = *requests[i];
       if (!request.image.valid())
         return std::unexpected("image " + std::to_string(i) + " is empty or its pixel buffer does not match its size");
       for (int c : request.cam_classes) {
@@ -250,7 +257,7 @@ std::expected<std::vector<ImageResult>, std::string> Engine::classify(const std:
       for (std::size_t j = 0; j < explained.size(); ++j) {
         ImageResult& result = results[explained[j]];
         fill_findings(result, logits[j]);
-        for (int c : requests[explained[j]].cam_classes) {
+        for (int c : requests[explained[j]]->cam_classes) {
           const auto k = std::find(classes.begin(), classes.end(), c) - classes.begin();
           CamMap map;
           map.grid_side = model.grid_side();

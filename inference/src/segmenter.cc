@@ -98,6 +98,14 @@ std::expected<std::unique_ptr<Segmenter>, std::string> Segmenter::create(const S
 
 std::expected<std::vector<SegmentationMap>, std::string> Segmenter::segment(const std::vector<GreyImage>& images,
                                                                            bool keep_probability) const {
+  std::vector<const GreyImage*> batch;
+  batch.reserve(images.size());
+  for (const auto& image : images) batch.push_back(&image);
+  return segment(std::span<const GreyImage* const>(batch), keep_probability);
+}
+
+std::expected<std::vector<SegmentationMap>, std::string> Segmenter::segment(std::span<const GreyImage* const> images,
+                                                                           bool keep_probability) const {
   std::vector<SegmentationMap> maps(images.size());
   if (images.empty()) return maps;
   return error_boundary([&]() -> std::expected<std::vector<SegmentationMap>, std::string> {
@@ -105,8 +113,8 @@ std::expected<std::vector<SegmentationMap>, std::string> Segmenter::segment(cons
     const int size = model.input_size();
     std::vector<at::Tensor> inputs;
     for (std::size_t i = 0; i < images.size(); ++i) {
-      if (!images[i].valid()) return std::unexpected("image " + std::to_string(i) + " is empty or its pixel buffer does not match its size");
-      inputs.push_back(segmentation_input(images[i], size));
+      if (!images[i]->valid()) return std::unexpected("image " + std::to_string(i) + " is empty or its pixel buffer does not match its size");
+      inputs.push_back(segmentation_input(*images[i], size));
     }
     c10::InferenceMode inference;
     const at::Device device = model.backbone().options().device;
@@ -115,7 +123,7 @@ std::expected<std::vector<SegmentationMap>, std::string> Segmenter::segment(cons
     // mmseg 0.29.1 EncoderDecoder: logits to the network input, then to the image, then sigmoid.
     const at::Tensor at_input = resize_bilinear(impl_->logits(batch).to(at::kFloat), size, size);
     for (std::size_t i = 0; i < images.size(); ++i) {
-      const GreyImage& image = images[i];
+      const GreyImage& image = *images[i];
       const at::Tensor probability = resize_bilinear(at_input.narrow(0, static_cast<std::int64_t>(i), 1), image.height, image.width).sigmoid();
       const at::Tensor mask = probability.gt(impl_->info.threshold).to(at::kByte).cpu().contiguous();
       SegmentationMap& map = maps[i];

@@ -4,7 +4,9 @@
 //   ├ Image Library: every analysed image
 //   ├ Imaging Measurements: one Measurement Group per finding and image, a TID 1410 planar ROI
 //   │ (DCMTK builds it with its TID 1501 class plus the Image Region; identified as 1410 after)
-//   │   ├ Tracking Identifier "<label> image <n>", Tracking Unique Identifier
+//   │   ├ Tracking Identifier "<label> image <n>", Tracking Unique Identifier derived from the
+//   │   │ image, the model and the label (tracking_uid: a re-analysis repeats it)
+//   │   ├ Finding Category = Morphologically abnormal structure (CID 7150)
 //   │   ├ Finding = the finding's code
 //   │   ├ SCOORD Image Region (111030, DCM): where the finding is, SELECTED FROM the image: the
 //   │   │ outline of its Grad-CAM attention, its peak, or the analysed area (see image_regions.h)
@@ -14,13 +16,14 @@
 //   │   └ Algorithm Name, Algorithm Version, Algorithm Parameters (TID 4019 items)
 //   │ and, with lung segmentation, one Measurement Group per lung and image
 //   │   ├ Tracking Identifier "<Right|Left> lung image <n>", Tracking Unique Identifier
-//   │   ├ Finding Lung (39607008, SCT)
+//   │   ├ Finding Category = Anatomical structure, Finding Lung (39607008, SCT)
 //   │   ├ SCOORD Image Region: the lung's outline, SELECTED FROM the image
 //   │   ├ NUM Area (42798000, SCT) in mm2, source: the image and its segment in the lung SEG;
 //   │   │ Finding Site Lung with Laterality Right / Left
 //   │   ├ Comment: which pixel spacing the area rests on, the pixel count, the segment number
 //   │   └ Algorithm Name, Version, Parameters of the segmentation model
-//   └ Qualitative Evaluations: a Comment saying the results are AI-generated (and DEMO), one
+//   └ Qualitative Evaluations: per image, Finding = Present (any finding at or above its
+//     operating point) or Absent, INFERRED FROM the image; a Comment saying the results are AI-generated (and DEMO), one
 //     per image whose lung mask was rejected, with the reason, and one per image whose lungs
 //     have no area (no pixel spacing: DCMTK's TID 1501 needs a measurement in every group)
 // What viewers draw: OHIF places each group at its Image Region and labels it with the NUM's
@@ -36,6 +39,7 @@
 #include <dcmtk/dcmsr/dsrdoc.h>
 #include <dcmtk/dcmsr/dsrimgvl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -54,6 +58,12 @@ const DSRCodedEntryValue kPresent("52101004", "SCT", "Present");
 const DSRCodedEntryValue kAbsent("272519000", "SCT", "Absent");
 const DSRCodedEntryValue kImageRegion("111030", "DCM", "Image Region");
 const DSRCodedEntryValue kPercent("%", "UCUM", "percent");
+// Finding Category (TID 1501/1410/1411), its values from CID 7150 as the SEG's segments use
+// them: a model finding is an abnormal structure, a lung an anatomical one.
+const DSRCodedEntryValue kFindingCategory("276214006", "SCT", "Finding category");
+const DSRCodedEntryValue kAbnormalStructure("49755003", "SCT", "Morphologically abnormal structure");
+const DSRCodedEntryValue kAnatomicalStructure("91723000", "SCT", "Anatomical structure");
+const DSRCodedEntryValue kFinding("121071", "DCM", "Finding");
 
 DSRCodedEntryValue coded(const Code& code) { return DSRCodedEntryValue(code.value.c_str(), code.scheme.c_str(), code.meaning.c_str()); }
 
@@ -100,6 +110,14 @@ void add_algorithm_items(CMR_TID1501_in_TID1500& group, const std::string& name,
     check(group.getCurrentContentItem().setConceptName(concept_name), "algorithm item name");
     check(group.getCurrentContentItem().setStringValue(text.substr(0, 1024).c_str()), "algorithm item value");
   }
+}
+
+// The group's Finding Category, right before its Finding.
+void add_finding_category(CMR_TID1501_in_TID1500& group, const DSRCodedEntryValue& category) {
+  if (group.gotoNamedNode(CODE_DCM_Finding) == 0) throw Failure{"the group's Finding was not found"};
+  check(group.addExtraContentItem(DSRTypes::RT_contains, DSRTypes::VT_Code, DSRTypes::AM_beforeCurrent), "finding category");
+  check(group.getCurrentContentItem().setConceptName(kFindingCategory), "finding category name");
+  check(group.getCurrentContentItem().setCodeValue(category), "finding category value");
 }
 
 DSRSpatialCoordinatesValue coordinates(const ImageRegion& region) {
@@ -157,7 +175,8 @@ void add_measurement_group(CMR_TID1500& report, const AlgorithmIdentity& algorit
   const ImageRegion region = finding.region.value_or(whole_image(source));
   check(group.setTrackingIdentifier((printable_label(finding.label) + " image " + std::to_string(image_number)).c_str()),
         "tracking id");
-  check(group.setTrackingUniqueIdentifier(new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "tracking uid");
+  check(group.setTrackingUniqueIdentifier(tracking_uid(element_string(source, DCM_SOPInstanceUID), algorithm, finding.label).c_str()),
+        "tracking uid");
   check(group.setFinding(coded(codes.finding)), "finding");
   // The probability in percent under a concept naming the finding and the decision: the label
   // viewers draw. Its equivalent meaning spells out what the number is.
@@ -171,7 +190,7 @@ void add_measurement_group(CMR_TID1500& report, const AlgorithmIdentity& algorit
   check(measurement.setEquivalentMeaningOfConceptName(meaning.substr(0, 1024).c_str()), "probability meaning");
   check(group.addQualitativeEvaluation(coded(codes.finding), finding.present() ? kPresent : kAbsent), "present/absent");
   add_image_region(group, region, source);
-
+  add_finding_category(group, kAbnormalStructure);
   add_algorithm_items(group, algorithm.model_name + " " + algorithm.model_task, algorithm_version(algorithm),
                       "operating point " + probability_text(finding.operating_point) + "; region: " + region.basis);
 }
@@ -192,7 +211,9 @@ void add_lung_group(CMR_TID1500& report, const AlgorithmIdentity& segmenter, Dcm
   const bool right = lung.laterality == Laterality::right;
   check(group.setTrackingIdentifier((std::string(right ? "Right" : "Left") + " lung image " + std::to_string(image_number)).c_str()),
         "lung tracking id");
-  check(group.setTrackingUniqueIdentifier(new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "lung tracking uid");
+  check(group.setTrackingUniqueIdentifier(
+            tracking_uid(element_string(source, DCM_SOPInstanceUID), segmenter, right ? "lung right" : "lung left").c_str()),
+        "lung tracking uid");
   const DSRCodedEntryValue lung_code("39607008", "SCT", "Lung structure");  // as the finding sites name it
   if (!lung.outline) throw Failure{"a lung has no outline"};
   check(group.setFinding(lung_code), "lung finding");
@@ -210,6 +231,7 @@ void add_lung_group(CMR_TID1500& report, const AlgorithmIdentity& segmenter, Dcm
   basis += " " + std::to_string(lung.pixel_count) + " pixels; segment " + std::to_string(lung.segment_number) + " of the lung SEG.";
   check(group.addQualitativeEvaluation(CODE_DCM_Comment, basis.c_str()), "lung area basis");
   add_image_region(group, *lung.outline, source);
+  add_finding_category(group, kAnatomicalStructure);
   add_algorithm_items(group, segmenter.model_name, algorithm_version(segmenter),
                       segmenter.parameters.empty() ? std::string("as configured") : segmenter.parameters);
 }
@@ -335,6 +357,16 @@ std::expected<DicomObject, std::string> build_structured_report(const ReportRequ
     std::string notice = "AI-GENERATED - NOT FOR DIAGNOSTIC USE. Findings of " + model_description(algorithm) +
                          ", probabilities with operating points; not verified by a physician.";
     if (algorithm.demo) notice = "DEMO MODEL - UNTRAINED WEIGHTS: results carry no clinical meaning. " + notice;
+    // One summary evaluation per image (TID 1500 Row 13): Finding is Present when any of the
+    // model's findings is at or above its operating point, else Absent; inferred from its image.
+    for (std::size_t i = 0; i < request.images.size(); ++i) {
+      const auto& findings = request.images[i].findings;
+      if (findings.empty()) continue;
+      const bool any = std::any_of(findings.begin(), findings.end(), [](const FindingResult& f) { return f.present(); });
+      check(report.addQualitativeEvaluation(kFinding, any ? kPresent : kAbsent), "image evaluation");
+      check(report.addExtraContentItem(DSRTypes::RT_inferredFrom, DSRTypes::VT_Image, DSRTypes::AM_belowCurrent), "evaluated image");
+      check(report.getCurrentContentItem().setImageReference(image_reference(*sources[i]->getDataset())), "evaluated image reference");
+    }
     check(report.addQualitativeEvaluation(CODE_DCM_Comment, notice.c_str()), "notice");
     for (std::size_t i = 0; i < request.images.size(); ++i) {
       std::string without_area;

@@ -180,6 +180,23 @@ TEST(NodeConfig, HttpKeysAreReadCheckedAndRedacted) {
   EXPECT_TRUE(mentions(errors, "http.tls.key: is required with TLS"));
 }
 
+// reporting.air picks the SR's type unless sr_document_type names one: an explicit type wins.
+TEST(NodeConfig, AirPicksTheSrTypeUnlessOneIsNamed) {
+  const auto air_off = parse_config(R"({"reporting": {"air": false}})");
+  ASSERT_TRUE(air_off) << describe(air_off.error().front());
+  EXPECT_FALSE(air_off->reporting.air);
+  EXPECT_EQ(air_off->reporting.sr_document_type_in_force(), "comprehensive");
+  const std::string shown = to_redacted_json(*air_off);  // the admin API shows the type in force
+  EXPECT_NE(shown.find("\"air\": false"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\"sr_document_type\": \"comprehensive\""), std::string::npos) << shown;
+  const auto named = parse_config(R"({"reporting": {"air": true, "sr_document_type": "enhanced"}})");
+  ASSERT_TRUE(named) << describe(named.error().front());
+  EXPECT_EQ(named->reporting.sr_document_type_in_force(), "enhanced");
+  EXPECT_TRUE(mentions(errors_of(R"({"reporting": {"air": "yes"}})"), "reporting.air"));
+  EXPECT_TRUE(mentions(errors_of(R"({"reporting": {"sr_document_type": ""}})"),
+                       "reporting.sr_document_type: must be one of comprehensive, enhanced, comprehensive-3d"));
+}
+
 TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
   auto config = parse_config(R"({
     "reporting": {"sr_document_type": "enhanced", "default_operating_point": 0.4,
@@ -206,7 +223,9 @@ TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
 
   const auto defaults = parse_config("{}");
   ASSERT_TRUE(defaults);
-  EXPECT_EQ(defaults->reporting.sr_document_type, "comprehensive");
+  EXPECT_TRUE(defaults->reporting.air);
+  EXPECT_EQ(defaults->reporting.sr_document_type, "");
+  EXPECT_EQ(defaults->reporting.sr_document_type_in_force(), "comprehensive-3d");  // AIR: Comprehensive 3D SR
   EXPECT_DOUBLE_EQ(defaults->reporting.default_operating_point, 0.5);
   EXPECT_TRUE(defaults->reporting.secondary_capture);
   EXPECT_EQ(defaults->reporting.outputs, (std::vector<std::string>{"seg", "sr", "sc"}));

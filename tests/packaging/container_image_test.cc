@@ -30,7 +30,7 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 const std::string kExample = EVAX_SOURCE_DIR "/examples/synthetic_chest_pa.dcm";
-const std::map<std::string, std::string> kResultClasses = {{"1.2.840.10008.5.1.4.1.1.88.33", "SR (comprehensive)"},
+const std::map<std::string, std::string> kResultClasses = {{"1.2.840.10008.5.1.4.1.1.88.34", "SR (comprehensive 3D)"},
                                                            {"1.2.840.10008.5.1.4.1.1.7", "SC"},
                                                            {"1.2.840.10008.5.1.4.1.1.66.4", "SEG"}};
 

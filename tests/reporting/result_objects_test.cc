@@ -23,6 +23,27 @@ namespace evax::reporting {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::dcentvfy;
+using testing::dciodvfy;
+using testing::is_clean;
+using testing::lines_starting;
+using testing::pixelmed_sr;
+using testing::run;
+
+// The validator warnings these objects are known to draw, each for a reason given in
+// docs/results.md; any other warning fails the test.
+// dciodvfy: the private coding scheme 99EVAX is not in its tables; the synthetic sources have
+// no Study Date, Time or ID, which a DICOMDIR would want.
+const std::vector<std::string> kIodWarnings = {"Unrecognized defined term <99EVAX> for value 1 of attribute <Coding Scheme Designator>",
+                                               "Missing attribute or value that would be needed to build DICOMDIR"};
+// dcentvfy: the synthetic sources lack Type 2 attributes (PatientBirthDate, StudyDate ...)
+// that the node's objects carry empty; dcentvfy's tables give AccessionNumber to the study in
+// one IOD and to the series in another.
+const std::vector<std::string> kEntityWarnings = {"Attribute present in one instance but not the other",
+                                                  "Different information entities for attribute - Element=<AccessionNumber>"};
+// PixelMed: the Present/Absent evaluations and comments in a group, outside its template
+// tables (the template is extensible).
+const std::vector<std::string> kPixelmedWarnings = {"Content Item not in template"};
 
 AlgorithmIdentity algorithm(bool demo) {
   AlgorithmIdentity a;
@@ -104,10 +125,8 @@ TEST_F(ResultObjects, TheStructuredReportPassesEveryValidator) {
   EXPECT_EQ(sr->reference.study_instance_uid, study_uid_);
   const std::string path = save(*sr, "sr.dcm");
 
-  const std::string iod = run("dciodvfy " + path);
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
-  const std::string entities = run("dcentvfy " + pa + " " + ap + " " + path);
-  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+  EXPECT_TRUE(is_clean(dciodvfy(path, "ComprehensiveSR"), kIodWarnings));
+  EXPECT_TRUE(is_clean(dcentvfy({pa, ap, path}), kEntityWarnings));
 
   const std::string tree = run("dsrdump +Pc +Pl " + path);
   for (const char* expected : {"Imaging Measurement Report", "Comprehensive SR", "UNVERIFIED", "Image Library",
@@ -130,13 +149,7 @@ TEST_F(ResultObjects, TheStructuredReportPassesEveryValidator) {
   // Effusion 0.17 against its operating point 0.3: Absent; Hernia 0.83 against 0.5: Present.
   EXPECT_NE(tree.find("\"Effusion image 1\""), std::string::npos);
 
-  // The JDK's XPath limits stop PixelMed's template stylesheet unless lifted.
-  const std::string pixelmed = run(
-      "java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
-      "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path);
-  EXPECT_TRUE(lines_starting(pixelmed, "Error").empty()) << pixelmed;
-  EXPECT_NE(pixelmed.find("Found Root Template TID_1500"), std::string::npos) << pixelmed;
-  EXPECT_NE(pixelmed.find("Root Template Validation"), std::string::npos) << pixelmed;
+  EXPECT_TRUE(is_clean(pixelmed_sr(path), kPixelmedWarnings));
 
   const std::string py = run(std::string(EVAX_PYTHON) + " -c \"import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); s=pydicom.dcmread(sys.argv[2]); "
                              "print(d.Modality, d.VerificationFlag, d.CompletionFlag, d.PatientID == s.PatientID, "
@@ -184,12 +197,8 @@ TEST_F(ResultObjects, RegionsAreReadBackByHighdicomWithTheCoordinatesWritten) {
   // Without a region: the whole 320 x 384 image.
   EXPECT_NE(group_of("Effusion image 1").find("[[0.0, 0.0], [320.0, 0.0], [320.0, 384.0], [0.0, 384.0], [0.0, 0.0]]"),
             std::string::npos) << json;
-  const std::string pixelmed = run(
-      "java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
-      "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path);
-  EXPECT_TRUE(lines_starting(pixelmed, "Error").empty()) << pixelmed;
-  EXPECT_NE(pixelmed.find("Root Template Validation"), std::string::npos) << pixelmed;
-  EXPECT_TRUE(lines_starting(run("dciodvfy " + path), "Error").empty());
+  EXPECT_TRUE(is_clean(pixelmed_sr(path), kPixelmedWarnings));
+  EXPECT_TRUE(is_clean(dciodvfy(path, "ComprehensiveSR"), kIodWarnings));
 
   // A region outside the image or not closed is refused, never written.
   findings[0].region->points[1].column = 400.0f;
@@ -217,10 +226,8 @@ TEST_F(ResultObjects, LungAreasAreGroupsWithLateralityCitingTheirSegments) {
   ASSERT_TRUE(sr) << sr.error();
   const std::string path = save(*sr, "sr-lungs.dcm");
 
-  const std::string iod = run("dciodvfy " + path);
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
-  const std::string entities = run("dcentvfy " + pa + " " + seg_path + " " + path);
-  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+  EXPECT_TRUE(is_clean(dciodvfy(path, "ComprehensiveSR"), kIodWarnings));
+  EXPECT_TRUE(is_clean(dcentvfy({pa, seg_path, path}), kEntityWarnings));
   const std::string tree = run("dsrdump +Pc +Pl +Pu " + path);
   for (const char* expected : {"\"Right lung image 1\"", "(111030,DCM,\"Image Region\")=(POLYLINE",
                                "(121112,DCM,\"Source of Measurement\")", "(39607008,SCT,\"Lung structure\")",
@@ -232,10 +239,7 @@ TEST_F(ResultObjects, LungAreasAreGroupsWithLateralityCitingTheirSegments) {
   EXPECT_NE(tree.find(seg->reference.sop_instance_uid), std::string::npos) << tree;
   EXPECT_EQ(tree.find("\"Left lung image 1\""), std::string::npos) << "no area, no group";
 
-  const std::string pixelmed = run(
-      "java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
-      "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path);
-  EXPECT_TRUE(lines_starting(pixelmed, "Error").empty()) << pixelmed;
+  EXPECT_TRUE(is_clean(pixelmed_sr(path), kPixelmedWarnings));
 
   // The right lung's outline read back by highdicom: the mask's edge, x 30..139, y 60..319.
   const std::string json = run(std::string(EVAX_TOOLS_PYTHON) + " " EVAX_SOURCE_DIR "/tests/tools/sr_regions.py " + path);
@@ -288,8 +292,7 @@ TEST_F(ResultObjects, DocumentTypesPredecessorAndDemoNotice) {
     ASSERT_TRUE(sr) << sr.error();
     EXPECT_EQ(sr->reference.sop_class_uid, sop_class);
     const std::string path = save(*sr, "sr.dcm");
-    const std::string iod = run("dciodvfy " + path);
-    EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+    EXPECT_TRUE(is_clean(dciodvfy(path, type == SrDocumentType::enhanced ? "EnhancedSR" : "Comprehensive3DSR"), kIodWarnings));
     const std::string dump = run("dcmdump " + path);
     EXPECT_NE(dump.find("1.2.3.4.5"), std::string::npos) << "predecessor missing";
     EXPECT_NE(dump.find("PredecessorDocumentsSequence"), std::string::npos);
@@ -336,10 +339,8 @@ TEST_F(ResultObjects, TheSecondaryCapturePassesTheValidatorsAndShowsWhatItIs) {
   ASSERT_TRUE(sc) << sc.error();
   EXPECT_EQ(sc->reference.sop_class_uid, UID_SecondaryCaptureImageStorage);
   const std::string path = save(*sc, "sc.dcm");
-  const std::string iod = run("dciodvfy " + path);
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
-  const std::string entities = run("dcentvfy " + pa + " " + path);
-  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+  EXPECT_TRUE(is_clean(dciodvfy(path, "SCImage"), kIodWarnings));
+  EXPECT_TRUE(is_clean(dcentvfy({pa, path}), kEntityWarnings));
 
   const std::string py = run(std::string(EVAX_PYTHON) + " -c \"import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); a=d.pixel_array; "
                              "print(d.Modality, d.PhotometricInterpretation, a.shape, d.BurnedInAnnotation, '+'.join(d.ImageType), "
@@ -359,8 +360,12 @@ TEST_F(ResultObjects, AnUnknownBodyPartStillGivesAValidSecondaryCapture) {
   const std::string pa = source("pa.dcm", image);
   const auto sc = build_secondary_capture(sc_request(pa, false));
   ASSERT_TRUE(sc) << sc.error();
-  const std::string iod = run("dciodvfy " + save(*sc, "sc.dcm"));
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+  // Laterality (type 2C, for paired body parts) is written empty when the body part is
+  // unknown, which is what dciodvfy's warning allows: "empty when actually unknown".
+  std::vector<std::string> allowed = kIodWarnings;
+  allowed.push_back("is only permitted to be empty when actually unknown; should be absent (not empty) if an unpaired body part, "
+                    "and have a value if a paired body part - attribute <Laterality>");
+  EXPECT_TRUE(is_clean(dciodvfy(save(*sc, "sc.dcm"), "SCImage"), allowed));
 }
 
 TEST_F(ResultObjects, LargeImagesAreScaledDownNeverUp) {
@@ -393,8 +398,7 @@ TEST_F(ResultObjects, EveryHeadsLabelsAndOddLabelsGiveAValidReport) {
   const auto sr = build_structured_report({algorithm(false), {{pa, findings}}});
   ASSERT_TRUE(sr) << sr.error();
   const std::string path = save(*sr, "labels.dcm");
-  const std::string iod = run("dciodvfy " + path);
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+  EXPECT_TRUE(is_clean(dciodvfy(path, "ComprehensiveSR"), kIodWarnings));
   const std::string dump = run("dcmdump " + path);
   EXPECT_EQ(dump.find("LongCodeValue"), std::string::npos) << "a code value over 16 characters";
   const std::string tree = run("dsrdump +Pc +Pl " + path);

@@ -22,6 +22,16 @@ namespace evax::reporting {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::dcentvfy;
+using testing::dciodvfy;
+using testing::is_clean;
+using testing::run;
+
+// The validator warnings the SEG is known to draw; any other fails the test. dciodvfy: the
+// synthetic source has no Study Date, Time or ID, which a DICOMDIR would want. dcentvfy: the
+// source lacks Type 2 attributes the SEG carries empty.
+const std::vector<std::string> kIodWarnings = {"Missing attribute or value that would be needed to build DICOMDIR"};
+const std::vector<std::string> kEntityWarnings = {"Attribute present in one instance but not the other"};
 
 AlgorithmIdentity segmenter(bool demo) {
   AlgorithmIdentity a;
@@ -111,11 +121,8 @@ TEST_F(LungSegmentation, PassesDciodvfyAndBelongsToTheSourceStudy) {
   EXPECT_FALSE(seg->reference.sop_instance_uid.empty());
   const std::string path = save(*seg, "seg.dcm");
 
-  const std::string iod = run("dciodvfy " + path);
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
-  EXPECT_NE(iod.find("Segmentation"), std::string::npos) << iod;  // it checked the SEG IOD
-  const std::string entities = run("dcentvfy " + dx + " " + path);
-  EXPECT_TRUE(lines_starting(entities, "Error").empty()) << entities;
+  EXPECT_TRUE(is_clean(dciodvfy(path, "Segmentation"), kIodWarnings));
+  EXPECT_TRUE(is_clean(dcentvfy({dx, path}), kEntityWarnings));
 }
 
 TEST_F(LungSegmentation, PydicomSeesCodedLungsDerivedFromTheSource) {
@@ -286,8 +293,7 @@ TEST_F(LungSegmentation, OneLungGivesOneSegmentAndPatientBytesAreCopied) {
   Sint32 frames = 0;
   file.getDataset()->findAndGetSint32(DCM_NumberOfFrames, frames);
   EXPECT_EQ(frames, 1);
-  const std::string iod = run("dciodvfy " + save(*seg, "one.dcm"));
-  EXPECT_TRUE(lines_starting(iod, "Error").empty()) << iod;
+  EXPECT_TRUE(is_clean(dciodvfy(save(*seg, "one.dcm"), "Segmentation"), kIodWarnings));
 }
 
 TEST_F(LungSegmentation, BadInputIsAnErrorNotACrash) {

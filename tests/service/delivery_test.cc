@@ -12,6 +12,7 @@
 #include "destination.h"
 #include "http_client.h"
 #include "service_test_support.h"
+#include "validator_tools.h"
 
 namespace evax::testing {
 namespace {
@@ -83,18 +84,22 @@ TEST(Delivery, SrAndScReachTheDestinationInTheSourceStudy) {
     EXPECT_EQ(element(file, DCM_Manufacturer), "evax-node") << file;  // the intake loop guard's mark
     classes.insert(element(file, DCM_SOPClassUID));
   }
-  EXPECT_EQ(classes.count(UID_ComprehensiveSRStorage), 1u);
+  EXPECT_EQ(classes.count(UID_Comprehensive3DSRStorage), 1u);  // reporting.air: on by default
   EXPECT_EQ(classes.count(UID_SecondaryCaptureImageStorage), 2u);
   // What the PACS received is valid, and one patient and one study with the sources.
-  std::string all_files;
+  // Warnings allowed: dciodvfy does not know the private scheme 99EVAX, and the synthetic
+  // studies have no Study Date, Time or ID a DICOMDIR would want; the synthetic sources lack
+  // Type 2 attributes the results carry empty.
+  std::vector<std::string> all_files;
   for (const auto& file : pacs.received_files()) {
-    const CommandResult iod = run_command("dciodvfy " + file.string() + " 2>&1");
-    EXPECT_EQ(iod.output.find("\nError"), std::string::npos) << file << "\n" << iod.output;
-    all_files.append(" ").append(file.string());
+    const bool sr = element(file, DCM_SOPClassUID) == UID_Comprehensive3DSRStorage;
+    EXPECT_TRUE(is_clean(dciodvfy(file.string(), sr ? "Comprehensive3DSR" : "SCImage"),
+                         {"Unrecognized defined term <99EVAX>", "Missing attribute or value that would be needed to build DICOMDIR"}));
+    all_files.push_back(file.string());
   }
-  for (int i = 0; i < 2; ++i) all_files.append(" ").append((node.dir() / ("study" + std::to_string(i) + ".dcm")).string());
-  const CommandResult entities = run_command("dcentvfy" + all_files + " 2>&1");
-  EXPECT_EQ(entities.output.find("Error"), std::string::npos) << entities.output;
+  for (int i = 0; i < 2; ++i) all_files.push_back((node.dir() / ("study" + std::to_string(i) + ".dcm")).string());
+  EXPECT_TRUE(is_clean(dcentvfy(all_files), {"Attribute present in one instance but not the other",
+                                              "Different information entities for attribute - Element=<AccessionNumber>"}));
   // One attempt each, recorded with the C-STORE status.
   for (const auto& output : job["outputs"]) {
     ASSERT_EQ(output["deliveries"].size(), 1u);

@@ -77,7 +77,7 @@ TEST(Orthanc, ResultsLandInTheSourceStudyWithItsPatientAndStudyAttributes) {
   ASSERT_FALSE(source.is_null());
   ASSERT_FALSE(sr.is_null()) << json(instances).dump(2);
   ASSERT_FALSE(sc.is_null()) << json(instances).dump(2);
-  EXPECT_EQ(sr["SOPClassUID"], UID_ComprehensiveSRStorage);
+  EXPECT_EQ(sr["SOPClassUID"], UID_Comprehensive3DSRStorage);
   EXPECT_EQ(sc["SOPClassUID"], UID_SecondaryCaptureImageStorage);
   for (const char* key : {"PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
                           "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"}) {

@@ -14,6 +14,7 @@
 
 #include "destination.h"
 #include "service_test_support.h"
+#include "validator_tools.h"
 
 namespace evax::testing {
 namespace {
@@ -74,23 +75,25 @@ TEST(Segmentation, AStudyComesBackWithSrScAndSegAllValidatorClean) {
   EXPECT_EQ(image["segmentation"]["side_basis"].get<std::string>().rfind("assumed", 0), 0u);
 
   auto files = by_class(pacs);
-  ASSERT_EQ(files[UID_ComprehensiveSRStorage].size(), 1u);
+  ASSERT_EQ(files[UID_Comprehensive3DSRStorage].size(), 1u);
   ASSERT_EQ(files[UID_SecondaryCaptureImageStorage].size(), 1u);
   ASSERT_EQ(files[UID_SegmentationStorage].size(), 1u);
-  const auto sr = files[UID_ComprehensiveSRStorage][0];
+  const auto sr = files[UID_Comprehensive3DSRStorage][0];
   const auto sc = files[UID_SecondaryCaptureImageStorage][0];
   const auto seg = files[UID_SegmentationStorage][0];
 
-  std::string all = kChest;
-  for (const auto& file : {sr, sc, seg}) {
-    const CommandResult iod = run_command("dciodvfy " + file.string() + " 2>&1");
-    EXPECT_EQ(iod.output.find("\nError"), std::string::npos) << file << "\n" << iod.output;
-    EXPECT_EQ(iod.output.rfind("Error", 0), std::string::npos) << file << "\n" << iod.output;
-    EXPECT_EQ(element(file, DCM_StudyInstanceUID), element(kChest, DCM_StudyInstanceUID));
-    all += " " + file.string();
-  }
-  const CommandResult entities = run_command("dcentvfy " + all + " 2>&1");
-  EXPECT_EQ(entities.output.find("Error"), std::string::npos) << entities.output;
+  // Warnings allowed: dciodvfy does not know the private scheme 99EVAX, and the example has
+  // no Study ID a DICOMDIR would want; dcentvfy's tables give AccessionNumber to the study in
+  // one IOD and to the series in another.
+  const std::vector<std::string> iod_warnings = {"Unrecognized defined term <99EVAX>",
+                                                 "Missing attribute or value that would be needed to build DICOMDIR"};
+  EXPECT_TRUE(is_clean(dciodvfy(sr.string(), "Comprehensive3DSR"), iod_warnings));
+  EXPECT_TRUE(is_clean(dciodvfy(sc.string(), "SCImage"), iod_warnings));
+  EXPECT_TRUE(is_clean(dciodvfy(seg.string(), "Segmentation"), iod_warnings));
+  for (const auto& file : {sr, sc, seg}) EXPECT_EQ(element(file, DCM_StudyInstanceUID), element(kChest, DCM_StudyInstanceUID));
+  EXPECT_TRUE(is_clean(dcentvfy({kChest, sr.string(), sc.string(), seg.string()}),
+                       {"Different information entities for attribute - Element=<AccessionNumber>",
+                        "Attribute present in one instance but not the other"}));
 
   // The SR's lung groups: laterality, area in mm2, and the segment they reference in the SEG.
   const CommandResult tree = run_command("dsrdump +Pl +Pc +Pu " + sr.string());
@@ -98,10 +101,8 @@ TEST(Segmentation, AStudyComesBackWithSrScAndSegAllValidatorClean) {
                                "(24028007,SCT,\"Right\")", "(7771000,SCT,\"Left\")", "PixelSpacing"})
     EXPECT_NE(tree.output.find(expected), std::string::npos) << expected << "\n" << tree.output;
   EXPECT_NE(tree.output.find(element(seg, DCM_SOPInstanceUID)), std::string::npos) << tree.output;
-  const CommandResult pixelmed = run_command(
-      "java -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 -cp "
-      "/usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + sr.string() + " 2>&1");
-  EXPECT_EQ(pixelmed.output.find("Error"), std::string::npos) << pixelmed.output;
+  // PixelMed: the group-level Present/Absent evaluations and comments are outside its tables.
+  EXPECT_TRUE(is_clean(pixelmed_sr(sr.string()), {"Content Item not in template"}));
 
   // The SEG: two segments, right then left, derived from the sent image.
   const CommandResult segments = run_command(std::string(EVAX_PYTHON) + " -c \"import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); "
@@ -132,9 +133,9 @@ TEST(Segmentation, ARejectedMaskIsReportedAndNotDrawn) {
 
   auto files = by_class(pacs);
   EXPECT_EQ(files[UID_SegmentationStorage].size(), 0u);
-  ASSERT_EQ(files[UID_ComprehensiveSRStorage].size(), 1u);
+  ASSERT_EQ(files[UID_Comprehensive3DSRStorage].size(), 1u);
   ASSERT_EQ(files[UID_SecondaryCaptureImageStorage].size(), 1u);
-  const CommandResult tree = run_command("dsrdump +Pl " + files[UID_ComprehensiveSRStorage][0].string());
+  const CommandResult tree = run_command("dsrdump +Pl " + files[UID_Comprehensive3DSRStorage][0].string());
   EXPECT_NE(tree.output.find("Lung segmentation of image 1 not reported: one connected region"), std::string::npos) << tree.output;
   EXPECT_EQ(tree.output.find("Right lung"), std::string::npos);
   EXPECT_EQ(contour_pixels(files[UID_SecondaryCaptureImageStorage][0]), 0);  // no outline

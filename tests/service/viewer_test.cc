@@ -109,7 +109,7 @@ TEST_F(Viewer, TheExampleStudysSrAndSegDisplayInOhif) {
   Destination pacs(node.dir());
   const json status = analyse(node, pacs, {kChest}, 3);
   ASSERT_EQ(delivered_outputs(status), 3u) << status.dump(2);
-  const fs::path sr = received(pacs, UID_ComprehensiveSRStorage), seg = received(pacs, UID_SegmentationStorage);
+  const fs::path sr = received(pacs, UID_Comprehensive3DSRStorage), seg = received(pacs, UID_SegmentationStorage);
   ASSERT_FALSE(sr.empty() || seg.empty());
   int exit_status = -1;
   const json report = ohif_check({kChest}, sr, seg, exit_status);
@@ -145,7 +145,7 @@ TEST_F(Viewer, ATwoImageStudyPlacesEverythingOnTheAnalysedPa) {
   EXPECT_EQ(pa["sop_instance_uid"], element(kChest, DCM_SOPInstanceUID));
 
   int exit_status = -1;
-  const json report = ohif_check({kChest, lateral}, received(pacs, UID_ComprehensiveSRStorage),
+  const json report = ohif_check({kChest, lateral}, received(pacs, UID_Comprehensive3DSRStorage),
                                  received(pacs, UID_SegmentationStorage), exit_status);
   expect_displayed(report, exit_status, pa);
   EXPECT_EQ(report["sr"]["referenced_images"], json::array({pa["sop_instance_uid"]}));

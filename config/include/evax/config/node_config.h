@@ -90,7 +90,13 @@ struct WorkerSettings {
 
 // What the results say and look like.
 struct ReportingSettings {
-  std::string sr_document_type = "comprehensive";    // comprehensive | enhanced | comprehensive-3d
+  // IHE AI Results: the SR as Comprehensive 3D SR (the AIR object), unless sr_document_type
+  // names a type; an explicit sr_document_type always wins.
+  bool air = true;
+  std::string sr_document_type;                      // comprehensive | enhanced | comprehensive-3d; "" = by air
+  std::string sr_document_type_in_force() const {
+    return !sr_document_type.empty() ? sr_document_type : air ? "comprehensive-3d" : "comprehensive";
+  }
   double default_operating_point = 0.5;              // a finding is Present at or above it
   std::map<std::string, double> operating_points;    // per label, e.g. {"Effusion": 0.4}
   // The result objects made, built in a fixed order whatever the list's (SEG before SR): "seg"

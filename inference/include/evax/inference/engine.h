@@ -8,6 +8,7 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -87,7 +88,8 @@ struct ImageResult {
   std::vector<Finding> findings;  // head order; empty for the features task
   std::vector<float> features;    // fc_norm(mean of patch tokens), for the features task
   CropGeometry geometry;
-  std::optional<SegmentationMap> lungs;  // from a BatchingClassifier with a Segmenter, when asked
+  std::optional<SegmentationMap> lungs;  // from a ClassifierWithLungs model (a BatchingClassifier
+                                         // with a Segmenter), when asked
 };
 
 struct ClassifyRequest {
@@ -96,7 +98,7 @@ struct ClassifyRequest {
   int cam_top_k = 0;              // or: explain the image's k most probable findings (same
                                   // single pass; not together with cam_classes)
   bool segment_lungs = false;     // also segment the lungs in the same batch: served by a
-                                  // BatchingClassifier that has a Segmenter (Engine ignores it)
+                                  // ClassifierWithLungs model (Engine ignores it)
 };
 
 class Engine {
@@ -112,6 +114,8 @@ class Engine {
   // One batch: every image is preprocessed, run through the model together, and explained for
   // its cam_classes. An invalid image or a runtime failure is an error value for the batch.
   std::expected<std::vector<ImageResult>, std::string> classify(const std::vector<ClassifyRequest>& requests) const;
+  // The same over the callers' requests where they lie (a batcher's queue: nothing is copied).
+  std::expected<std::vector<ImageResult>, std::string> classify(std::span<const ClassifyRequest* const> requests) const;
 
   // Runs one batch of each size up to `max_batch` so the first real request pays no warm-up.
   void warm_up(int max_batch) const;

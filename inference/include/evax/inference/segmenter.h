@@ -10,6 +10,7 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ class Segmenter {
 
   // One batch. An invalid image or a runtime failure is an error value for the batch.
   std::expected<std::vector<SegmentationMap>, std::string> segment(const std::vector<GreyImage>& images,
+                                                                  bool keep_probability = false) const;
+  // The same over the callers' images where they lie (a batcher's queue: nothing is copied).
+  std::expected<std::vector<SegmentationMap>, std::string> segment(std::span<const GreyImage* const> images,
                                                                   bool keep_probability = false) const;
 
   void warm_up(int max_batch) const;

@@ -107,6 +107,11 @@ struct ReportRequest {
   std::optional<AlgorithmIdentity> segmenter;   // the lung model, when lungs are reported
 };
 
+// The Tracking Unique Identifier of what `model` reports about `subject` (a finding's label,
+// "lung right") in the image `source_sop_instance_uid`: a 2.25 UID derived from these, the
+// same in every re-analysis with the same checkpoint, different for another checkpoint.
+std::string tracking_uid(const std::string& source_sop_instance_uid, const AlgorithmIdentity& model, std::string_view subject);
+
 // The TID 1500 Measurement Report (see docs/results.md for its content tree).
 std::expected<DicomObject, std::string> build_structured_report(const ReportRequest& request);
 
