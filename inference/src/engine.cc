@@ -305,8 +305,8 @@ ImageRect crop_in_image(const CropGeometry& g) {
           static_cast<int>(std::lround((g.crop_top + g.crop_size) * sy))};
 }
 
-std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& g) {
-  std::vector<std::uint8_t> out(static_cast<std::size_t>(g.image_width) * g.image_height, 0);
+std::vector<float> render_cam_values(const CamMap& cam, const CropGeometry& g) {
+  std::vector<float> out(static_cast<std::size_t>(g.image_width) * g.image_height, 0.0f);
   const int side = cam.grid_side;
   if (side <= 0 || cam.normalised.size() != static_cast<std::size_t>(side) * side || g.crop_size <= 0) return out;
   const double to_resized_x = static_cast<double>(g.resized_width) / g.image_width;
@@ -332,9 +332,16 @@ std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& g) {
       grid_coordinate(cx, x0, x1, fx);
       auto at = [&](int gy, int gx) { return static_cast<double>(cam.normalised[static_cast<std::size_t>(gy) * side + gx]); };
       const double value = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
-      out[static_cast<std::size_t>(y) * g.image_width + x] = static_cast<std::uint8_t>(std::lround(std::clamp(value, 0.0, 1.0) * 255));
+      out[static_cast<std::size_t>(y) * g.image_width + x] = static_cast<float>(std::clamp(value, 0.0, 1.0));
     }
   }
+  return out;
+}
+
+std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& geometry) {
+  const std::vector<float> values = render_cam_values(cam, geometry);
+  std::vector<std::uint8_t> out(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<std::uint8_t>(std::lround(values[i] * 255.0));
   return out;
 }
 

@@ -43,13 +43,16 @@ std::string model_description(const AlgorithmIdentity& algorithm) {
   return text;
 }
 
-void put_equipment(const AlgorithmIdentity& algorithm, DcmItem& target) {
+std::string software_versions(const AlgorithmIdentity& algorithm) {
+  return algorithm.manufacturer + " " + algorithm.software_version + "\\" + model_description(algorithm);
+}
+
+void put_equipment(const AlgorithmIdentity& algorithm, DcmItem& target, const AlgorithmIdentity* lung_model) {
   target.putAndInsertString(DCM_Manufacturer, algorithm.manufacturer.c_str());
   target.putAndInsertString(DCM_ManufacturerModelName, (algorithm.model_name + " " + algorithm.model_task).c_str());
   if (!algorithm.station_name.empty()) target.putAndInsertString(DCM_StationName, algorithm.station_name.c_str());
-  // SoftwareVersions is multi-valued: the node, then the model.
-  const std::string versions = algorithm.manufacturer + " " + algorithm.software_version + "\\" + model_description(algorithm);
-  target.putAndInsertString(DCM_SoftwareVersions, versions.c_str());
+  target.putAndInsertString(DCM_SoftwareVersions, software_versions(algorithm).c_str());
+  put_contributing_equipment({&algorithm, lung_model}, target);
   OFString date, time;
   DcmDate::getCurrentDate(date);
   DcmTime::getCurrentTime(time);

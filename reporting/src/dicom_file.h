@@ -23,8 +23,17 @@ std::expected<std::unique_ptr<DcmFileFormat>, std::string> load_source(const std
 // Absent type 2 attributes are written empty.
 void copy_patient_and_study(DcmItem& source, DcmItem& target);
 
-// Manufacturer, model, station, software versions and the series/instance creation time.
-void put_equipment(const AlgorithmIdentity& algorithm, DcmItem& target);
+// Manufacturer, model, station, software versions and the series/instance creation time, and
+// the Contributing Equipment Sequence: the algorithm, then the lung model when one contributed.
+void put_equipment(const AlgorithmIdentity& algorithm, DcmItem& target, const AlgorithmIdentity* lung_model = nullptr);
+
+// Contributing Equipment Sequence (0018,A001) per IHE AIR, one item per algorithm: Purpose of
+// Reference (Newcode1, 99IHE, "Processing Algorithm"), Manufacturer, Manufacturer's Model Name,
+// Software Versions, Device UID (device_uid()). Replaces any sequence there; null entries skipped.
+void put_contributing_equipment(const std::vector<const AlgorithmIdentity*>& algorithms, DcmItem& target);
+
+// SoftwareVersions as every object writes it: the node, then the model ("evax-node 0.1.0\EVA-X-S cxr14").
+std::string software_versions(const AlgorithmIdentity& algorithm);
 
 // "EVA-X-S cxr14 (DEMO MODEL - UNTRAINED WEIGHTS)" or "EVA-X-S cxr14".
 std::string model_description(const AlgorithmIdentity& algorithm);

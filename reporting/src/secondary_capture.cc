@@ -253,7 +253,7 @@ std::expected<DicomObject, std::string> build_secondary_capture(const SecondaryC
     d.putAndInsertString(DCM_InstanceNumber, std::to_string(request.instance_number).c_str());
     d.putAndInsertString(DCM_SeriesDescription,
                          request.algorithm.demo ? "EVA-X AI heatmaps (DEMO MODEL)" : "EVA-X AI heatmaps");
-    put_equipment(request.algorithm, d);
+    put_equipment(request.algorithm, d, request.lungs.empty() || !request.segmenter ? nullptr : &*request.segmenter);
     d.putAndInsertString(DCM_ConversionType, "WSD");
     d.putAndInsertString(DCM_PatientOrientation, element_string(source_set, DCM_PatientOrientation).c_str());
     // General Series: Laterality is type 2C, required for paired body parts. The chest is not

@@ -420,7 +420,10 @@ std::expected<DicomObject, std::string> build_structured_report(const ReportRequ
     identify_planar_roi_groups(d);
     // The received values, byte for byte (character set included), over DCMTK's own.
     copy_patient_and_study(first, d);
-    put_equipment(algorithm, d);
+    const bool lungs_reported = request.segmenter && std::ranges::any_of(request.images, [](const AnalysedImage& image) {
+      return image.segmentation && !image.lungs.empty();
+    });
+    put_equipment(algorithm, d, lungs_reported ? &*request.segmenter : nullptr);
     auto bytes = to_part10(file);
     if (!bytes) return std::unexpected(bytes.error());
     check_round_trip(*bytes);

@@ -128,7 +128,10 @@ class Engine {
 };
 
 // The normalised map bilinearly upsampled to the whole original image (as in the paper's
-// recipe, align_corners=False) and scaled to 0..255; pixels outside the crop are 0.
+// recipe, align_corners=False), 0..1; pixels outside the crop are 0. Row-major, image_width *
+// image_height. What the Parametric Map carries.
+std::vector<float> render_cam_values(const CamMap& cam, const CropGeometry& geometry);
+// The same scaled to 0..255 (rounded): what the Secondary Capture draws.
 std::vector<std::uint8_t> render_cam(const CamMap& cam, const CropGeometry& geometry);
 
 // Process-wide: LibTorch's intra-op CPU threads (0 leaves LibTorch's default); where LibTorch

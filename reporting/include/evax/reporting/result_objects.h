@@ -61,7 +61,7 @@ struct ObjectReference {
 };
 
 struct DicomObject {
-  std::string kind;                 // "sr", "sc" or "seg"
+  std::string kind;                 // "sr", "sc", "seg", "pmap" or "kos"
   ObjectReference reference;
   std::vector<std::uint8_t> bytes;  // a DICOM Part 10 file, explicit VR little endian
 };
@@ -125,6 +125,7 @@ struct SecondaryCaptureRequest {
                                            // empty: no heatmap
   std::vector<std::string> heat_labels;    // the findings the heat shows, most probable first
   std::vector<LungMask> lungs;             // outlined on the picture; empty: no contours
+  std::optional<AlgorithmIdentity> segmenter;  // the lung model: a Contributing Equipment item when lungs are drawn
   std::string lung_note;                   // why no lungs are drawn (mask rejected), or ""
   std::string series_instance_uid;         // shared by the SCs of one analysis
   int series_number = 9902;
@@ -137,6 +138,12 @@ std::expected<DicomObject, std::string> build_secondary_capture(const SecondaryC
 // A PNG of a Secondary Capture file the node made, its longer side at most `max_side` (never
 // enlarged): the status page's thumbnail. An error value for anything else.
 std::expected<std::vector<std::uint8_t>, std::string> secondary_capture_preview_png(const std::string& path, int max_side);
+
+// The Device UID of an algorithm, written in every object's Contributing Equipment Sequence:
+// 2.25.<the first 128 bits of SHA-256 over model name, task, checkpoint digest and the node's
+// software version, as an unsigned decimal>. The same for the same model and checkpoint on any
+// node; a new checkpoint or node version gives a new one.
+std::string device_uid(const AlgorithmIdentity& algorithm);
 
 // A new UID under the node's root, for series shared by several objects.
 std::string new_series_uid();
