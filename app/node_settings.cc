@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include "evax/dicom_node/storage_scu.h"
 #include "evax/dicom_node/tls_files.h"
+#include "evax/pipeline/output_builders.h"
 #include "evax/storage/file_store.h"
 #include "version.h"
 
@@ -98,6 +100,13 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
       for (const auto& l : inference::task_info(task).labels) known = known || l == label;
     if (!known) errors.push_back({"reporting.operating_points." + label, "is not a label of any supported head"});
   }
+  const auto kinds = pipeline::known_output_kinds();
+  for (const auto& kind : config.reporting.outputs)
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
+      std::string list;
+      for (const auto& k : kinds) list += (list.empty() ? "" : ", ") + k;
+      errors.push_back({"reporting.outputs", "\"" + kind + "\" is not an output kind of this node (" + list + ")"});
+    }
   // Every file the config names is read here, so that check-config and the start refuse what
   // the running parts would fail on later, each problem under its own key.
   auto check_tls = [&errors](const std::string& block, const dicom_node::TlsFiles& files) {
@@ -183,7 +192,8 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
                               .value_or(reporting::SrDocumentType::comprehensive);
   results.default_operating_point = config.reporting.default_operating_point;
   results.operating_points = config.reporting.operating_points;
-  results.secondary_capture = config.reporting.secondary_capture;
+  results.outputs = config.reporting.outputs;
+  if (!config.reporting.secondary_capture) std::erase(results.outputs, "sc");
   results.sc_max_side = config.reporting.sc_max_side;
   for (const auto& d : config.destinations) results.destinations.push_back({d.name, d.outputs});
   if (segmenter && model.task != inference::Task::features) {

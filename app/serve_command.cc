@@ -11,6 +11,7 @@
 #include "evax/dicom_node/storage_scp.h"
 #include "evax/inference/compute_backend.h"
 #include "evax/pipeline/analysis_workers.h"
+#include "evax/pipeline/output_builders.h"
 #include "evax/pipeline/delivery_workers.h"
 #include "evax/pipeline/ingest_handler.h"
 #include "evax/pipeline/node_heartbeat.h"
@@ -127,9 +128,14 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     inference::BatchingClassifier classifier(**engine, batching_options(config.model), segmenter.get());
     const pipeline::SteadyClock clock;
     pipeline::DeliveryWorkers senders(*storage_backend, delivery_settings(config), clock, log, &audit);
-    pipeline::AnalysisWorkers workers(files, *storage_backend, classifier, model,
-                                      analysis_settings(config, model, checkpoint_sha256, loaded_segmenter), clock, log,
-                                      [&senders] { senders.wake(); });
+    auto settings = analysis_settings(config, model, checkpoint_sha256, loaded_segmenter);
+    auto outputs = pipeline::make_output_builders(settings.results.outputs, settings.results);
+    if (!outputs) {  // check_node_settings refused unknown kinds already
+      log.error("node", "config-invalid", outputs.error());
+      return 1;
+    }
+    pipeline::AnalysisWorkers workers(files, *storage_backend, classifier, model, std::move(settings), std::move(*outputs),
+                                      clock, log, [&senders] { senders.wake(); });
     // On PostgreSQL (a cluster) the quiet period runs on the database's clock, across nodes.
     const auto quiet_clock = config.storage.database.kind == "postgresql" ? pipeline::StudyAssembler::QuietClock::database
                                                                           : pipeline::StudyAssembler::QuietClock::this_node;

@@ -2,6 +2,7 @@
 #include "node_views.h"
 
 #include "evax/admin/admin_server.h"
+#include "evax/results/codec.h"
 
 namespace evax::admin {
 namespace {
@@ -57,22 +58,7 @@ json job_detail_json(storage::ReadModel& read, const storage::Job& job) {
            {"supersedes_job", job.supersedes_job_id ? json(*job.supersedes_job_id) : json(nullptr)},
            {"times", stage_times_json(job.times)}};
   json images = json::array();
-  for (const auto& image : read.images_of(job.id)) {
-    json entry{{"sop_instance_uid", image.sop_instance_uid}, {"decision", image.decision},
-               {"reason_code", image.reason_code}, {"detail", image.detail}};
-    if (!image.probabilities_json.empty()) {
-      const json results = json::parse(image.probabilities_json);
-      json findings = json::array();
-      for (std::size_t i = 0; i < results["labels"].size(); ++i)
-        findings.push_back({{"label", results["labels"][i]}, {"probability", results["probabilities"][i]}});
-      entry["model"] = results["model"];
-      entry["demo"] = results["demo"];
-      entry["findings"] = std::move(findings);
-      if (results.contains("segmentation")) entry["segmentation"] = results["segmentation"];
-    }
-    if (!image.cams_json.empty()) entry["cams"] = json::parse(image.cams_json);
-    images.push_back(std::move(entry));
-  }
+  for (const auto& image : read.images_of(job.id)) images.push_back(json::parse(results::encode_api_image(image.result)));
   out["images"] = std::move(images);
   const auto deliveries = read.deliveries_of_job(job.id);
   json outputs = json::array();
@@ -90,7 +76,7 @@ json job_detail_json(storage::ReadModel& read, const storage::Job& job) {
 
 json job_summary_json(storage::ReadModel& read, const storage::Job& job) {
   std::map<std::string, int> decisions{{"analysed", 0}, {"skipped", 0}, {"failed", 0}};
-  for (const auto& image : read.images_of(job.id)) decisions[image.decision] += 1;
+  for (const auto& image : read.images_of(job.id)) decisions[image.result.decision] += 1;
   std::map<std::string, int> deliveries{{"total", 0}, {"delivered", 0}, {"pending", 0}, {"dead", 0}};
   for (const auto& d : read.deliveries_of_job(job.id)) {
     deliveries["total"] += 1;

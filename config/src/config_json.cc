@@ -92,6 +92,7 @@ std::string to_redacted_json(const NodeConfig& c) {
         {"sr_document_type", c.reporting.sr_document_type_in_force()},
         {"default_operating_point", c.reporting.default_operating_point},
         {"operating_points", c.reporting.operating_points},
+        {"outputs", c.reporting.outputs},
         {"secondary_capture", c.reporting.secondary_capture},
         {"sc_max_side", c.reporting.sc_max_side}}},
       {"delivery",

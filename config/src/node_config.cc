@@ -261,6 +261,18 @@ void read_reporting(ObjectReader& r, ReportingSettings& s) {
       }
     }
   }
+  if (const json* outputs = r.array("outputs")) {
+    s.outputs.clear();
+    for (const auto& item : *outputs) {
+      if (!item.is_string() || item.get<std::string>().empty()) {
+        r.fail("outputs", "must be a list of output kinds (seg, sr, sc)");
+      } else if (std::find(s.outputs.begin(), s.outputs.end(), item.get<std::string>()) != s.outputs.end()) {
+        r.fail("outputs", "lists \"" + item.get<std::string>() + "\" twice");
+      } else {
+        s.outputs.push_back(item.get<std::string>());
+      }
+    }
+  }
   r.boolean("secondary_capture", s.secondary_capture);
   r.integer("sc_max_side", s.sc_max_side, 256, 16384);
 }

@@ -225,7 +225,8 @@ TEST(NodeConfig, AirPicksTheSrTypeUnlessOneIsNamed) {
 TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
   auto config = parse_config(R"({
     "reporting": {"sr_document_type": "enhanced", "default_operating_point": 0.4,
-                  "operating_points": {"Effusion": 0.3, "Cardiomegaly": 0.6}, "secondary_capture": false, "sc_max_side": 1024},
+                  "operating_points": {"Effusion": 0.3, "Cardiomegaly": 0.6}, "secondary_capture": false, "sc_max_side": 1024,
+                  "outputs": ["sr", "seg"]},
     "delivery": {"max_attempts": 7, "max_age_h": 12, "retry_initial_s": 2, "retry_max_s": 60,
                  "connect_timeout_s": 4, "dimse_timeout_s": 30},
     "destinations": [{"name": "pacs", "ae_title": "PACS", "host": "10.0.0.5", "port": 4242}]
@@ -237,6 +238,7 @@ TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
   EXPECT_DOUBLE_EQ(config->reporting.operating_points.at("Cardiomegaly"), 0.6);
   EXPECT_FALSE(config->reporting.secondary_capture);
   EXPECT_EQ(config->reporting.sc_max_side, 1024);
+  EXPECT_EQ(config->reporting.outputs, (std::vector<std::string>{"sr", "seg"}));
   EXPECT_EQ(config->delivery.max_attempts, 7);
   EXPECT_EQ(config->delivery.max_age_h, 12);
   EXPECT_EQ(config->delivery.retry_max_s, 60);
@@ -251,16 +253,20 @@ TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
   EXPECT_EQ(defaults->reporting.sr_document_type_in_force(), "comprehensive-3d");  // AIR: Comprehensive 3D SR
   EXPECT_DOUBLE_EQ(defaults->reporting.default_operating_point, 0.5);
   EXPECT_TRUE(defaults->reporting.secondary_capture);
+  EXPECT_EQ(defaults->reporting.outputs, (std::vector<std::string>{"seg", "sr", "sc"}));
   EXPECT_EQ(defaults->delivery.max_attempts, 50);
   EXPECT_EQ(defaults->delivery.max_age_h, 72);
 
   const auto errors = errors_of(R"({
-    "reporting": {"sr_document_type": "basic", "default_operating_point": 1.5, "operating_points": {"Effusion": "high"}},
+    "reporting": {"sr_document_type": "basic", "default_operating_point": 1.5, "operating_points": {"Effusion": "high"},
+                  "outputs": ["sr", "sr", 3]},
     "delivery": {"max_attempts": 0, "retry_initial_s": 100, "retry_max_s": 10, "colour": 1}
   })");
   EXPECT_TRUE(mentions(errors, "reporting.sr_document_type: must be one of comprehensive, enhanced, comprehensive-3d"));
   EXPECT_TRUE(mentions(errors, "reporting.default_operating_point: must be a number from 0 to 1"));
   EXPECT_TRUE(mentions(errors, "reporting.operating_points.Effusion: must be a number from 0 to 1"));
+  EXPECT_TRUE(mentions(errors, "reporting.outputs: lists \"sr\" twice"));
+  EXPECT_TRUE(mentions(errors, "reporting.outputs: must be a list of output kinds"));
   EXPECT_TRUE(mentions(errors, "delivery.max_attempts: must be an integer from 1"));
   EXPECT_TRUE(mentions(errors, "delivery.retry_max_s: must not be less than delivery.retry_initial_s"));
   EXPECT_TRUE(mentions(errors, "delivery.colour: unknown key"));

@@ -152,7 +152,7 @@ class DeliverySubstitution : public ::testing::Test {
     }
     std::vector<storage::DeliveryRoute> routes;
     for (const auto& d : destinations) routes.push_back({d.name, d.outputs});
-    jobs->finish_with_outputs(job_id, {{job_id, stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", "{}", "[]"}},
+    jobs->finish_with_outputs(job_id, {{job_id, {stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", results::ImageAnalysis{}}}},
                               outputs, routes);
     return job_id;
   }

@@ -125,7 +125,7 @@ TEST_F(PostgresCluster, ASilentNodesDeliveriesAreSentByAnotherNode) {
   sr.series_instance_uid = "1.2.3.100";
   sr.study_instance_uid = "1.2.3.9";
   sr.file_path = files_->write_durably({'D'}, FileArea::outputs, sr.sop_instance_uid).value();
-  jobs->finish_with_outputs(job_id, {{job_id, stored.instance_id, "1.2.3.4.5", "analysed", "", "", "{}", "[]"}}, {sr}, {{"pacs"}});
+  jobs->finish_with_outputs(job_id, {{job_id, {stored.instance_id, "1.2.3.4.5", "analysed", "", "", results::ImageAnalysis{}}}}, {sr}, {{"pacs"}});
   const auto sending = a->open_outbox()->claim_due("pacs", {}, 10);
   ASSERT_EQ(sending.size(), 1u);
   auto b_outbox = b->open_outbox();

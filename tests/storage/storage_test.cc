@@ -89,7 +89,7 @@ DoneJob finish_with_one_output(JobQueue& jobs, InstanceIndex& store, const FileS
   sr.study_instance_uid = request.attributes.study_instance_uid;
   sr.file_path = files.write_durably({'D', 'I', 'C', 'M'}, FileArea::outputs, sr.sop_instance_uid).value();
   sr.size_bytes = 4;
-  jobs.finish_with_outputs(job_id, {{job_id, stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", "{}", "[]"}},
+  jobs.finish_with_outputs(job_id, {{job_id, {stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", results::ImageAnalysis{}}}},
                            {sr}, routes);
   return {job_id, sr};
 }
@@ -122,7 +122,7 @@ ThreeOutputs finish_with_sr_sc_pmap(JobQueue& jobs, InstanceIndex& store, const 
     outputs.push_back(o);
     done.by_kind[o.kind] = o;
   }
-  jobs.finish_with_outputs(job_id, {{job_id, stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", "{}", "[]"}},
+  jobs.finish_with_outputs(job_id, {{job_id, {stored.instance_id, request.attributes.sop_instance_uid, "analysed", "", "", results::ImageAnalysis{}}}},
                            outputs, routes);
   return done;
 }
@@ -217,14 +217,28 @@ TEST_P(StorageBehaviour, JobsMoveThroughTheirStatesWithTimestamps) {
   EXPECT_EQ(job->attempts, 2);
 
   jobs_->mark_inferred(job_id);
-  jobs_->finish(job_id, JobState::done, "", {{job_id, stored.instance_id, "1.2.3.4.5", "analysed", "", "", "{}", "[]"}});
+  results::ImageAnalysis analysis;
+  analysis.provenance = {"EVA-X-T", "cxr14", true, ""};
+  analysis.findings = {{"Effusion", 0.75, results::CamGrid{1, {1.0F}}}, {"Mass", 0.125, std::nullopt}};
+  analysis.lungs = results::LungResult{"image-orientation", "", {{"right", 42, 1.5, "PixelSpacing"}}};
+  jobs_->finish(job_id, JobState::done, "", {{job_id, {stored.instance_id, "1.2.3.4.5", "analysed", "", "", analysis}}});
   job = read_->job(job_id);
   EXPECT_EQ(job->state, JobState::done);
   EXPECT_FALSE(job->times.started.empty());
   EXPECT_FALSE(job->times.inferred.empty());
   EXPECT_FALSE(job->times.finished.empty());
   ASSERT_EQ(read_->images_of(job_id).size(), 1u);
-  EXPECT_EQ(read_->images_of(job_id)[0].sop_instance_uid, "1.2.3.4.5");
+  const results::ImageResult image = read_->images_of(job_id)[0].result;
+  EXPECT_EQ(image.sop_instance_uid, "1.2.3.4.5");
+  // The typed record comes back through the backend's columns as it went in.
+  ASSERT_TRUE(image.analysis);
+  ASSERT_EQ(image.analysis->findings.size(), 2u);
+  EXPECT_EQ(image.analysis->findings[0].label, "Effusion");
+  EXPECT_DOUBLE_EQ(image.analysis->findings[1].probability, 0.125);
+  ASSERT_TRUE(image.analysis->findings[0].cam);
+  EXPECT_EQ(image.analysis->findings[0].cam->normalised, std::vector<float>{1.0F});
+  ASSERT_TRUE(image.analysis->lungs);
+  EXPECT_EQ(image.analysis->lungs->lungs.at(0).area_mm2, 1.5);
 
   // A later instance: a new job that supersedes the finished one.
   ASSERT_EQ(store_->store(request("1.2.3.4.7", "1.2.3.9")).outcome, StoreOutcome::stored);

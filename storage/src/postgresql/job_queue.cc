@@ -1,3 +1,4 @@
+#include "../job_image_columns.h"
 #include "rows.h"
 #include "stores.h"
 
@@ -6,12 +7,15 @@ namespace {
 
 void replace_images(Connection& db, std::int64_t job_id, const std::vector<JobImage>& images) {
   db.execute("DELETE FROM job_images WHERE job_id = $1", {job_id});
-  for (const auto& image : images)
+  for (const auto& image : images) {
+    const auto& result = image.result;
+    const auto columns = result_columns(image);
     db.execute(
         "INSERT INTO job_images (job_id, instance_id, decision, reason_code, detail, probabilities_json, cams_json) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        {job_id, image.instance_id, image.decision, image.reason_code, image.detail, image.probabilities_json,
-         image.cams_json});
+        {job_id, result.instance_id, result.decision, result.reason_code, result.detail, columns.probabilities_json,
+         columns.cams_json});
+  }
 }
 
 ActionResult apply_action(Connection& db, std::int64_t job_id, const Result& update) {

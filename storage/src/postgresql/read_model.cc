@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "../job_image_columns.h"
 #include "rows.h"
 #include "stores.h"
 
@@ -72,8 +73,8 @@ std::vector<JobImage> PgReadModel::images_of(std::int64_t job_id) {
       {job_id});
   std::vector<JobImage> out;
   for (int row = 0; row < r.rows(); ++row)
-    out.push_back({r.integer(row, 0), r.integer(row, 1), r.text(row, 2), r.text(row, 3), r.text(row, 4), r.text(row, 5),
-                   r.text(row, 6), r.text(row, 7)});
+    out.push_back(job_image_from_row({r.integer(row, 0), r.integer(row, 1), r.text(row, 2), r.text(row, 3), r.text(row, 4),
+                                      r.text(row, 5), {r.text(row, 6), r.text(row, 7)}}));
   return out;
 }
 

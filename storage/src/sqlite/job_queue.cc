@@ -1,3 +1,4 @@
+#include "../job_image_columns.h"
 #include "rows.h"
 #include "stores.h"
 
@@ -10,11 +11,13 @@ void replace_images(Database& db, std::int64_t job_id, const std::vector<JobImag
   Statement clear(db, "DELETE FROM job_images WHERE job_id = ?");
   clear.bind(1, job_id).run();
   for (const auto& image : images) {
+    const auto& result = image.result;
+    const auto columns = result_columns(image);
     Statement insert(db,
                      "INSERT INTO job_images (job_id, instance_id, decision, reason_code, detail, probabilities_json, "
                      "cams_json) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    insert.bind(1, job_id).bind(2, image.instance_id).bind(3, image.decision).bind(4, image.reason_code);
-    insert.bind(5, image.detail).bind(6, image.probabilities_json).bind(7, image.cams_json).run();
+    insert.bind(1, job_id).bind(2, result.instance_id).bind(3, result.decision).bind(4, result.reason_code);
+    insert.bind(5, result.detail).bind(6, columns.probabilities_json).bind(7, columns.cams_json).run();
   }
 }
 

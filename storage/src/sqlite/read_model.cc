@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "../job_image_columns.h"
 #include "rows.h"
 #include "stores.h"
 
@@ -30,8 +31,8 @@ std::vector<JobImage> SqliteReadModel::images_of(std::int64_t job_id) {
   query.bind(1, job_id);
   std::vector<JobImage> out;
   while (query.step())
-    out.push_back({query.integer(0), query.integer(1), query.text(2), query.text(3), query.text(4), query.text(5),
-                   query.text(6), query.text(7)});
+    out.push_back(job_image_from_row({query.integer(0), query.integer(1), query.text(2), query.text(3), query.text(4),
+                                      query.text(5), {query.text(6), query.text(7)}}));
   return out;
 }
 

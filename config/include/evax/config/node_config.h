@@ -99,7 +99,11 @@ struct ReportingSettings {
   }
   double default_operating_point = 0.5;              // a finding is Present at or above it
   std::map<std::string, double> operating_points;    // per label, e.g. {"Effusion": 0.4}
-  bool secondary_capture = true;                     // one heatmap image per analysed image
+  // The result objects made, built in a fixed order whatever the list's (SEG before SR): "seg"
+  // (lung Segmentations, when a segmentation model runs), "sr", "sc". Checked against the node's
+  // kinds at start-up.
+  std::vector<std::string> outputs = {"seg", "sr", "sc"};
+  bool secondary_capture = true;                     // false removes "sc" from outputs
   int sc_max_side = 2048;                            // larger images are scaled down to this
 };
 

@@ -1,11 +1,7 @@
-// AnalysisWorkers: the pool that runs queued jobs. A worker claims a job atomically, applies
-// the intake rules to every image (recording a reason code for each skipped one), decodes the
-// pixels, sends the images to the shared BatchingClassifier (so images of different studies
-// share forward passes), asks for Grad-CAM maps of each image's leading findings (and its
-// lungs, when a segmentation model runs), builds the result objects (SR, SC heatmaps and lung
-// SEGs, written durably), and commits probabilities, maps,
-// outputs and their deliveries in one transaction. A failed attempt is retried after a capped exponential
-// delay (monotonic clock) until max_attempts, then the job ends failed with its reason.
+// AnalysisWorkers: the pool that runs queued jobs. A worker claims a job atomically and hands it
+// to the JobAnalysis (intake, decode, the shared BatchingClassifier, the output builders, the
+// commit: job_analysis.h). A failed attempt is retried after a capped exponential delay
+// (monotonic clock) until max_attempts, then the job ends failed with its reason.
 // Owns `count` threads, started by start() and joined by stop() / the destructor: a job in
 // progress is finished first, a job that cannot be is left running and requeued at start-up.
 #pragma once
@@ -15,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -27,6 +24,8 @@
 #include "evax/inference/lung_mask.h"
 #include "evax/logging/logger.h"
 #include "evax/pipeline/clock.h"
+#include "evax/pipeline/job_analysis.h"
+#include "evax/pipeline/output_builder.h"
 #include "evax/pipeline/result_settings.h"
 #include "evax/storage/file_store.h"
 #include "evax/storage/records.h"
@@ -45,11 +44,12 @@ struct AnalysisSettings {
 
 class AnalysisWorkers {
  public:
-  // Everything passed in must outlive this object. `on_results_queued` is called (from a
-  // worker thread) after a job's outputs were queued for delivery.
+  // Everything passed by reference must outlive this object. `outputs`: the builders
+  // (make_output_builders), run in their order. `on_results_queued` is called (from a worker
+  // thread) after a job's outputs were queued for delivery.
   AnalysisWorkers(const storage::FileStore& files, storage::StorageBackend& storage, inference::BatchingClassifier& classifier,
-                  const inference::ModelInfo& model, AnalysisSettings settings, const Clock& clock, logging::Logger& log,
-                  std::function<void()> on_results_queued = {});
+                  const inference::ModelInfo& model, AnalysisSettings settings, std::vector<std::unique_ptr<OutputBuilder>> outputs,
+                  const Clock& clock, logging::Logger& log, std::function<void()> on_results_queued = {});
   ~AnalysisWorkers();
   AnalysisWorkers(const AnalysisWorkers&) = delete;
   AnalysisWorkers& operator=(const AnalysisWorkers&) = delete;
@@ -71,11 +71,12 @@ class AnalysisWorkers {
   // Jobs still waiting out their retry delay; forgets the ones whose delay has passed.
   std::set<std::int64_t> jobs_held_back();
 
-  const storage::FileStore& files_;
   storage::StorageBackend& storage_;
-  inference::BatchingClassifier& classifier_;
-  const inference::ModelInfo& model_;
+  const DicomFileDecoder decoder_;
+  BatchedModel model_;
+  const std::vector<std::unique_ptr<OutputBuilder>> outputs_;
   const AnalysisSettings settings_;
+  const JobAnalysis analysis_;
   const Clock& clock_;
   logging::Logger& log_;
   const std::function<void()> on_results_queued_;

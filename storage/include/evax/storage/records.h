@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "evax/results/records.h"
+
 namespace evax::storage {
 
 // What ingest extracts from a received dataset: identity, and the attributes the intake rules
@@ -73,16 +75,11 @@ struct Job {
   StageTimes times;
 };
 
-// One image's fate within a job: analysed (with results) or skipped (with a reason code).
+// One image's fate within a job: analysed (with results) or skipped (with a reason code). The
+// analysis is stored in the job_images columns through the results codec.
 struct JobImage {
   std::int64_t job_id = 0;
-  std::int64_t instance_id = 0;
-  std::string sop_instance_uid;
-  std::string decision;               // "analysed", "skipped", "failed"
-  std::string reason_code;            // intake reason code when skipped, error code when failed
-  std::string detail;
-  std::string probabilities_json;     // {"labels": [...], "probabilities": [...]} when analysed
-  std::string cams_json;              // [{"label", "grid_side", "map"}] when analysed
+  results::ImageResult result;
 };
 
 // A result object the node made for a job (a Part 10 file under outputs/).
