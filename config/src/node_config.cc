@@ -265,7 +265,7 @@ void read_reporting(ObjectReader& r, ReportingSettings& s) {
     s.outputs.clear();
     for (const auto& item : *outputs) {
       if (!item.is_string() || item.get<std::string>().empty()) {
-        r.fail("outputs", "must be a list of output kinds (seg, sr, sc)");
+        r.fail("outputs", "must be a list of output kinds (seg, sr, sc, pmap, kos)");
       } else if (std::find(s.outputs.begin(), s.outputs.end(), item.get<std::string>()) != s.outputs.end()) {
         r.fail("outputs", "lists \"" + item.get<std::string>() + "\" twice");
       } else {

@@ -13,11 +13,13 @@ struct OutputKind {
 };
 
 // Build order. A new kind is one adapter in outputs/ and one line here, placed after every kind
-// it refers to (a Parametric Map before the SR, a Key Object Selection last).
+// it refers to (the Key Object Selection, listing every object, last).
 constexpr OutputKind kOutputKinds[] = {
     {"seg", make_segmentation_output},
     {"sr", make_structured_report_output},
     {"sc", make_secondary_capture_output},
+    {"pmap", make_parametric_map_output},
+    {"kos", make_key_object_selection_output},
 };
 
 }  // namespace

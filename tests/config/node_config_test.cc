@@ -253,7 +253,7 @@ TEST(NodeConfig, ReportingAndDeliveryKeysAreReadAndChecked) {
   EXPECT_EQ(defaults->reporting.sr_document_type_in_force(), "comprehensive-3d");  // AIR: Comprehensive 3D SR
   EXPECT_DOUBLE_EQ(defaults->reporting.default_operating_point, 0.5);
   EXPECT_TRUE(defaults->reporting.secondary_capture);
-  EXPECT_EQ(defaults->reporting.outputs, (std::vector<std::string>{"seg", "sr", "sc"}));
+  EXPECT_EQ(defaults->reporting.outputs, (std::vector<std::string>{"seg", "sr", "sc", "pmap", "kos"}));
   EXPECT_EQ(defaults->delivery.max_attempts, 50);
   EXPECT_EQ(defaults->delivery.max_age_h, 72);
 

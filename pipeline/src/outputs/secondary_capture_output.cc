@@ -43,6 +43,7 @@ class SecondaryCaptureOutput final : public OutputBuilder {
       if (image.lungs) {
         request.lungs = image.lungs->masks;
         request.lung_note = image.lungs->rejection;
+        if (!image.lungs->masks.empty()) request.segmenter = settings_.segmenter;  // its Contributing Equipment item
       }
       request.series_instance_uid = series_uid;
       request.instance_number = static_cast<int>(out.size()) + 1;

@@ -102,7 +102,7 @@ struct ReportingSettings {
   // The result objects made, built in a fixed order whatever the list's (SEG before SR): "seg"
   // (lung Segmentations, when a segmentation model runs), "sr", "sc". Checked against the node's
   // kinds at start-up.
-  std::vector<std::string> outputs = {"seg", "sr", "sc"};
+  std::vector<std::string> outputs = {"seg", "sr", "sc", "pmap", "kos"};
   bool secondary_capture = true;                     // false removes "sc" from outputs
   int sc_max_side = 2048;                            // larger images are scaled down to this
 };

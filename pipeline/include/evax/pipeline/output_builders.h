@@ -12,7 +12,7 @@
 
 namespace evax::pipeline {
 
-// Every kind this node can make, in build order ("seg", "sr", "sc").
+// Every kind this node can make, in build order ("seg", "sr", "sc", "pmap", "kos").
 std::vector<std::string> known_output_kinds();
 
 // The builders of `kinds` (config reporting.outputs), in build order whatever their order in the

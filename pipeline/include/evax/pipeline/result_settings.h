@@ -18,7 +18,7 @@ struct ResultSettings {
   reporting::SrDocumentType document_type = reporting::SrDocumentType::comprehensive;
   double default_operating_point = 0.5;
   std::map<std::string, double> operating_points;  // per label
-  std::vector<std::string> outputs = {"seg", "sr", "sc"};  // the builders to run (reporting.outputs)
+  std::vector<std::string> outputs = {"seg", "sr", "sc", "pmap", "kos"};  // the builders to run (reporting.outputs)
   int sc_max_side = 2048;
   std::vector<storage::DeliveryRoute> destinations;  // each output is queued for those that take its kind
 
