@@ -161,6 +161,7 @@ std::string encode_api_image(const ImageResult& image) {
     entry["findings"] = std::move(findings);
     if (a.lungs) entry["segmentation"] = lungs_json(*a.lungs);
     entry["cams"] = cams_json(a);
+    if (a.crop) entry["crop"] = crop_json(*a.crop);  // where the Grad-CAM grids lie on the image
   }
   return entry.dump();
 }

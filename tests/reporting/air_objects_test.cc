@@ -119,18 +119,6 @@ class AirObjects : public ::testing::Test {
     return parsed;
   }
 
-  // PixelMed's SR validator on a KOS: the IOD, then TID 2010 at the root.
-  static testing::ValidatorReport pixelmed_kos(const std::string& path) {
-    return testing::validator_report(
-        "java -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
-        "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path,
-        [](const testing::ToolRun& r) {
-          return r.output.find("Found Root Template TID_2010") != std::string::npos &&
-                 r.output.find("Root Template Validation Complete") != std::string::npos &&
-                 r.output.find("IOD validation complete") != std::string::npos;
-        });
-  }
-
   // dciodvfy: the synthetic source has no Study Date, Time or ID a DICOMDIR would want, and
   // Contributing Equipment's Device UID is newer than its tables.
   static std::vector<std::string> iod_warnings() {
@@ -307,7 +295,7 @@ TEST_F(AirObjects, TheKeyObjectSelectionListsTheResultSetAndEveryObjectNamesItsA
   const std::string kos_path = (dir_ / "objects" / "kos.dcm").string();
 
   EXPECT_TRUE(testing::is_clean(testing::dciodvfy(kos_path, "KeyObjectSelectionDocument"), iod_warnings()));
-  EXPECT_TRUE(testing::is_clean(pixelmed_kos(kos_path)));
+  EXPECT_TRUE(testing::is_clean(testing::pixelmed_kos(kos_path)));
   EXPECT_TRUE(testing::is_clean(testing::dcentvfy(all), entity_warnings_));
 
   const json read = read_objects();

@@ -99,6 +99,17 @@ inline ValidatorReport pixelmed_sr(const std::string& path, const std::string& j
                           });
 }
 
+// PixelMed's validator on a Key Object Selection Document: the IOD, then TID 2010.
+inline ValidatorReport pixelmed_kos(const std::string& path, const std::string& java = "java") {
+  return validator_report(java + " -Djdk.xml.xpathExprOpLimit=0 -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathTotalOpLimit=0 "
+                                 "-cp /usr/share/java/pixelmed.jar com.pixelmed.validate.DicomSRValidator " + path,
+                          [](const ToolRun& r) {
+                            return r.output.find("Found Root Template TID_2010") != std::string::npos &&
+                                   r.output.find("Root Template Validation Complete") != std::string::npos &&
+                                   r.output.find("IOD validation complete") != std::string::npos;
+                          });
+}
+
 // dicom3tools in Debian 12 predates Device UID (0018,1002) in the Contributing Equipment
 // Sequence, which IHE AIR asks every result object to carry: it warns that the attribute is not
 // in the IOD, and then that the object is a Standard Extended SOP Class.
