@@ -292,7 +292,7 @@ TEST_F(Cli, CheckConfigExplainsEachErrorByKeyPathAndAcceptsTheShippedExample) {
 
   // What only the running parts can check: labels of the heads, files of a destination's TLS.
   const std::string beyond = (dir_ / "beyond.json").string();
-  std::ofstream(beyond) << R"({"reporting": {"operating_points": {"Effusion": 0.3, "Lung cancer": 0.4}, "outputs": ["sr", "pmap"]},
+  std::ofstream(beyond) << R"({"reporting": {"operating_points": {"Effusion": 0.3, "Lung cancer": 0.4}, "outputs": ["sr", "gsps"]},
                                "destinations": [{"name": "pacs", "ae_title": "PACS", "host": "10.1.2.3", "port": 104,
                                                  "tls": {"trusted_certificates": ["/nonexistent/ca.pem"]}}]})";
   const CommandResult checked = run("check-config " + beyond);
@@ -300,7 +300,7 @@ TEST_F(Cli, CheckConfigExplainsEachErrorByKeyPathAndAcceptsTheShippedExample) {
   EXPECT_NE(checked.out.find("reporting.operating_points.Lung cancer: is not a label of any supported head"), std::string::npos)
       << checked.out;
   EXPECT_EQ(checked.out.find("operating_points.Effusion"), std::string::npos) << checked.out;
-  EXPECT_NE(checked.out.find("reporting.outputs: \"pmap\" is not an output kind of this node (seg, sr, sc)"), std::string::npos)
+  EXPECT_NE(checked.out.find("reporting.outputs: \"gsps\" is not an output kind of this node (seg, sr, sc, pmap, kos)"), std::string::npos)
       << checked.out;
   EXPECT_NE(checked.out.find("destinations[0].tls.trusted_certificates[0]: no such file: /nonexistent/ca.pem"), std::string::npos) << checked.out;
 }

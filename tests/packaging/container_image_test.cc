@@ -32,7 +32,9 @@ using namespace std::chrono_literals;
 const std::string kExample = EVAX_SOURCE_DIR "/examples/synthetic_chest_pa.dcm";
 const std::map<std::string, std::string> kResultClasses = {{"1.2.840.10008.5.1.4.1.1.88.34", "SR (comprehensive 3D)"},
                                                            {"1.2.840.10008.5.1.4.1.1.7", "SC"},
-                                                           {"1.2.840.10008.5.1.4.1.1.66.4", "SEG"}};
+                                                           {"1.2.840.10008.5.1.4.1.1.66.4", "SEG"},
+                                                           {"1.2.840.10008.5.1.4.1.1.30", "Parametric Map"},
+                                                           {"1.2.840.10008.5.1.4.1.1.88.59", "KOS"}};
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path);
@@ -185,11 +187,12 @@ TEST_F(ContainerImage, ServesTheExampleStudyHealthyAndStopsCleanly) {
   const CommandResult sent = run_command(network.exec("storescu -v -aec EVAX 127.0.0.1 11112 " + kExample));
   ASSERT_NE(sent.output.find("Received Store Response (Success)"), std::string::npos) << sent.output;
 
-  // The SR, the SC and the SEG arrive at the storescp, in the example's study.
+  // The default result set (SR, SC, SEG, Parametric Map, KOS) arrives at the storescp, in the
+  // example's study.
   const auto received = [&] { return std::distance(fs::directory_iterator(dir / "received"), fs::directory_iterator()); };
-  for (auto until = std::chrono::steady_clock::now() + 300s; std::chrono::steady_clock::now() < until && received() < 3;)
+  for (auto until = std::chrono::steady_clock::now() + 300s; std::chrono::steady_clock::now() < until && received() < static_cast<long>(kResultClasses.size());)
     std::this_thread::sleep_for(1s);
-  std::this_thread::sleep_for(2s);  // anything more than the three would arrive now
+  std::this_thread::sleep_for(2s);  // anything more than the five would arrive now
   std::map<std::string, int> arrived;
   for (const auto& file : fs::directory_iterator(dir / "received")) ++arrived[element(file.path(), "SOPClassUID")];
   std::map<std::string, int> expected;

@@ -120,7 +120,9 @@ TEST(ResultsCodec, ApiImageHasTheDocumentedFields) {
   EXPECT_EQ(api["cams"][0]["label"], "Atelectasis");
   EXPECT_EQ(api["cams"][0]["class_index"], 0);
   EXPECT_EQ(api["segmentation"]["lungs"][0]["pixels"], 1200);
-  EXPECT_FALSE(api.contains("crop"));
+  // Where the grids lie on the image, so a client can place them (as the Parametric Map does).
+  EXPECT_EQ(api["crop"], (json{{"image_width", 1000}, {"image_height", 800}, {"resized_width", 280}, {"resized_height", 224},
+                               {"crop_left", 28}, {"crop_top", 0}, {"crop_size", 224}}));
 
   const json skipped = json::parse(encode_api_image({4, "1.2.4", "skipped", "not-chest", "BodyPartExamined is HEAD", std::nullopt}));
   EXPECT_EQ(skipped["reason_code"], "not-chest");

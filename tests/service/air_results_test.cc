@@ -5,6 +5,7 @@
 // the values the engine computed (as the admin API reports them).
 #include <gtest/gtest.h>
 
+#include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include <fstream>
@@ -65,6 +66,7 @@ TEST(AirResults, TheExampleStudyComesBackAsFiveKindsValidatorCleanReadByHighdico
                                                                       {"host", "127.0.0.1"}, {"port", orthanc.dicom_port()}}});
   node.config()["model"]["segmenter"] = {{"checkpoint", "demo"}, {"threshold", 0.93}};  // the example's lungs are accepted
   node.config()["model"]["cam_top_k"] = 3;
+  node.config().erase("reporting");  // the default: every kind
   node.start();
   ASSERT_EQ(store_successes(node.storescu({kChest}).output), 1);
   const json status = node.wait_for([](const json& s) { return all_sent(s, 1); }, 300s);
@@ -206,6 +208,67 @@ TEST(AirResults, TheExampleStudyComesBackAsFiveKindsValidatorCleanReadByHighdico
   EXPECT_EQ(in_orthanc, others);
   EXPECT_EQ(orthanc.get("/studies").size(), 1u);
   EXPECT_EQ(orthanc.get("/patients").size(), 1u);
+}
+
+// The SR of job `index` in `status`, read with highdicom, from the file destination.
+json report_of(const json& status, std::size_t index, const Destination& files) {
+  std::string sr_uid;
+  for (const auto& output : status["jobs"][index]["outputs"])
+    if (output["kind"] == "sr") sr_uid = output["sop_instance_uid"];
+  for (const auto& file : files.received_files())
+    if (element(file, DCM_SOPInstanceUID) == sr_uid)
+      return run_json(std::string(EVAX_TOOLS_PYTHON) + " " + kTools + "sr_read.py " + file.string());
+  ADD_FAILURE() << "no SR " << sr_uid << " at the destination";
+  return json();
+}
+
+TEST(AirResults, ALateInstanceKeepsTheTrackingUidsOfTheAnalysedImageAndCitesThePredecessor) {
+  NodeHarness node;
+  Destination files(node.dir());
+  files.start_storescp();
+  node.config()["destinations"] = json::array({files.config_entry()});
+  node.config().erase("reporting");  // the default: every kind
+  node.start();
+  ASSERT_EQ(store_successes(node.storescu({kChest}).output), 1);
+  json status = node.wait_for([](const json& s) { return all_sent(s, 1); }, 300s);
+  ASSERT_TRUE(all_sent(status, 1)) << status.dump(2);
+
+  // A second PA of the same study arrives late: a copy of the example under a new UID.
+  const std::string late = (node.dir() / "late.dcm").string();
+  {
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(kChest.c_str()).good());
+    ASSERT_TRUE(file.getDataset()->putAndInsertString(DCM_SOPInstanceUID, new_uid(SITE_INSTANCE_UID_ROOT).c_str()).good());
+    ASSERT_TRUE(file.saveFile(late.c_str(), EXS_LittleEndianExplicit).good());
+  }
+  ASSERT_EQ(store_successes(node.storescu({late}).output), 1);
+  status = node.wait_for([](const json& s) { return all_sent(s, 2); }, 300s);
+  ASSERT_TRUE(all_sent(status, 2)) << status.dump(2);
+  ASSERT_EQ(status["jobs"].size(), 2u);
+  // The status lists the newest job first.
+  const std::size_t first = status["jobs"][0]["id"] < status["jobs"][1]["id"] ? 0 : 1, second = 1 - first;
+  const json before = report_of(status, first, files), after = report_of(status, second, files);
+  ASSERT_TRUE(before.is_object() && after.is_object());
+
+  const std::string example_uid = element(kChest, DCM_SOPInstanceUID);
+  // finding -> tracking UID, of the example's groups (the image numbers may differ in the identifiers)
+  std::map<std::string, std::string> uid_before, uid_after;
+  for (const auto& group : before["groups"]) uid_before[group["finding"][2]] = group["tracking_uid"];
+  int late_groups = 0;
+  for (const auto& group : after["groups"]) {
+    if (group["source_sop_instance_uid"] == example_uid) uid_after[group["finding"][2]] = group["tracking_uid"];
+    else ++late_groups;
+  }
+  ASSERT_EQ(uid_before.size(), 14u);  // no lung model here: the findings
+  EXPECT_EQ(uid_after, uid_before);   // same image, same model: the same tracking UIDs
+  EXPECT_EQ(late_groups, 14);
+  std::set<std::string> all_after;
+  for (const auto& group : after["groups"]) all_after.insert(group["tracking_uid"].get<std::string>());
+  EXPECT_EQ(all_after.size(), 28u);  // the late image's are its own
+  std::string first_sr;
+  for (const auto& output : status["jobs"][first]["outputs"])
+    if (output["kind"] == "sr") first_sr = output["sop_instance_uid"];
+  EXPECT_EQ(after["predecessors"], json::array({first_sr}));
 }
 
 }  // namespace

@@ -32,6 +32,9 @@ NodeHarness::NodeHarness() {
       {"study", {{"quiet_period_s", 1}}},
       {"model", {{"classifier", {{"checkpoint", "demo:tiny"}}}, {"device", "cpu"}, {"cam_top_k", 1}}},
       {"workers", {{"count", 1}, {"retry_initial_s", 1}, {"retry_max_s", 2}}},
+      // SEG, SR and SC: the tests of delivery, recovery and the page count these; the tests of
+      // the whole result set (AirResults, ConformanceStatement) erase this for the default.
+      {"reporting", {{"outputs", {"seg", "sr", "sc"}}}},
       {"http", {{"port", free_tcp_port()}}},
       {"logging", {{"level", "debug"}}},
   };
