@@ -14,6 +14,7 @@
 #include "evax/dicom_node/storage_scu.h"
 #include "evax/dicom_node/tls_files.h"
 #include "evax/pipeline/output_builders.h"
+#include "evax/reporting/result_objects.h"
 #include "evax/storage/file_store.h"
 #include "version.h"
 
@@ -286,17 +287,7 @@ std::string audit_log_path(const config::NodeConfig& config) {
 }
 
 std::string device_observer_uid(const std::string& data_dir, const std::string& ae_title) {
-  const std::string digest =
-      storage::sha256_hex(std::filesystem::absolute(data_dir).lexically_normal().string() + "|" + ae_title);
-  // The first 128 bits as an unsigned decimal (PS3.5 B.2: UUID-derived UIDs under 2.25).
-  unsigned __int128 value = 0;
-  for (int i = 0; i < 32; ++i) value = value * 16 + static_cast<unsigned>(std::stoi(digest.substr(i, 1), nullptr, 16));
-  std::string decimal;
-  do {
-    decimal.insert(decimal.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
-    value /= 10;
-  } while (value != 0);
-  return "2.25." + decimal;
+  return reporting::uid_from_key(std::filesystem::absolute(data_dir).lexically_normal().string() + "|" + ae_title);
 }
 
 }  // namespace evax::app

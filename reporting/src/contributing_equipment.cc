@@ -1,7 +1,6 @@
 // The Contributing Equipment Sequence every result object carries (IHE AIR: one item per
 // algorithm that made it) and the Device UID that names one model and checkpoint.
 #include <dcmtk/dcmdata/dcdeftag.h>
-#include <openssl/sha.h>
 
 #include "dicom_file.h"
 
@@ -11,17 +10,7 @@ std::string device_uid(const AlgorithmIdentity& algorithm) {
   // Demo weights have no checkpoint digest; they are the same for one model name and task.
   const std::string checkpoint = algorithm.checkpoint_sha256.empty() ? "demo-weights" : algorithm.checkpoint_sha256;
   const std::string key = algorithm.model_name + "\n" + algorithm.model_task + "\n" + checkpoint + "\n" + algorithm.software_version;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
-  // The first 128 bits as an unsigned decimal (PS3.5 B.2: UUID-derived UIDs under 2.25).
-  unsigned __int128 value = 0;
-  for (int i = 0; i < 16; ++i) value = (value << 8) | digest[i];
-  std::string digits;  // least significant first
-  do {
-    digits.push_back(static_cast<char>('0' + static_cast<int>(value % 10)));
-    value /= 10;
-  } while (value != 0);
-  return "2.25." + std::string(digits.rbegin(), digits.rend());
+  return uid_from_key(key);
 }
 
 void put_contributing_equipment(const std::vector<const AlgorithmIdentity*>& algorithms, DcmItem& target) {

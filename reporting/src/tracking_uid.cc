@@ -14,6 +14,10 @@ std::string tracking_uid(const std::string& source_sop_instance_uid, const Algor
   // finding. Demo weights are seeded, so "demo" names them.
   const std::string key = "evax-node tracking uid|" + source_sop_instance_uid + "|" + model.model_name + "|" + model.model_task + "|" +
                           (model.demo ? std::string("demo") : model.checkpoint_sha256) + "|" + std::string(subject);
+  return uid_from_key(key);
+}
+
+std::string uid_from_key(std::string_view key) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
   // The first 128 bits as an unsigned decimal (PS3.5 B.2: UUID-derived UIDs under 2.25).

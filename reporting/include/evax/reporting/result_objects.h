@@ -112,6 +112,11 @@ struct ReportRequest {
 // same in every re-analysis with the same checkpoint, different for another checkpoint.
 std::string tracking_uid(const std::string& source_sop_instance_uid, const AlgorithmIdentity& model, std::string_view subject);
 
+// "2.25." and the first 128 bits of SHA-256(key) in decimal (PS3.5 B.2): the same key always
+// gives the same UID, different keys (practically) never. Tracking, Device and Device Observer
+// UIDs are made with it.
+std::string uid_from_key(std::string_view key);
+
 // The TID 1500 Measurement Report (see docs/results.md for its content tree).
 std::expected<DicomObject, std::string> build_structured_report(const ReportRequest& request);
 
