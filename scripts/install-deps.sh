@@ -25,8 +25,9 @@ packages=(
   # the TLS tests make their certificates with openssl
   openssl
   # the results' validators: dciodvfy and dcentvfy, PixelMed's SR validator (Java); Orthanc is
-  # the real PACS of the end-to-end test (each test runs its own, on its own ports)
-  dicom3tools pixelmed-apps orthanc
+  # the real PACS of the end-to-end test (each test runs its own, on its own ports), with its
+  # DICOMweb plugin as the STOW-RS destination and the PACS the node retrieves from
+  dicom3tools pixelmed-apps orthanc orthanc-dicomweb
   # the status page's test renders it in headless Chromium (kept off the network)
   chromium
   # the container image's test builds packaging/Dockerfile with podman (no daemon) on a base

@@ -17,7 +17,7 @@ else
   [[ -x $venv/bin/python ]] || /usr/bin/python3 -m venv "$venv"
   echo "install-python-tools: installing $(grep -v '^#' "$requirements" | xargs) into $venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps -r "$requirements"
-  "$venv/bin/python" -c 'import highdicom, pydicom, numpy, PIL, cv2'
+  "$venv/bin/python" -c 'import highdicom, pydicom, numpy, PIL, cv2, hl7, fhir.resources, pynetdicom, sklearn, confidenceinterval'
   echo "$wanted" >"$stamp"
 fi
 echo "$venv/bin/python"
