@@ -11,6 +11,7 @@
 #include "evax/reporting/result_objects.h"
 #include "job_views.h"
 #include "metrics.h"
+#include "monitoring.h"
 #include "node_views.h"
 #include "query_values.h"
 #include "web_assets.h"
@@ -87,9 +88,26 @@ HttpResponse error_response(int status, const std::string& code, const std::stri
   return response;
 }
 
+namespace {
+
+FindingSamples load_baseline_file(const config::MonitoringSettings& monitoring) {
+  if (monitoring.baseline_file.empty()) return {};
+  auto samples = read_baseline_file(monitoring.baseline_file);
+  if (!samples) throw std::runtime_error("monitoring.baseline_file: " + samples.error());
+  return std::move(*samples);
+}
+
+const char* role_name(int role) {
+  static const char* const names[] = {"no", "read", "review", "admin"};
+  return names[role];
+}
+
+}  // namespace
+
 AdminApi::AdminApi(const AdminContext& context)
     : context_(context), read_(context.storage.open_read_model()), jobs_(context.storage.open_job_queue()),
-      outbox_(context.storage.open_outbox()) {}
+      outbox_(context.storage.open_outbox()), feedback_(context.storage.open_feedback_store()),
+      baseline_file_(load_baseline_file(context.config.monitoring)) {}
 
 const std::vector<AdminApi::Route>& AdminApi::route_table() {
   // A handler's {param} segments arrive in Call::params, in order.
@@ -111,6 +129,10 @@ const std::vector<AdminApi::Route>& AdminApi::route_table() {
        by_id("a job", [](AdminApi& api, const Call& call, std::int64_t id) { return api.job_action("retry", id, call.request, call.caller); })},
       {"POST", "/api/v1/jobs/{id}/cancel", Access::admin,
        by_id("a job", [](AdminApi& api, const Call& call, std::int64_t id) { return api.job_action("cancel", id, call.request, call.caller); })},
+      {"POST", "/api/v1/jobs/{id}/feedback", Access::review,
+       by_id("a job", [](AdminApi& api, const Call& call, std::int64_t id) { return api.post_feedback(id, call); })},
+      {"GET", "/api/v1/jobs/{id}/feedback", Access::read,
+       by_id("a job", [](AdminApi& api, const Call&, std::int64_t id) { return api.feedback_of(id); })},
       {"GET", "/api/v1/studies/{study_instance_uid}", Access::read, [](AdminApi& api, const Call& call) { return api.study(call.params[0]); }},
       {"POST", "/api/v1/deliveries/{id}/resend", Access::admin,
        by_id("a delivery", [](AdminApi& api, const Call& call, std::int64_t id) { return api.resend(id, call.request, call.caller); })},
@@ -145,7 +167,8 @@ AdminApi::Caller AdminApi::authenticate(const std::string& authorization) const 
   if (authorization[scheme.size()] != ' ' || token_start == std::string::npos) return {};
   const std::string digest = sha256_hex(authorization.substr(token_start));
   for (const auto& token : context_.config.http.tokens)
-    if (same_digest(digest, token.sha256)) return {token.role == "admin" ? Role::admin : Role::read, token.name};
+    if (same_digest(digest, token.sha256))
+      return {token.role == "admin" ? Role::admin : token.role == "review" ? Role::review : Role::read, token.name};
   return {};
 }
 
@@ -201,9 +224,14 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
   const Caller caller = authenticate(request.authorization);
   if (access != Access::anyone && caller.role == Role::none) return refuse_credentials(request);
   if (!chosen) return not_allowed();
-  if (access == Access::admin && caller.role != Role::admin) {
+  const bool allowed = access == Access::admin    ? caller.role == Role::admin
+                       : access == Access::review ? caller.role == Role::review || caller.role == Role::admin
+                                                  : true;
+  if (!allowed) {
     if (context_.audit) context_.audit->record("admin", request.client, "forbidden", {{"path", path}, {"token", caller.name}});
-    return error_response(403, "forbidden", "this token has the read role; " + request.method + " needs admin");
+    return error_response(403, "forbidden", std::string("this token has the ") + role_name(static_cast<int>(caller.role)) + " role; " +
+                                                request.method + " " + chosen->pattern + " needs " +
+                                                (access == Access::admin ? "admin" : "review or admin"));
   }
   try {
     return chosen->handler(*this, Call{request, caller, std::move(params)});
@@ -247,14 +275,14 @@ HttpResponse AdminApi::list_jobs(const HttpRequest& request) {
 HttpResponse AdminApi::job(std::int64_t id) {
   const auto found = read_->job(id);
   if (!found) return error_response(404, "not_found", "no job " + std::to_string(id));
-  return json_response(job_detail_json(*read_, *found));
+  return json_response(job_detail_json(*read_, *found, feedback_.get()));
 }
 
 HttpResponse AdminApi::study(const std::string& uid) {
   const auto list = read_->jobs_of_study(uid);
   if (list.empty()) return error_response(404, "not_found", "no study with that Study Instance UID");
   json jobs = json::array();
-  for (const auto& j : list) jobs.push_back(job_detail_json(*read_, j));
+  for (const auto& j : list) jobs.push_back(job_detail_json(*read_, j, feedback_.get()));
   json not_reanalysed = json::array();
   for (const auto& late : read_->not_reanalysed_of_study(uid))
     not_reanalysed.push_back({{"sop_instance_uid", late.sop_instance_uid}, {"received_at", late.received_at}, {"reason", late.reason}});
@@ -371,8 +399,11 @@ HttpResponse AdminApi::readiness(const Call& call) {
   checks.push_back({{"name", "listener"}, {"ok", live.listener_up},
                     {"detail", "DICOM port " + std::to_string(context_.config.dicom.port) + (live.listener_up ? " open" : " not open")}});
   const bool ready = writable && model_ok && disk_ok && live.listener_up;
-  // The checks name the model, device, free disk and port: only for a valid token.
+  // The checks name the model, device, free disk and port: only for a valid token. The drift
+  // check (with a baseline configured) reads the window's results, so it too is only computed
+  // for one; it warns, it never makes the node unready.
   if (call.caller.role == Role::none) return json_response({{"ready", ready}}, ready ? 200 : 503);
+  if (context_.config.monitoring.has_baseline()) checks.push_back(drift_check(drift()));
   return json_response({{"ready", ready}, {"checks", std::move(checks)}}, ready ? 200 : 503);
 }
 
@@ -388,7 +419,7 @@ HttpResponse AdminApi::metrics() {
   }
   response.body = prometheus_text(read_->statistics(), context_.live ? context_.live() : LiveState{}, context_.models,
                                   {context_.files.available_bytes(), context_.config.storage.min_free_mb * 1024 * 1024}, destinations,
-                                  node);
+                                  node, drift());
   return response;
 }
 

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "drift.h"
 #include "evax/admin/admin_server.h"
 #include "evax/storage/storage_backend.h"
 
@@ -22,6 +23,8 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order; a repeated one is refused
   std::string authorization;                  // the Authorization header, "" if none
   std::string client;                         // the peer's address, for the audit log
+  std::string content_type;                   // the Content-Type header, "" if none
+  std::string body;                           // as sent (at most http.max_request_bytes)
 };
 
 struct HttpResponse {
@@ -35,6 +38,8 @@ HttpResponse error_response(int status, const std::string& code, const std::stri
 
 class AdminApi {
  public:
+  // Reads monitoring.baseline_file when one is configured: throws std::runtime_error naming
+  // the key and the problem when it cannot be read.
   explicit AdminApi(const AdminContext& context);
   HttpResponse handle(const HttpRequest& request);
 
@@ -43,12 +48,12 @@ class AdminApi {
   static std::vector<std::string> routes();
 
  private:
-  enum class Role { none, read, admin };
+  enum class Role { none, read, review, admin };  // each may do what the one before it may
   struct Caller {
     Role role = Role::none;
     std::string name;  // the token's name from the config, for the audit log
   };
-  enum class Access { anyone, read, admin };
+  enum class Access { anyone, read, review, admin };
   struct Call {
     const HttpRequest& request;
     const Caller& caller;
@@ -76,12 +81,19 @@ class AdminApi {
   HttpResponse nodes();
   HttpResponse readiness(const Call& call);
   HttpResponse metrics();
+  // feedback_api.cc
+  HttpResponse post_feedback(std::int64_t job_id, const Call& call);
+  HttpResponse feedback_of(std::int64_t job_id);
+  // monitoring.cc
+  DriftSnapshot drift();
 
   const AdminContext& context_;
   // This API object's own connections (one AdminApi per serving thread).
   const std::unique_ptr<storage::ReadModel> read_;
   const std::unique_ptr<storage::JobQueue> jobs_;
   const std::unique_ptr<storage::Outbox> outbox_;
+  const std::unique_ptr<storage::FeedbackStore> feedback_;
+  const FindingSamples baseline_file_;  // monitoring.baseline_file's probabilities; empty without one
 };
 
 }  // namespace evax::admin

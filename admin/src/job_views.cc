@@ -48,7 +48,19 @@ json delivery_json(storage::ReadModel& read, const storage::Delivery& d) {
           {"attempt_log", std::move(attempts)}};
 }
 
-json job_detail_json(storage::ReadModel& read, const storage::Job& job) {
+json feedback_json(const storage::Feedback& f) {
+  json items = json::array();
+  for (const auto& item : f.items)
+    items.push_back({{"sop_instance_uid", item.sop_instance_uid},
+                     {"finding", item.label},
+                     {"verdict", item.verdict},
+                     {"probability", item.probability ? json(*item.probability) : json(nullptr)},
+                     {"operating_point", item.operating_point ? json(*item.operating_point) : json(nullptr)},
+                     {"label", item.value}});
+  return {{"id", f.id}, {"job", f.job_id}, {"reviewer", f.reviewer}, {"comment", f.comment}, {"created", f.created_at}, {"items", std::move(items)}};
+}
+
+json job_detail_json(storage::ReadModel& read, const storage::Job& job, storage::FeedbackStore* feedback) {
   json out{{"id", job.id},
            {"study_instance_uid", job.study_instance_uid},
            {"state", std::string(storage::job_state_name(job.state))},
@@ -71,6 +83,11 @@ json job_detail_json(storage::ReadModel& read, const storage::Job& job) {
     outputs.push_back(std::move(entry));
   }
   out["outputs"] = std::move(outputs);
+  if (feedback) {
+    json reviews = json::array();
+    for (const auto& f : feedback->of_job(job.id)) reviews.push_back(feedback_json(f));
+    out["feedback"] = std::move(reviews);
+  }
   return out;
 }
 
@@ -96,9 +113,10 @@ json job_summary_json(storage::ReadModel& read, const storage::Job& job) {
 std::string status_report_json(storage::StorageBackend& storage, const std::vector<std::int64_t>& job_ids,
                                int lease_seconds, const std::string& self_node_id) {
   const auto read = storage.open_read_model();
+  const auto feedback = storage.open_feedback_store();
   json list = json::array();
   for (std::int64_t id : job_ids)
-    if (auto job = read->job(id)) list.push_back(job_detail_json(*read, *job));
+    if (auto job = read->job(id)) list.push_back(job_detail_json(*read, *job, feedback.get()));
   return json{{"jobs", std::move(list)}, {"nodes", nodes_json(*read, lease_seconds, self_node_id)}}.dump(2);
 }
 

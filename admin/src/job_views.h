@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "evax/storage/feedback_store.h"
 #include "evax/storage/read_model.h"
 
 namespace evax::admin {
@@ -12,7 +13,9 @@ namespace evax::admin {
 using json = nlohmann::ordered_json;
 
 json stage_times_json(const storage::StageTimes& times);
-json job_detail_json(storage::ReadModel& read, const storage::Job& job);
+// With `feedback`, the job's radiologist feedback too ("feedback": [...], oldest first).
+json job_detail_json(storage::ReadModel& read, const storage::Job& job, storage::FeedbackStore* feedback = nullptr);
+json feedback_json(const storage::Feedback& feedback);
 json job_summary_json(storage::ReadModel& read, const storage::Job& job);
 json delivery_json(storage::ReadModel& read, const storage::Delivery& delivery);
 

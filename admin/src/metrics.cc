@@ -60,11 +60,52 @@ class Exposition {
   std::string text_;
 };
 
+// The intake's skipped images by reason and sending AE, the AE titles capped at
+// kMaxSkippedAeSeries (the rest as "_other"): a PACS that sends under many AE titles cannot
+// grow the series without bound. Reason codes are the intake rules' fixed set.
+void skipped_images(Exposition& e, const storage::NodeStatisticsSnapshot& s) {
+  e.family("evax_intake_skipped_images_total", "counter",
+           "Images the intake rules skipped (all time, from the database), by reason code and calling AE title (at most 20 AE titles, the rest as _other).");
+  std::map<std::string, std::int64_t> per_ae;
+  for (const auto& [key, count] : s.skipped_images) per_ae[key.second] += count;
+  std::vector<std::pair<std::int64_t, std::string>> ranked;
+  for (const auto& [ae, count] : per_ae) ranked.push_back({-count, ae});
+  std::sort(ranked.begin(), ranked.end());
+  std::map<std::string, bool> own_series;
+  for (std::size_t i = 0; i < ranked.size() && i < kMaxSkippedAeSeries; ++i) own_series[ranked[i].second] = true;
+  std::map<std::pair<std::string, std::string>, std::int64_t> series;
+  for (const auto& [key, count] : s.skipped_images) series[{key.first, own_series.count(key.second) ? key.second : "_other"}] += count;
+  for (const auto& [key, count] : series)
+    e.sample("evax_intake_skipped_images_total", "reason=\"" + label(key.first) + "\",calling_ae=\"" + label(key.second) + "\"",
+             static_cast<double>(count));
+}
+
+// Each finding's probabilities over the recent window (buckets 0.05 wide) and its drift.
+void finding_monitoring(Exposition& e, const DriftSnapshot& drift) {
+  e.family("evax_finding_probability", "histogram",
+           "Each finding's probability over the analysed images of the last monitoring.window_days (buckets 0.05 wide).");
+  std::vector<double> bounds;
+  for (int i = 1; i <= 20; ++i) bounds.push_back(i / 20.0);
+  for (const auto& [finding, values] : drift.current)
+    e.histogram("evax_finding_probability", "finding=\"" + label(finding) + "\"", values, bounds);
+  e.family("evax_finding_drift_psi", "gauge",
+           "Population stability index of each finding's probabilities, the last monitoring.window_days against the baseline (10 equal bins on [0, 1], epsilon 1e-4).");
+  e.family("evax_finding_drift_ks", "gauge", "Two-sample Kolmogorov-Smirnov statistic, the last monitoring.window_days against the baseline.");
+  e.family("evax_finding_drifting", "gauge", "1 while a finding's PSI is at or above monitoring.psi_threshold (a warning in /readyz).");
+  for (const FindingDrift& f : drift.findings) {
+    if (!f.psi) continue;
+    const std::string finding = "finding=\"" + label(f.label) + "\"";
+    e.sample("evax_finding_drift_psi", finding, *f.psi);
+    e.sample("evax_finding_drift_ks", finding, *f.ks);
+    e.sample("evax_finding_drifting", finding, f.drifting ? 1 : 0);
+  }
+}
+
 }  // namespace
 
 std::string prometheus_text(const storage::NodeStatisticsSnapshot& s, const LiveState& live,
                             const std::vector<ModelDescription>& models, const DiskState& disk,
-                            const std::vector<std::string>& destinations, const NodeState& node) {
+                            const std::vector<std::string>& destinations, const NodeState& node, const DriftSnapshot& drift) {
   Exposition e(node.id);
   e.family("evax_node_info", "gauge", "This node (value 1): its address and version; every series carries its node label.");
   e.sample("evax_node_info", "address=\"" + label(node.address) + "\",version=\"" + label(node.version) + "\"", 1);
@@ -157,6 +198,8 @@ std::string prometheus_text(const storage::NodeStatisticsSnapshot& s, const Live
   e.sample("evax_disk_free_bytes", "", static_cast<double>(disk.free_bytes));
   e.family("evax_disk_watermark_bytes", "gauge", "Below this free space, stores are refused (storage.min_free_mb).");
   e.sample("evax_disk_watermark_bytes", "", static_cast<double>(disk.watermark_bytes));
+  skipped_images(e, s);
+  finding_monitoring(e, drift);
   e.family("evax_model_info", "gauge", "The loaded models (value 1), with what they are and where they run.");
   for (const auto& m : models)
     e.sample("evax_model_info",

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "drift.h"
 #include "evax/admin/admin_server.h"
 #include "evax/storage/read_model.h"
 
@@ -27,6 +28,10 @@ struct NodeState {
 
 std::string prometheus_text(const storage::NodeStatisticsSnapshot& stats, const LiveState& live,
                             const std::vector<ModelDescription>& models, const DiskState& disk,
-                            const std::vector<std::string>& destinations, const NodeState& node);
+                            const std::vector<std::string>& destinations, const NodeState& node, const DriftSnapshot& drift);
+
+// At most this many sending AE titles get their own series in evax_intake_skipped_images_total
+// (those with the most skipped images); the others are summed under calling_ae="_other".
+inline constexpr std::size_t kMaxSkippedAeSeries = 20;
 
 }  // namespace evax::admin

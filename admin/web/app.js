@@ -9,7 +9,7 @@
   const JOB_LIMIT = 20;
   const TOP_FINDINGS = 6;
   const THUMBNAIL_CACHE = 16;
-  const CHECK_NAMES = { database: 'Database', model: 'Model', disk: 'Disk', listener: 'DICOM listener' };
+  const CHECK_NAMES = { database: 'Database', model: 'Model', disk: 'Disk', listener: 'DICOM listener', drift: 'Input drift' };
   const OUTPUT_KINDS = { sr: 'Structured Report', sc: 'Secondary Capture', seg: 'Segmentation' };
 
   const state = {
@@ -255,11 +255,19 @@
       return [
         el('p', { class: 'readiness ' + (r.ready ? 'ready' : 'not-ready') },
           el('span', { class: 'dot', 'aria-hidden': 'true' }), r.ready ? 'Ready' : 'Not ready'),
-        el('ul', { class: 'checks' }, checks.map((c) =>
-          el('li', { class: 'check ' + (c.ok ? 'ok' : 'fail') },
-            el('span', { class: 'check-mark', 'aria-label': c.ok ? 'OK' : 'failing', title: c.ok ? 'OK' : 'failing' }, c.ok ? '✓' : '✗'),
+        el('ul', { class: 'checks' }, checks.map((c) => {
+          // A warning (the drift check) leaves the node ready but is shown as one.
+          const kind = !c.ok ? 'fail' : c.warning ? 'warn' : 'ok';
+          const mark = { ok: ['✓', 'OK'], warn: ['!', 'warning'], fail: ['✗', 'failing'] }[kind];
+          return el('li', { class: 'check ' + kind },
+            el('span', { class: 'check-mark', 'aria-label': mark[1], title: mark[1] }, mark[0]),
             el('span', { class: 'check-name' }, CHECK_NAMES[c.name] || String(c.name)),
-            el('span', { class: 'check-detail', title: c.detail || '' }, c.detail || '')))),
+            el('span', { class: 'check-detail', title: c.detail || '' }, c.detail || ''));
+        })),
+        checks.some((c) => c.ok && c.warning)
+          ? el('p', { class: 'check-warning', role: 'status' },
+            checks.filter((c) => c.ok && c.warning).map((c) => c.detail || c.name).join('; '))
+          : null,
       ];
     });
   }

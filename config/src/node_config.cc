@@ -221,6 +221,35 @@ void read_cluster(ObjectReader& r, ClusterSettings& c) {
     }
 }
 
+// A calendar date, YYYY-MM-DD, that exists.
+bool is_date(const std::string& text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
+  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (text[i] < '0' || text[i] > '9') return false;
+  const int year = std::stoi(text.substr(0, 4)), month = std::stoi(text.substr(5, 2)), day = std::stoi(text.substr(8, 2));
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  const int days[] = {31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return year >= 1970 && month >= 1 && month <= 12 && day >= 1 && day <= days[month - 1];
+}
+
+void read_monitoring(ObjectReader& r, MonitoringSettings& m) {
+  r.integer("window_days", m.window_days, 1, 365);
+  r.text("baseline_from", m.baseline_from);
+  r.text("baseline_to", m.baseline_to);
+  r.text("baseline_file", m.baseline_file);
+  r.number("psi_threshold", m.psi_threshold, 0.001, 10);
+  r.integer("min_images", m.min_images, 1, 1000000);
+  for (const auto& [key, value] : {std::pair{"baseline_from", &m.baseline_from}, std::pair{"baseline_to", &m.baseline_to}})
+    if (!value->empty() && !is_date(*value)) r.fail(key, "must be a date, YYYY-MM-DD");
+  if (m.baseline_from.empty() != m.baseline_to.empty())
+    r.fail(m.baseline_from.empty() ? "baseline_from" : "baseline_to", "must be given with " +
+                                                                           std::string(m.baseline_from.empty() ? "baseline_to" : "baseline_from"));
+  else if (!m.baseline_from.empty() && is_date(m.baseline_from) && is_date(m.baseline_to) && m.baseline_to <= m.baseline_from)
+    r.fail("baseline_to", "must be after baseline_from");
+  if (!m.baseline_file.empty() && !m.baseline_from.empty())
+    r.fail("baseline_file", "give either baseline_file or baseline_from/baseline_to, not both");
+}
+
 void read_model(ObjectReader& r, ModelSettings& m) {
   if (const json* classifier = r.find("classifier")) {
     ObjectReader c(*classifier, r.child_path("classifier"), r.errors());
@@ -291,7 +320,7 @@ void read_http(ObjectReader& r, HttpSettings& h, std::vector<ConfigError>& error
       ObjectReader t((*tokens)[i], r.child_path("tokens") + "[" + std::to_string(i) + "]", errors);
       ApiToken token;
       t.text("sha256", token.sha256);
-      t.choice("role", token.role, {"read", "admin"});
+      t.choice("role", token.role, {"read", "review", "admin"});
       t.text("name", token.name);
       for (char& c : token.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       const bool hex = token.sha256.size() == 64 &&
@@ -446,6 +475,7 @@ ConfigResult parse_config(const std::string& json_text) {
       r.choice("format", config.logging.format, {"text", "json"});
       r.text("audit_file", config.logging.audit_file);
     });
+    section("monitoring", [&](ObjectReader& r) { read_monitoring(r, config.monitoring); });
     if (const json* destinations = root.array("destinations"))
       read_destinations(*destinations, "destinations", errors, config.destinations);
   }

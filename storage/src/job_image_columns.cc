@@ -14,4 +14,10 @@ JobImage job_image_from_row(JobImageRow row) {
            std::move(row.detail), std::move(*analysis)}};
 }
 
+void add_finding_probabilities(const std::string& probabilities_json, std::map<std::string, std::vector<double>>& by_finding) {
+  const auto analysis = results::decode_columns({probabilities_json, ""});
+  if (!analysis || !*analysis) return;
+  for (const auto& finding : (*analysis)->findings) by_finding[finding.label].push_back(finding.probability);
+}
+
 }  // namespace evax::storage

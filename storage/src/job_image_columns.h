@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "evax/results/codec.h"
 #include "evax/storage/records.h"
@@ -23,6 +25,11 @@ struct JobImageRow {
 // Throws std::runtime_error naming the job and instance when the stored results do not decode
 // (the row itself is left as it is).
 JobImage job_image_from_row(JobImageRow row);
+
+// Adds one analysed image's probabilities (a probabilities_json column) to `by_finding`, per
+// label; a row that does not decode is left out (drift monitoring reads many rows and must not
+// fail on one).
+void add_finding_probabilities(const std::string& probabilities_json, std::map<std::string, std::vector<double>>& by_finding);
 
 inline results::StoredColumns result_columns(const JobImage& image) { return results::encode_columns(image.result.analysis); }
 

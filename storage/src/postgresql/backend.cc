@@ -26,6 +26,7 @@ class PgBackend final : public StorageBackend {
   std::unique_ptr<JobQueue> open_job_queue() override { return std::make_unique<PgJobQueue>(identity_); }
   std::unique_ptr<Outbox> open_outbox() override { return std::make_unique<PgOutbox>(identity_); }
   std::unique_ptr<ReadModel> open_read_model() override { return std::make_unique<PgReadModel>(identity_); }
+  std::unique_ptr<FeedbackStore> open_feedback_store() override { return std::make_unique<PgFeedbackStore>(identity_); }
   std::unique_ptr<NodeRegistry> open_node_registry() override { return std::make_unique<PgNodeRegistry>(identity_); }
   std::string description() const override { return "postgresql " + redact_dsn(identity_.dsn); }
 

@@ -147,6 +147,16 @@ std::vector<DestinationSummary> PgReadModel::destination_summaries() {
   return out;
 }
 
+std::map<std::string, std::vector<double>> PgReadModel::finding_probabilities(const std::string& since, const std::string& until) {
+  const Result rows = session_.hold()->execute(
+      "SELECT DISTINCT ON (ji.instance_id) ji.probabilities_json FROM job_images ji JOIN instances i ON i.id = ji.instance_id "
+      "WHERE ji.decision = 'analysed' AND i.received_at >= $1 AND i.received_at < $2 ORDER BY ji.instance_id, ji.job_id DESC",
+      {since, until});
+  std::map<std::string, std::vector<double>> out;
+  for (int row = 0; row < rows.rows(); ++row) add_finding_probabilities(rows.text(row, 0), out);
+  return out;
+}
+
 NodeStatisticsSnapshot PgReadModel::statistics(int recent_jobs) {
   NodeStatisticsSnapshot s;
   const auto held = session_.hold();
@@ -184,6 +194,11 @@ NodeStatisticsSnapshot PgReadModel::statistics(int recent_jobs) {
       "GROUP BY d.destination, a.outcome");
   for (int row = 0; row < attempts.rows(); ++row)
     s.attempts[{attempts.text(row, 0), attempts.text(row, 1)}] = attempts.integer(row, 2);
+  const Result skipped = db.execute(
+      "SELECT ji.reason_code, i.calling_ae_title, COUNT(*) FROM job_images ji JOIN instances i ON i.id = ji.instance_id "
+      "WHERE ji.decision = 'skipped' GROUP BY ji.reason_code, i.calling_ae_title");
+  for (int row = 0; row < skipped.rows(); ++row)
+    s.skipped_images[{skipped.text(row, 0), skipped.text(row, 1)}] = skipped.integer(row, 2);
   read.commit();
   return s;
 }

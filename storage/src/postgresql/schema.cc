@@ -152,6 +152,30 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE deliveries ADD COLUMN substitution TEXT NOT NULL DEFAULT '';
     )sql",
+    // 3: radiologists' feedback on a job's findings, each item a 0/1 label for one image and
+    // finding; and the index drift monitoring reads images by arrival through
+    R"sql(
+    CREATE TABLE feedback (
+      id BIGSERIAL PRIMARY KEY,
+      job_id BIGINT NOT NULL REFERENCES jobs(id),
+      reviewer TEXT NOT NULL,
+      comment TEXT NOT NULL DEFAULT '',
+      created_at TEXT NOT NULL
+    );
+    CREATE INDEX feedback_by_job ON feedback(job_id, id);
+    CREATE TABLE feedback_items (
+      feedback_id BIGINT NOT NULL REFERENCES feedback(id),
+      item INTEGER NOT NULL,                    -- its place in the request
+      sop_instance_uid TEXT NOT NULL,
+      label TEXT NOT NULL,
+      verdict TEXT NOT NULL CHECK (verdict IN ('agree', 'disagree', 'present', 'absent')),
+      probability DOUBLE PRECISION,             -- the model's, for agree / disagree
+      operating_point DOUBLE PRECISION,
+      value INTEGER NOT NULL CHECK (value IN (0, 1)),
+      PRIMARY KEY (feedback_id, sop_instance_uid, label)
+    );
+    CREATE INDEX instances_by_received_at ON instances(received_at);
+    )sql",
 };
 
 }  // namespace

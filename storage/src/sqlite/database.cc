@@ -165,6 +165,29 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE deliveries ADD COLUMN substitution TEXT NOT NULL DEFAULT '';
     )sql",
+    // 7: radiologists' feedback on a job's findings, each item a 0/1 label for one image and
+    // finding; and the index drift monitoring reads images by arrival through
+    R"sql(
+    CREATE TABLE feedback (
+      id INTEGER PRIMARY KEY,
+      job_id INTEGER NOT NULL REFERENCES jobs(id),
+      reviewer TEXT NOT NULL,
+      comment TEXT NOT NULL DEFAULT '',
+      created_at TEXT NOT NULL
+    );
+    CREATE INDEX feedback_by_job ON feedback(job_id, id);
+    CREATE TABLE feedback_items (
+      feedback_id INTEGER NOT NULL REFERENCES feedback(id),
+      sop_instance_uid TEXT NOT NULL,
+      label TEXT NOT NULL,
+      verdict TEXT NOT NULL CHECK (verdict IN ('agree', 'disagree', 'present', 'absent')),
+      probability REAL,                         -- the model's, for agree / disagree
+      operating_point REAL,
+      value INTEGER NOT NULL CHECK (value IN (0, 1)),
+      PRIMARY KEY (feedback_id, sop_instance_uid, label)
+    );
+    CREATE INDEX instances_by_received_at ON instances(received_at);
+    )sql",
 };
 
 // Busy or locked past the busy handler's wait, or the file cannot be opened: the database is
@@ -199,6 +222,11 @@ Statement& Statement::bind(int index, std::int64_t value) {
 Statement& Statement::bind(int index, const std::string& value) {
   if (sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT) != SQLITE_OK)
     fail(db_, "cannot bind");
+  return *this;
+}
+
+Statement& Statement::bind(int index, double value) {
+  if (sqlite3_bind_double(statement_, index, value) != SQLITE_OK) fail(db_, "cannot bind");
   return *this;
 }
 

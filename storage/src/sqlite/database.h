@@ -36,6 +36,7 @@ class Statement {
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Statement& bind(int index, const std::string& value);
+  Statement& bind(int index, double value);
   Statement& bind(int index, const char* value) { return bind(index, std::string(value)); }
   Statement& bind_null(int index);
   Statement& bind_optional(int index, const std::optional<std::int64_t>& value) {

@@ -158,6 +158,24 @@ std::vector<DestinationSummary> SqliteReadModel::destination_summaries() {
   return out;
 }
 
+std::map<std::string, std::vector<double>> SqliteReadModel::finding_probabilities(const std::string& since,
+                                                                                  const std::string& until) {
+  Transaction read(db_, Transaction::Mode::read);
+  Statement query(db_,
+                  "SELECT ji.instance_id, ji.probabilities_json FROM job_images ji JOIN instances i ON i.id = ji.instance_id "
+                  "WHERE ji.decision = 'analysed' AND i.received_at >= ?1 AND i.received_at < ?2 "
+                  "ORDER BY ji.instance_id, ji.job_id DESC");
+  query.bind(1, since).bind(2, until);
+  std::map<std::string, std::vector<double>> out;
+  std::int64_t previous = 0;
+  while (query.step()) {
+    if (query.integer(0) == previous) continue;  // an older analysis of the same image
+    previous = query.integer(0);
+    add_finding_probabilities(query.text(1), out);
+  }
+  return out;
+}
+
 NodeStatisticsSnapshot SqliteReadModel::statistics(int recent_jobs) {
   NodeStatisticsSnapshot s;
   Transaction read(db_, Transaction::Mode::read);
@@ -193,6 +211,10 @@ NodeStatisticsSnapshot SqliteReadModel::statistics(int recent_jobs) {
                      "SELECT d.destination, a.outcome, COUNT(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id "
                      "GROUP BY d.destination, a.outcome");
   while (attempts.step()) s.attempts[{attempts.text(0), attempts.text(1)}] = attempts.integer(2);
+  Statement skipped(db_,
+                    "SELECT ji.reason_code, i.calling_ae_title, COUNT(*) FROM job_images ji JOIN instances i ON i.id = ji.instance_id "
+                    "WHERE ji.decision = 'skipped' GROUP BY ji.reason_code, i.calling_ae_title");
+  while (skipped.step()) s.skipped_images[{skipped.text(0), skipped.text(1)}] = skipped.integer(2);
   return s;
 }
 

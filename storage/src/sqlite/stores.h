@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "database.h"
+#include "evax/storage/feedback_store.h"
 #include "evax/storage/file_store.h"
 #include "evax/storage/instance_index.h"
 #include "evax/storage/job_queue.h"
@@ -101,8 +102,20 @@ class SqliteReadModel final : public ReadModel {
   std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery_id) override;
   std::vector<DestinationSummary> destination_summaries() override;
   std::vector<NodeStatus> nodes(int lease_seconds) override;
+  std::map<std::string, std::vector<double>> finding_probabilities(const std::string& since, const std::string& until) override;
   NodeStatisticsSnapshot statistics(int recent_jobs) override;
   std::pair<bool, std::string> database_writable() override;
+
+ private:
+  Database db_;
+};
+
+class SqliteFeedbackStore final : public FeedbackStore {
+ public:
+  explicit SqliteFeedbackStore(const std::string& database_path) : db_(database_path) {}
+  Feedback record(const Feedback& feedback) override;
+  std::vector<Feedback> of_job(std::int64_t job_id) override;
+  std::map<std::string, std::map<std::string, int>> labels_from_feedback() override;
 
  private:
   Database db_;

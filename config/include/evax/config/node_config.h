@@ -120,7 +120,7 @@ struct DeliverySettings {
 // A bearer token of the admin API, stored only as the SHA-256 of the token.
 struct ApiToken {
   std::string sha256;                         // 64 lowercase hex digits
-  std::string role;                           // read | admin
+  std::string role;                           // read | review (read + radiologist feedback) | admin
   std::string name;                           // who holds it, for the audit log ("" = unnamed)
 };
 
@@ -166,6 +166,20 @@ struct Destination {
   std::vector<std::string> outputs;               // the output kinds it gets (output_kinds()); empty = all
 };
 
+// Watching the model in production: each finding's probabilities over the last window_days
+// against a baseline (a window of stored results, or a file of probabilities), as histograms and
+// drift scores (PSI, KS) in /metrics, and a warning in /readyz and the status page when a
+// finding's PSI reaches psi_threshold.
+struct MonitoringSettings {
+  int window_days = 7;                        // the recent window, ending now
+  std::string baseline_from;                  // YYYY-MM-DD (UTC, inclusive) with baseline_to, or
+  std::string baseline_to;                    // YYYY-MM-DD (UTC, exclusive)
+  std::string baseline_file;                  // CSV: a first column naming the image, one column per finding
+  double psi_threshold = 0.2;                 // at or above: the finding is drifting (a warning)
+  int min_images = 30;                        // fewer in either sample: no drift score
+  bool has_baseline() const { return !baseline_file.empty() || !baseline_from.empty(); }
+};
+
 // The kinds of result object the node makes: "sr" (Structured Report), "sc" (Secondary Capture
 // heatmap), "seg" (Segmentation), "pmap" (Parametric Map), "kos" (Key Object Selection).
 const std::vector<std::string>& output_kinds();
@@ -181,6 +195,7 @@ struct NodeConfig {
   DeliverySettings delivery;
   HttpSettings http;
   LoggingSettings logging;
+  MonitoringSettings monitoring;
   std::vector<Destination> destinations;
 };
 

@@ -70,6 +70,9 @@ struct NodeStatisticsSnapshot {
   std::map<std::string, std::int64_t> outputs_by_kind;
   std::map<std::pair<std::string, std::string>, std::int64_t> deliveries;  // (destination, state)
   std::map<std::pair<std::string, std::string>, std::int64_t> attempts;    // (destination, outcome)
+  // Images the intake rules skipped (job_images rows with decision skipped), all time, by
+  // (reason code, the sending AE title).
+  std::map<std::pair<std::string, std::string>, std::int64_t> skipped_images;
 };
 
 class ReadModel {
@@ -94,6 +97,11 @@ class ReadModel {
 
   // Every node that ever recorded itself, by id; `lease_seconds` decides which are alive.
   virtual std::vector<NodeStatus> nodes(int lease_seconds) = 0;
+
+  // Each finding's probabilities over the analysed images received (instances.received_at) in
+  // [since, until), ISO 8601 UTC prefixes ("2026-11-01"); an image analysed by several jobs
+  // counts once, with its newest analysis. For drift monitoring.
+  virtual std::map<std::string, std::vector<double>> finding_probabilities(const std::string& since, const std::string& until) = 0;
 
   // `recent_jobs` bounds the stage durations (the newest jobs).
   virtual NodeStatisticsSnapshot statistics(int recent_jobs = 10000) = 0;

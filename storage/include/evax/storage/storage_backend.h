@@ -10,6 +10,7 @@
 #include <string>
 
 #include "evax/storage/errors.h"
+#include "evax/storage/feedback_store.h"
 #include "evax/storage/file_store.h"
 #include "evax/storage/instance_index.h"
 #include "evax/storage/job_queue.h"
@@ -39,6 +40,7 @@ class StorageBackend {
   virtual std::unique_ptr<Outbox> open_outbox() = 0;
   virtual std::unique_ptr<ReadModel> open_read_model() = 0;
   virtual std::unique_ptr<NodeRegistry> open_node_registry() = 0;
+  virtual std::unique_ptr<FeedbackStore> open_feedback_store() = 0;
 
   // For logs and the admin API, without secrets: "sqlite /var/lib/evax-node/evax-node.sqlite".
   virtual std::string description() const = 0;
