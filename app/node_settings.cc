@@ -110,6 +110,8 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
     }
   // Every file the config names is read here, so that check-config and the start refuse what
   // the running parts would fail on later, each problem under its own key.
+  if (const std::string problem = admin::baseline_file_problem(config.monitoring); !problem.empty())
+    errors.push_back({"monitoring.baseline_file", problem});
   auto check_tls = [&errors](const std::string& block, const dicom_node::TlsFiles& files) {
     for (const auto& p : dicom_node::check_tls_files(files)) errors.push_back({block + "." + p.field, p.problem});
   };

@@ -49,6 +49,12 @@ std::string days_before_iso(std::chrono::system_clock::time_point now, int days)
   return logging::iso_utc(now - std::chrono::hours(24) * days);
 }
 
+std::string baseline_file_problem(const config::MonitoringSettings& monitoring) {
+  if (monitoring.baseline_file.empty()) return "";
+  const auto samples = read_baseline_file(monitoring.baseline_file);
+  return samples ? "" : samples.error();
+}
+
 DriftSnapshot AdminApi::drift() {
   const config::MonitoringSettings& m = context_.config.monitoring;
   DriftSnapshot snapshot;

@@ -309,6 +309,30 @@ TEST_F(Cli, CheckConfigExplainsEachErrorByKeyPathAndAcceptsTheShippedExample) {
 
 namespace {
 
+// monitoring.baseline_file is read by check-config and at start: a missing file and a bad cell
+// are each named under the key, with the line and column; a good one passes.
+TEST_F(Cli, CheckConfigReadsTheDriftBaselineFile) {
+  const auto config_with = [&](const std::string& name, const std::string& baseline) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << R"({"monitoring": {"baseline_file": ")" << baseline << R"("}})";
+    return path;
+  };
+  std::ofstream(dir_ / "good.csv") << "file,Effusion,Mass\na.png,0.1,0.9\n";
+  std::ofstream(dir_ / "bad.csv") << "file,Effusion,Mass\na.png,0.1,0.9\nb.png,high,0.2\n";
+  const CommandResult good = run("check-config " + config_with("good.json", (dir_ / "good.csv").string()));
+  EXPECT_EQ(good.status, 0) << good.out << good.err;
+  const CommandResult bad = run("check-config " + config_with("bad.json", (dir_ / "bad.csv").string()));
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.out.find("monitoring.baseline_file: " + (dir_ / "bad.csv").string() +
+                         ", line 3, column 'Effusion': must be a probability from 0 to 1, not 'high'"),
+            std::string::npos)
+      << bad.out;
+  const CommandResult missing = run("check-config " + config_with("missing.json", "/nonexistent/baseline.csv"));
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.out.find("monitoring.baseline_file: cannot open the baseline file /nonexistent/baseline.csv"), std::string::npos)
+      << missing.out;
+}
+
 // Every file a config names is read by check-config and at start, and each problem is named by
 // its key: missing files, files that are not what their key says, a key of another certificate,
 // an audit log in a directory that does not exist. Nothing of OpenSSL's leaks to the terminal.

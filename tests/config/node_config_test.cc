@@ -200,9 +200,46 @@ TEST(NodeConfig, HttpKeysAreReadCheckedAndRedacted) {
   EXPECT_TRUE(mentions(errors, "http.listen_address: must be an IPv4 address"));
   EXPECT_TRUE(mentions(errors, "http.max_connections: must be an integer from 1"));
   EXPECT_TRUE(mentions(errors, "http.tokens[0].sha256: must be the 64 hex digits"));
-  EXPECT_TRUE(mentions(errors, "http.tokens[0].role: must be one of read, admin"));
+  EXPECT_TRUE(mentions(errors, "http.tokens[0].role: must be one of read, review, admin"));
   EXPECT_TRUE(mentions(errors, "http.tokens[1].sha256: must be the 64 hex digits"));
   EXPECT_TRUE(mentions(errors, "http.tls.key: is required with TLS"));
+}
+
+TEST(NodeConfig, MonitoringKeysAreReadAndChecked) {
+  const auto defaults = parse_config("{}");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->monitoring.window_days, 7);
+  EXPECT_EQ(defaults->monitoring.psi_threshold, 0.2);
+  EXPECT_EQ(defaults->monitoring.min_images, 30);
+  EXPECT_FALSE(defaults->monitoring.has_baseline());
+
+  auto config = parse_config(R"({"monitoring": {"window_days": 14, "baseline_from": "2026-11-01", "baseline_to": "2026-11-22",
+    "psi_threshold": 0.25, "min_images": 100}, "http": {"tokens": [{"sha256": ")" + std::string(64, 'b') + R"(", "role": "review"}]}})");
+  ASSERT_TRUE(config) << describe(config.error().front());
+  EXPECT_EQ(config->monitoring.window_days, 14);
+  EXPECT_EQ(config->monitoring.baseline_from, "2026-11-01");
+  EXPECT_EQ(config->monitoring.baseline_to, "2026-11-22");
+  EXPECT_EQ(config->monitoring.psi_threshold, 0.25);
+  EXPECT_EQ(config->monitoring.min_images, 100);
+  EXPECT_TRUE(config->monitoring.has_baseline());
+  EXPECT_EQ(config->http.tokens.at(0).role, "review");
+  EXPECT_NE(to_redacted_json(*config).find("\"baseline_from\": \"2026-11-01\""), std::string::npos);
+
+  EXPECT_TRUE(parse_config(R"({"monitoring": {"baseline_file": "/etc/evax/baseline.csv"}})"));
+  auto errors = errors_of(R"({"monitoring": {"window_days": 0, "psi_threshold": 0, "min_images": 0, "baseline_from": "2026-02-30",
+    "baseline_to": "2026-11-1", "windows": 3}})");
+  EXPECT_TRUE(mentions(errors, "monitoring.window_days: must be an integer from 1 to 365"));
+  EXPECT_TRUE(mentions(errors, "monitoring.psi_threshold: must be a number from 0.001 to 10"));
+  EXPECT_TRUE(mentions(errors, "monitoring.min_images: must be an integer from 1 to 1000000"));
+  EXPECT_TRUE(mentions(errors, "monitoring.baseline_from: must be a date, YYYY-MM-DD"));
+  EXPECT_TRUE(mentions(errors, "monitoring.baseline_to: must be a date, YYYY-MM-DD"));
+  EXPECT_TRUE(mentions(errors, "monitoring.windows: unknown key"));
+  EXPECT_TRUE(mentions(errors_of(R"({"monitoring": {"baseline_from": "2026-11-01"}})"), "monitoring.baseline_to: must be given with baseline_from"));
+  EXPECT_TRUE(mentions(errors_of(R"({"monitoring": {"baseline_to": "2026-11-01"}})"), "monitoring.baseline_from: must be given with baseline_to"));
+  EXPECT_TRUE(mentions(errors_of(R"({"monitoring": {"baseline_from": "2026-11-01", "baseline_to": "2026-11-01"}})"),
+                       "monitoring.baseline_to: must be after baseline_from"));
+  EXPECT_TRUE(mentions(errors_of(R"({"monitoring": {"baseline_file": "b.csv", "baseline_from": "2026-11-01", "baseline_to": "2026-11-02"}})"),
+                       "monitoring.baseline_file: give either baseline_file or baseline_from/baseline_to, not both"));
 }
 
 // reporting.air picks the SR's type unless sr_document_type names one: an explicit type wins.

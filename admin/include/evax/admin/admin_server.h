@@ -81,6 +81,11 @@ class AdminServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// What is wrong with monitoring.baseline_file (it cannot be read, or a line or cell is not as
+// README "Watching the model in production" says), naming the line and column; "" when it
+// reads or none is configured. For `check-config` and the start; AdminServer reads it again.
+std::string baseline_file_problem(const config::MonitoringSettings& monitoring);
+
 // What `evax-node status` prints: {"jobs": [<full job>...], "nodes": [...]}: each job as the API
 // gives it (images, decisions, findings, lungs, stage times, outputs, deliveries and attempts),
 // and the nodes on the database as GET /api/v1/nodes gives them (alive within `lease_seconds`,
