@@ -83,7 +83,7 @@ struct FindingReport {
   std::optional<double> ci_lower, ci_upper;
   std::string auroc_note;  // why the AUROC or its CI is absent; empty otherwise
 
-  std::optional<ThresholdMetrics> at_operating_point;  // when LabelledScores::operating_point is set
+  std::optional<ThresholdMetrics> at_operating_point;  // when LabelledScores::operating_point is set and there are cases
   // The highest threshold whose sensitivity reaches the target; the lowest whose specificity does.
   std::optional<Recommendation> for_target_sensitivity, for_target_specificity;
 
