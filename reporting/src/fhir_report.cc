@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "evax/reporting/study_notification.h"
 
@@ -39,11 +41,30 @@ std::string code_system(const std::string& scheme) {
   return "urn:evax-node:findings";  // 99EVAX
 }
 
+// DICOM PN "Family^Given^Middle^Prefix^Suffix" (its alphabetic group) as one readable name,
+// "Prefix Given Middle Family Suffix", for Reference.display.
+std::string display_name(const std::string& pn) {
+  std::vector<std::string> parts;
+  const std::string alphabetic = pn.substr(0, pn.find('='));
+  std::size_t start = 0;
+  for (;;) {
+    const auto caret = alphabetic.find('^', start);
+    parts.push_back(alphabetic.substr(start, caret == std::string::npos ? std::string::npos : caret - start));
+    if (caret == std::string::npos) break;
+    start = caret + 1;
+  }
+  parts.resize(5);
+  std::string out;
+  for (const auto* part : {&parts[3], &parts[1], &parts[2], &parts[0], &parts[4]})
+    if (!part->empty()) out += (out.empty() ? "" : " ") + *part;
+  return out;
+}
+
 json subject(const StudyIdentifiers& s) {
   json identifier{{"value", s.patient_id.empty() ? "unknown" : s.patient_id}};
   if (!s.issuer_of_patient_id.empty()) identifier["assigner"] = {{"display", s.issuer_of_patient_id}};
   json out{{"identifier", identifier}};
-  if (!s.patient_name.empty()) out["display"] = s.patient_name;
+  if (const std::string name = display_name(s.patient_name); !name.empty()) out["display"] = name;
   return out;
 }
 

@@ -132,6 +132,7 @@ TEST(StudyNotificationTest, FhirBundleValidatesWithObservationsPerFinding) {
   EXPECT_EQ(report["resourceType"], "DiagnosticReport");
   EXPECT_EQ(report["status"], "final");
   EXPECT_EQ(report["subject"]["identifier"]["value"], "PAT|001");  // JSON needs no HL7 escaping
+  EXPECT_EQ(report["subject"]["display"], "Dr Jane Q Doe III");
   EXPECT_EQ(report["imagingStudy"][0]["identifier"]["value"], "urn:oid:1.2.826.0.1.3680043.10.1.1");
   EXPECT_EQ(report["basedOn"][0]["identifier"]["value"], "ACC~42");
   EXPECT_EQ(report["result"].size(), 3u);
