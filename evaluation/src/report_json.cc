@@ -93,7 +93,7 @@ std::string report_json(const EvaluationReport& report) {
       {"mean_auroc_findings", report.mean_auroc_findings},
       {"left_out_of_mean", report.left_out_of_mean},
       {"findings", findings}};
-  return out.dump(2) + "\n";
+  return out.dump() + "\n";  // compact: the ROC points of a large set would triple it indented
 }
 
 std::string operating_points_fragment(const EvaluationReport& report) {
