@@ -69,6 +69,10 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
              {{"data_dir", files.data_dir()}, {"temp_files_removed", std::to_string(sweep.temp_files)},
               {"orphan_files_removed", std::to_string(sweep.orphan_files)}, {"jobs_requeued", std::to_string(requeued)},
               {"deliveries_requeued", std::to_string(resend)}});
+    if (!config.notifications.empty())
+      log.warn("node", "notifications-not-sent",
+               "notifications[] is read and checked, but this build does not send notifications yet (README: Notifications to the RIS)",
+               {{"targets", std::to_string(config.notifications.size())}});
 
     auto engine = inference::Engine::create(engine_options(config.model));
     if (!engine) {

@@ -66,6 +66,19 @@ std::string to_redacted_json(const NodeConfig& c) {
                       {"verify_peer", d.tls->verify_peer}};
     destinations.push_back(std::move(entry));
   }
+  json notifications = json::array();
+  for (const auto& n : c.notifications) {
+    json entry{{"name", n.name}, {"kind", n.kind}, {"urgent_findings", n.urgent_findings}};
+    if (n.kind == "hl7") {
+      entry.update(json{{"host", n.host}, {"port", n.port}, {"sending_application", n.sending_application},
+                        {"sending_facility", n.sending_facility}, {"receiving_application", n.receiving_application},
+                        {"receiving_facility", n.receiving_facility}, {"connect_timeout_s", n.connect_timeout_s},
+                        {"ack_timeout_s", n.ack_timeout_s}});
+    } else {
+      entry.update(json{{"url", n.url}, {"bearer_token", secret(n.bearer_token)}, {"mode", n.mode}, {"timeout_s", n.timeout_s}});
+    }
+    notifications.push_back(std::move(entry));
+  }
   const json document{
       {"dicom", dicom},
       {"storage",
@@ -104,7 +117,8 @@ std::string to_redacted_json(const NodeConfig& c) {
         {"dimse_timeout_s", c.delivery.dimse_timeout_s}}},
       {"http", http},
       {"logging", {{"level", c.logging.level}, {"format", c.logging.format}, {"audit_file", c.logging.audit_file}}},
-      {"destinations", destinations}};
+      {"destinations", destinations},
+      {"notifications", notifications}};
   return document.dump(2);
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <stdexcept>
 
 #include <unistd.h>
@@ -25,6 +26,22 @@ using json = nlohmann::json;
 using evax::testing::CommandResult;
 using evax::testing::run_command;
 constexpr double kTolerance = 1e-6;
+
+// The largest difference from the reference seen per quantity, printed by each test (the README's figures).
+std::map<std::string, double>& largest_differences() {
+  static std::map<std::string, double> largest;
+  return largest;
+}
+
+void note_difference(const std::string& what, double difference) {
+  double& largest = largest_differences()[what];
+  largest = std::max(largest, difference);
+}
+
+void print_differences() {
+  for (const auto& [what, difference] : largest_differences()) std::cout << "largest difference, " << what << ": " << difference << "\n";
+  largest_differences().clear();
+}
 
 json optional_json(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
@@ -58,6 +75,7 @@ void expect_near(const std::optional<double>& ours, const json& theirs, const st
   ASSERT_EQ(ours.has_value(), !theirs.is_null()) << what << ": ours " << (ours ? std::to_string(*ours) : "absent") << ", reference " << theirs;
   if (ours) {
     EXPECT_NEAR(*ours, theirs.get<double>(), kTolerance) << what;
+    note_difference(what.substr(what.rfind(' ') + 1), std::abs(*ours - theirs.get<double>()));
   }
 }
 
@@ -87,8 +105,8 @@ std::size_t compare(const EvaluationReport& report, const json& expected) {
     EXPECT_EQ(f.positives, e["positives"].get<std::size_t>());
     EXPECT_EQ(f.negatives, e["negatives"].get<std::size_t>());
     expect_near(f.auroc, e["auroc"], "AUROC");
-    expect_near(f.ci_lower, e["ci95"].is_null() ? json() : e["ci95"][0], "CI lower");
-    expect_near(f.ci_upper, e["ci95"].is_null() ? json() : e["ci95"][1], "CI upper");
+    expect_near(f.ci_lower, e["ci95"].is_null() ? json() : e["ci95"][0], "CI");
+    expect_near(f.ci_upper, e["ci95"].is_null() ? json() : e["ci95"][1], "CI");
     expect_metrics(f.at_operating_point, e["operating_point"], "at the operating point");
     expect_metrics(f.for_target_sensitivity ? f.for_target_sensitivity->at : std::nullopt, e["recommended_sensitivity"], "for the target sensitivity");
     expect_metrics(f.for_target_specificity ? f.for_target_specificity->at : std::nullopt, e["recommended_specificity"], "for the target specificity");
@@ -106,6 +124,8 @@ std::size_t compare(const EvaluationReport& report, const json& expected) {
         }
         EXPECT_NEAR(f.roc[k].false_positive_rate, roc["fpr"][k].get<double>(), kTolerance) << "ROC point " << k;
         EXPECT_NEAR(f.roc[k].true_positive_rate, roc["tpr"][k].get<double>(), kTolerance) << "ROC point " << k;
+        note_difference("ROC", std::max(std::abs(f.roc[k].false_positive_rate - roc["fpr"][k].get<double>()),
+                                        std::abs(f.roc[k].true_positive_rate - roc["tpr"][k].get<double>())));
       }
     }
     if (!e["reliability"].is_null()) {
@@ -118,6 +138,8 @@ std::size_t compare(const EvaluationReport& report, const json& expected) {
         if (f.reliability[b].count == 0) continue;
         EXPECT_NEAR(*f.reliability[b].mean_score, r["mean_score"][filled].get<double>(), kTolerance) << "bin " << b;
         EXPECT_NEAR(*f.reliability[b].observed_rate, r["observed_rate"][filled].get<double>(), kTolerance) << "bin " << b;
+        note_difference("reliability", std::max(std::abs(*f.reliability[b].mean_score - r["mean_score"][filled].get<double>()),
+                                                std::abs(*f.reliability[b].observed_rate - r["observed_rate"][filled].get<double>())));
         ++filled;
       }
       EXPECT_EQ(filled, r["mean_score"].size());
@@ -135,6 +157,7 @@ TEST(EvaluationStatistics, EqualScikitLearnAndDeLongReference) {
   EXPECT_EQ(compare(report, expected), input.findings.size());
   EXPECT_NEAR(report.mean_auroc, expected["mean_auroc"].get<double>(), kTolerance);
   std::cout << "reference: " << expected["versions"].dump() << "\n";
+  print_differences();
 
   // The set hits what it was made for.
   const auto& f = report.findings;
@@ -165,6 +188,7 @@ TEST(EvaluationStatistics, EqualTheReferenceAtExtremeTargetsAndOtherBins) {
   const json expected = reference(input, "extremes");
   ASSERT_TRUE(expected.is_object());
   EXPECT_EQ(compare(report, expected), input.findings.size());
+  print_differences();
   std::size_t unreachable = 0;
   for (const FindingReport& f : report.findings) {
     if (f.auroc && !f.for_target_specificity->at) {

@@ -166,6 +166,28 @@ struct Destination {
   std::vector<std::string> outputs;               // the output kinds it gets (output_kinds()); empty = all
 };
 
+// A RIS that is told of every finished study (kind "hl7": an ORU^R01 over MLLP; kind "fhir": a
+// DiagnosticReport with Observations), through the outbox like a destination.
+struct Notification {
+  std::string name;
+  std::string kind;                               // hl7 | fhir
+  std::vector<std::string> urgent_findings;       // labels that make a study urgent when present
+  // hl7
+  std::string host;
+  int port = 2575;
+  std::string sending_application = "EVAX";       // MSH-3 .. MSH-6
+  std::string sending_facility;
+  std::string receiving_application;
+  std::string receiving_facility;
+  int connect_timeout_s = 10;
+  int ack_timeout_s = 30;                         // no ACK by then: retried
+  // fhir
+  std::string url;                                // the server's base URL, http:// or https://
+  std::string bearer_token;                       // "" = none
+  std::string mode = "transaction";               // transaction | resources
+  int timeout_s = 30;
+};
+
 // The kinds of result object the node makes: "sr" (Structured Report), "sc" (Secondary Capture
 // heatmap), "seg" (Segmentation), "pmap" (Parametric Map), "kos" (Key Object Selection).
 const std::vector<std::string>& output_kinds();
@@ -182,6 +204,7 @@ struct NodeConfig {
   HttpSettings http;
   LoggingSettings logging;
   std::vector<Destination> destinations;
+  std::vector<Notification> notifications;
 };
 
 struct ConfigError {
