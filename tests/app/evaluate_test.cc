@@ -153,6 +153,27 @@ TEST_F(Evaluate, AKilledRunOfFiveHundredImagesResumesWithoutRecomputingAndEndsWi
   EXPECT_NE(refused.output.find("reporting.operating_points.NotAFinding"), std::string::npos) << refused.output;
 }
 
+TEST_F(Evaluate, SigtermStopsAfterTheBatchInFlightKeepingItsScores) {
+  make_set(60);
+  BackgroundProcess run;
+  run.start(arguments("out", "--batch 2"), (dir_ / "run.log").string());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (cached_records(dir_ / "out" / "cache") < 4 && run.running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  run.signal(SIGTERM);
+  EXPECT_EQ(run.wait(std::chrono::seconds(30)), 130) << read(dir_ / "run.log");
+  const int kept = cached_records(dir_ / "out" / "cache");
+  EXPECT_GE(kept, 4);
+  EXPECT_LT(kept, 60);
+  EXPECT_EQ(kept % 2, 0) << "a batch was cut in the middle";
+  EXPECT_NE(read(dir_ / "run.log").find("run the same command again to continue"), std::string::npos) << read(dir_ / "run.log");
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "report.json"));
+  const auto rerun = run_command(shell(arguments("out", "--batch 2")) + " 2>/dev/null");
+  ASSERT_EQ(rerun.status, 0) << rerun.output;
+  EXPECT_EQ(json::parse(rerun.output)["from_cache"], kept);
+  EXPECT_EQ(json::parse(rerun.output)["computed"], 60 - kept);
+}
+
 TEST_F(Evaluate, ScoresReachTheRightImagesAndLabels) {
   // Labels made from the demo model's own scores: Cardiomegaly positive above the median score
   // must give an AUROC of exactly 1, Effusion positive below it exactly 0.
