@@ -8,6 +8,7 @@
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -231,6 +232,8 @@ TEST(StowDestination, BearerTokenFromAFileAndBasicPasswordFromTheEnvironment) {
   node.config()["delivery"] = {{"retry_initial_s", 1}, {"retry_max_s", 2}, {"max_attempts", 4}};
   node.config()["http"]["tokens"] = json::array({{{"sha256", sha256_of(kReadToken)}, {"role", "read"}, {"name", "test"}}});
   node.config()["reporting"]["outputs"] = {"sr"};
+  // The node reads it at start; `evax-node status` (which the harness runs) reads the config too.
+  ::setenv("EVAX_TEST_STOW_PASSWORD", password.c_str(), 1);
   node.start({"EVAX_TEST_STOW_PASSWORD=" + password});
   send_study(node);
 
