@@ -57,8 +57,17 @@ std::string to_redacted_json(const NodeConfig& c) {
   if (c.http.tls) http["tls"] = {{"certificate", c.http.tls->certificate}, {"key", secret(c.http.tls->key)}};
   json destinations = json::array();
   for (const auto& d : c.destinations) {
-    json entry{{"name", d.name}, {"ae_title", d.ae_title}, {"host", d.host}, {"port", d.port},
-               {"outputs", d.outputs.empty() ? output_kinds() : d.outputs}};
+    json entry{{"name", d.name}, {"kind", d.kind}, {"outputs", d.outputs.empty() ? output_kinds() : d.outputs}};
+    if (d.kind == "dicomweb") {
+      entry["url"] = d.url;
+      entry["timeout_s"] = d.timeout_s;
+      if (d.auth && !d.auth->bearer_token.empty()) entry["auth"] = {{"bearer_token", kRedacted}};
+      else if (d.auth) entry["auth"] = {{"username", d.auth->username}, {"password", kRedacted}};
+    } else {
+      entry["ae_title"] = d.ae_title;
+      entry["host"] = d.host;
+      entry["port"] = d.port;
+    }
     if (d.tls)
       entry["tls"] = {{"trusted_certificates", d.tls->trusted_certificates},
                       {"certificate", d.tls->certificate},

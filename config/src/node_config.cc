@@ -13,14 +13,6 @@
 namespace evax::config {
 namespace {
 
-// PS3.5: up to 16 characters of the default repertoire, no backslash or control
-// characters, not only spaces.
-bool valid_ae_title(const std::string& ae) {
-  if (ae.empty() || ae.size() > 16 || ae.find_first_not_of(' ') == std::string::npos) return false;
-  for (unsigned char c : ae)
-    if (c < 0x20 || c >= 0x7f || c == '\\') return false;
-  return true;
-}
 
 bool valid_ip_address(const std::string& host) {
   unsigned char buffer[16];
@@ -189,39 +181,6 @@ void read_delivery(ObjectReader& r, DeliverySettings& d) {
   r.integer("retry_max_s", d.retry_max_s, 0, 86400);
   r.integer("connect_timeout_s", d.connect_timeout_s, 1, 600);
   r.integer("dimse_timeout_s", d.dimse_timeout_s, 1, 3600);
-}
-
-void read_destinations(const json& list, const std::string& path, std::vector<ConfigError>& errors,
-                       std::vector<Destination>& out) {
-  std::set<std::string> names;
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    ObjectReader r(list[i], path + "[" + std::to_string(i) + "]", errors);
-    Destination d;
-    r.text("name", d.name);
-    r.text("ae_title", d.ae_title);
-    r.text("host", d.host);
-    r.integer("port", d.port, 1, 65535);
-    r.choice_list("outputs", d.outputs, output_kinds());
-    if (d.name.empty()) r.fail("name", "is required");
-    else if (!names.insert(d.name).second) r.fail("name", "is used twice");
-    if (!valid_ae_title(d.ae_title)) r.fail("ae_title", "must be 1 to 16 printable characters without backslash");
-    if (d.host.empty()) r.fail("host", "is required");
-    if (const json* tls = r.find("tls")) {
-      ObjectReader t(*tls, r.child_path("tls"), errors);
-      DestinationTls settings;
-      t.text("certificate", settings.certificate);
-      t.text("private_key", settings.private_key);
-      t.boolean("verify_peer", settings.verify_peer);
-      t.file_names("trusted_certificates", settings.trusted_certificates);
-      if (settings.verify_peer && settings.trusted_certificates.empty())
-        t.fail("trusted_certificates", "is required to verify the destination (or set verify_peer to false)");
-      if (settings.certificate.empty() != settings.private_key.empty())
-        t.fail(settings.certificate.empty() ? "certificate" : "private_key", "goes with " +
-               std::string(settings.certificate.empty() ? "private_key" : "certificate"));
-      d.tls = settings;
-    }
-    out.push_back(d);
-  }
 }
 
 // Keys said twice in one object. nlohmann keeps the last silently; a config that says a thing

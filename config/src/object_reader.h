@@ -150,4 +150,17 @@ class ObjectReader {
 void read_notifications(const json& list, const std::string& path, std::vector<ConfigError>& errors,
                         std::vector<Notification>& out);
 
+// PS3.5: up to 16 characters of the default repertoire, no backslash or control
+// characters, not only spaces.
+inline bool valid_ae_title(const std::string& ae) {
+  if (ae.empty() || ae.size() > 16 || ae.find_first_not_of(' ') == std::string::npos) return false;
+  for (unsigned char c : ae)
+    if (c < 0x20 || c >= 0x7f || c == '\\') return false;
+  return true;
+}
+
+// The destinations list (destinations_config.cc).
+void read_destinations(const json& list, const std::string& path, std::vector<ConfigError>& errors,
+                       std::vector<Destination>& out);
+
 }  // namespace evax::config

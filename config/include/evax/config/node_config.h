@@ -157,12 +157,24 @@ struct DestinationTls {
   bool verify_peer = true;
 };
 
+// How a DICOMweb destination logs in: a bearer token, or a username and password (HTTP basic).
+// The secrets as read from the config, a file or an environment variable; never logged or shown.
+struct DestinationAuth {
+  std::string bearer_token;
+  std::string username;
+  std::string password;
+};
+
 struct Destination {
   std::string name;
-  std::string ae_title;
-  std::string host;
-  int port = 104;
-  std::optional<DestinationTls> tls;
+  std::string kind = "dicom";                     // "dicom" (C-STORE) or "dicomweb" (STOW-RS)
+  std::string ae_title;                           // dicom
+  std::string host;                               // dicom
+  int port = 104;                                 // dicom
+  std::string url;                                // dicomweb: the service's base URL (http or https)
+  std::optional<DestinationTls> tls;              // dicom: TLS; dicomweb: for an https url
+  std::optional<DestinationAuth> auth;            // dicomweb
+  int timeout_s = 60;                             // dicomweb: one request, from sending to the whole answer
   std::vector<std::string> outputs;               // the output kinds it gets (output_kinds()); empty = all
 };
 
