@@ -24,27 +24,6 @@ using json = nlohmann::ordered_json;
 constexpr const char* kDemoWarning =
     "DEMO MODEL - UNTRAINED WEIGHTS: deterministic test weights, the probabilities mean nothing clinically";
 
-std::expected<EngineOptions, std::string> engine_options(const CommandLine& cl) {
-  EngineOptions options;
-  options.checkpoint = cl.value_or("--checkpoint", "");
-  if (options.checkpoint.empty()) return std::unexpected(std::string("--checkpoint is required (a file, or demo:tiny)"));
-  if (cl.has("--task")) {
-    options.task = inference::parse_task(cl.values.at("--task"));
-    if (!options.task) return std::unexpected("--task must be one of " + inference::task_names());
-  }
-  if (auto device = inference::parse_device(cl.value_or("--device", "auto"))) options.device = *device;
-  else return std::unexpected(std::string("--device must be cpu, cuda or auto"));
-  if (auto precision = inference::parse_precision(cl.value_or("--dtype", "fp32"))) options.precision = *precision;
-  else return std::unexpected(std::string("--dtype must be fp32, bf16 or fp16"));
-  if (cl.has("--input-size")) {
-    auto size = cl.integer("--input-size", 0);
-    if (!size) return std::unexpected(size.error());
-    options.input_size = *size;
-  }
-  options.legacy_pos_embed_resampling = cl.has("--legacy-pos-embed");
-  return options;
-}
-
 // "Cardiomegaly,3" -> head indices; labels match case-insensitively.
 std::expected<std::vector<int>, std::string> cam_classes(const CommandLine& cl, const std::vector<std::string>& labels) {
   std::vector<int> classes;
@@ -97,6 +76,27 @@ json model_json(const inference::ModelInfo& info, const std::optional<std::strin
 
 }  // namespace
 
+std::expected<inference::EngineOptions, std::string> engine_options_from(const CommandLine& cl) {
+  inference::EngineOptions options;
+  options.checkpoint = cl.value_or("--checkpoint", "");
+  if (options.checkpoint.empty()) return std::unexpected(std::string("--checkpoint is required (a file, or demo:tiny)"));
+  if (cl.has("--task")) {
+    options.task = inference::parse_task(cl.values.at("--task"));
+    if (!options.task) return std::unexpected("--task must be one of " + inference::task_names());
+  }
+  if (auto device = inference::parse_device(cl.value_or("--device", "auto"))) options.device = *device;
+  else return std::unexpected(std::string("--device must be cpu, cuda or auto"));
+  if (auto precision = inference::parse_precision(cl.value_or("--dtype", "fp32"))) options.precision = *precision;
+  else return std::unexpected(std::string("--dtype must be fp32, bf16 or fp16"));
+  if (cl.has("--input-size")) {
+    auto size = cl.integer("--input-size", 0);
+    if (!size) return std::unexpected(size.error());
+    options.input_size = *size;
+  }
+  options.legacy_pos_embed_resampling = cl.has("--legacy-pos-embed");
+  return options;
+}
+
 int run_infer(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   auto parsed = parse_command_line(
       args, {"--checkpoint", "--task", "--device", "--dtype", "--input-size", "--batch", "--threads", "--cam-classes", "--cam-dir"},
@@ -106,7 +106,7 @@ int run_infer(const std::vector<std::string>& args, std::ostream& out, std::ostr
     return 2;
   }
   const CommandLine& cl = *parsed;
-  auto options = engine_options(cl);
+  auto options = engine_options_from(cl);
   auto batch = cl.integer("--batch", 8);
   auto threads = cl.integer("--threads", 0);
   std::string usage_error = !options ? options.error() : !batch ? batch.error() : !threads ? threads.error() : "";

@@ -10,6 +10,7 @@
 #include "evax/inference/benchmark.h"
 #include "evax/inference/compute_backend.h"
 #include "evax/inference/engine.h"
+#include "evaluate_command.h"
 #include "infer_command.h"
 #include "segment_command.h"
 #include "serve_command.h"
@@ -30,6 +31,8 @@ void print_help(std::ostream& out) {
       << "      segment the lungs (UperNet on EVA-X); mask PNGs and JSON with areas\n"
       << "  evax-node benchmark " << evax::inference::kBenchmarkUsage << "\n"
       << "      time the engine on synthetic input; prints JSON\n"
+      << "  " << evax::app::kEvaluateUsage << "\n"
+      << "      measure the model on a labelled set (AUROC, CIs, operating points, calibration); report.html/json\n"
       << "  " << evax::app::kServeUsage << "\n"
       << "      run the DICOM node until SIGTERM or SIGINT\n"
       << "  " << evax::app::kCheckConfigUsage << "\n"
@@ -75,6 +78,7 @@ int dispatch(const std::vector<std::string>& args) {
   }
   if (command == "infer") return evax::app::run_infer(rest, std::cout, std::cerr);
   if (command == "segment") return evax::app::run_segment(rest, std::cout, std::cerr);
+  if (command == "evaluate") return evax::app::run_evaluate(rest, std::cout, std::cerr);
   if (command == "benchmark") return run_benchmark_command(rest);
   if (command == "serve") return evax::app::run_serve(rest, std::cerr);
   if (command == "check-config") return evax::app::run_check_config(rest, std::cout, std::cerr);

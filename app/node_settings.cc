@@ -13,6 +13,7 @@
 
 #include "evax/dicom_node/storage_scu.h"
 #include "evax/dicom_node/tls_files.h"
+#include "evax/dicomweb/stow_client.h"
 #include "evax/pipeline/output_builders.h"
 #include "evax/reporting/result_objects.h"
 #include "evax/storage/file_store.h"
@@ -122,7 +123,7 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
     const auto& d = config.destinations[i];
     const std::string entry = "destinations[" + std::to_string(i) + "]";
     // Results sent to the node's own port would come back in as a new study, and so on.
-    if (d.port == config.dicom.port && is_this_machine(d.host))
+    if (d.kind == "dicom" && d.port == config.dicom.port && is_this_machine(d.host))
       errors.push_back({entry, d.host + ":" + std::to_string(d.port) + " is this node's own DICOM port: results would be sent back into the node"});
     const auto& tls = d.tls;
     if (!tls) continue;
@@ -130,9 +131,11 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
     const std::size_t before = errors.size();
     check_tls(block, {tls->certificate, "certificate", tls->private_key, "private_key", tls->trusted_certificates});
     if (errors.size() != before) continue;
-    // The files are sound; what is left is whether DCMTK can build a TLS layer from them.
-    if (const std::string problem = dicom_node::check_peer_tls(*pipeline::peer_of(d).tls); !problem.empty())
-      errors.push_back({block, problem});
+    // The files are sound; what is left is whether DCMTK (or Poco, for STOW-RS) can build a
+    // TLS layer from them.
+    const std::string problem =
+        d.kind == "dicomweb" ? dicomweb::check_stow_tls(d) : dicom_node::check_peer_tls(*pipeline::peer_of(d).tls);
+    if (!problem.empty()) errors.push_back({block, problem});
   }
   if (!config.logging.audit_file.empty()) {
     if (const std::string problem = check_appendable_file(config.logging.audit_file); !problem.empty())

@@ -9,6 +9,7 @@
 #include "command_line.h"
 #include "evax/dicom_node/codecs.h"
 #include "evax/dicom_node/storage_scp.h"
+#include "evax/dicomweb/stow_client_transport.h"
 #include "evax/inference/compute_backend.h"
 #include "evax/pipeline/analysis_workers.h"
 #include "evax/pipeline/output_builders.h"
@@ -69,6 +70,10 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
              {{"data_dir", files.data_dir()}, {"temp_files_removed", std::to_string(sweep.temp_files)},
               {"orphan_files_removed", std::to_string(sweep.orphan_files)}, {"jobs_requeued", std::to_string(requeued)},
               {"deliveries_requeued", std::to_string(resend)}});
+    if (!config.notifications.empty())
+      log.warn("node", "notifications-not-sent",
+               "notifications[] is read and checked, but this build does not send notifications yet (README: Notifications to the RIS)",
+               {{"targets", std::to_string(config.notifications.size())}});
 
     auto engine = inference::Engine::create(engine_options(config.model));
     if (!engine) {
@@ -127,7 +132,14 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
 
     inference::BatchingClassifier classifier(**engine, batching_options(config.model), segmenter.get());
     const pipeline::SteadyClock clock;
-    pipeline::DeliveryWorkers senders(*storage_backend, delivery_settings(config), clock, log, &audit);
+    // Each destination's transport by its kind: C-STORE or STOW-RS.
+    const auto delivery = delivery_settings(config);
+    pipeline::DeliveryWorkers senders(*storage_backend, delivery, clock, log, &audit,
+                                      [&delivery, &config](const config::Destination& d) -> std::unique_ptr<pipeline::ObjectTransport> {
+                                        if (d.kind == "dicomweb") return dicomweb::make_stow_transport(d, config.delivery.connect_timeout_s);
+                                        if (d.kind == "dicom") return pipeline::make_dicom_transport(delivery.scu, d);
+                                        return nullptr;
+                                      });
     auto settings = analysis_settings(config, model, checkpoint_sha256, loaded_segmenter);
     auto outputs = pipeline::make_output_builders(settings.results.outputs, settings.results);
     if (!outputs) {  // check_node_settings refused unknown kinds already

@@ -336,7 +336,9 @@ HttpResponse AdminApi::destinations() {
   const auto summaries = read_->destination_summaries();
   json list = json::array();
   for (const auto& d : context_.config.destinations) {
-    json entry{{"name", d.name}, {"ae_title", d.ae_title}, {"host", d.host}, {"port", d.port}, {"tls", d.tls.has_value()}};
+    json entry{{"name", d.name}, {"kind", d.kind}, {"tls", d.tls.has_value() || d.url.rfind("https://", 0) == 0}};
+    if (d.kind == "dicomweb") entry["url"] = d.url;  // never has credentials (config refuses them)
+    else entry.update({{"ae_title", d.ae_title}, {"host", d.host}, {"port", d.port}});
     const storage::DestinationSummary* summary = nullptr;
     for (const auto& s : summaries)
       if (s.name == d.name) summary = &s;

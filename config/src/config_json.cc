@@ -57,14 +57,36 @@ std::string to_redacted_json(const NodeConfig& c) {
   if (c.http.tls) http["tls"] = {{"certificate", c.http.tls->certificate}, {"key", secret(c.http.tls->key)}};
   json destinations = json::array();
   for (const auto& d : c.destinations) {
-    json entry{{"name", d.name}, {"ae_title", d.ae_title}, {"host", d.host}, {"port", d.port},
-               {"outputs", d.outputs.empty() ? output_kinds() : d.outputs}};
+    json entry{{"name", d.name}, {"kind", d.kind}, {"outputs", d.outputs.empty() ? output_kinds() : d.outputs}};
+    if (d.kind == "dicomweb") {
+      entry["url"] = d.url;
+      entry["timeout_s"] = d.timeout_s;
+      if (d.auth && !d.auth->bearer_token.empty()) entry["auth"] = {{"bearer_token", kRedacted}};
+      else if (d.auth) entry["auth"] = {{"username", d.auth->username}, {"password", kRedacted}};
+    } else {
+      entry["ae_title"] = d.ae_title;
+      entry["host"] = d.host;
+      entry["port"] = d.port;
+    }
     if (d.tls)
       entry["tls"] = {{"trusted_certificates", d.tls->trusted_certificates},
                       {"certificate", d.tls->certificate},
                       {"private_key", secret(d.tls->private_key)},
                       {"verify_peer", d.tls->verify_peer}};
     destinations.push_back(std::move(entry));
+  }
+  json notifications = json::array();
+  for (const auto& n : c.notifications) {
+    json entry{{"name", n.name}, {"kind", n.kind}, {"urgent_findings", n.urgent_findings}};
+    if (n.kind == "hl7") {
+      entry.update(json{{"host", n.host}, {"port", n.port}, {"sending_application", n.sending_application},
+                        {"sending_facility", n.sending_facility}, {"receiving_application", n.receiving_application},
+                        {"receiving_facility", n.receiving_facility}, {"connect_timeout_s", n.connect_timeout_s},
+                        {"ack_timeout_s", n.ack_timeout_s}});
+    } else {
+      entry.update(json{{"url", n.url}, {"bearer_token", secret(n.bearer_token)}, {"mode", n.mode}, {"timeout_s", n.timeout_s}});
+    }
+    notifications.push_back(std::move(entry));
   }
   const json document{
       {"dicom", dicom},
@@ -111,7 +133,8 @@ std::string to_redacted_json(const NodeConfig& c) {
         {"dimse_timeout_s", c.delivery.dimse_timeout_s}}},
       {"http", http},
       {"logging", {{"level", c.logging.level}, {"format", c.logging.format}, {"audit_file", c.logging.audit_file}}},
-      {"destinations", destinations}};
+      {"destinations", destinations},
+      {"notifications", notifications}};
   return document.dump(2);
 }
 

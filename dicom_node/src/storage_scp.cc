@@ -25,22 +25,12 @@
 #include <vector>
 
 #include "connection_gate.h"
-#include "dataset_attributes.h"
-#include "nesting_guard.h"
-#include "evax/dicom_node/intake_rules.h"
+#include "evax/dicom_node/received_file.h"
+#include "storage_syntaxes.h"
 
 namespace evax::dicom_node {
 namespace {
 
-// Transfer syntaxes DCMTK decodes here, preferred first. JPEG 2000 is left out on purpose: a
-// PACS then falls back to one of these.
-const char* kStorageSyntaxes[] = {
-    UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax,
-    UID_DeflatedExplicitVRLittleEndianTransferSyntax, UID_JPEGProcess14SV1TransferSyntax,
-    UID_JPEGProcess14TransferSyntax, UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
-    UID_JPEGLSLosslessTransferSyntax, UID_JPEGLSLossyTransferSyntax, UID_RLELosslessTransferSyntax,
-    UID_BigEndianExplicitTransferSyntax,
-};
 const char* kVerificationSyntaxes[] = {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};
 const char* kStorageClasses[] = {UID_ComputedRadiographyImageStorage, UID_DigitalXRayImageStorageForPresentation,
                                        UID_DigitalXRayImageStorageForProcessing};
@@ -63,9 +53,6 @@ std::uint16_t dimse_status(StoreStatus status) {
   return 0x0110;
 }
 
-// Far beyond any real radiograph (a handful of levels), far below what overflows a thread.
-constexpr int kMaxSequenceDepth = 64;
-
 void remove_quietly(const std::string& path) {
   std::error_code ignored;
   std::filesystem::remove(path, ignored);
@@ -77,12 +64,6 @@ std::string status_hex(std::uint16_t status) {
   return text;
 }
 
-// A store answered with an error status before, or instead of, the handler.
-struct Refusal {
-  std::uint16_t status;
-  std::string why;
-};
-
 // PS3.7 9.1.1 and PS3.4 B.2.3: the command's SOP class must be one this node stores and the
 // abstract syntax of the presentation context it came on; otherwise 0x0122, whatever the
 // dataset. (That the dataset's own SOP class matches the command's is checked once it is read.)
@@ -91,12 +72,12 @@ std::optional<Refusal> presentation_context_refusal(T_ASC_Association* assoc, T_
   const std::string sop_class = trimmed(request.AffectedSOPClassUID);
   T_ASC_PresentationContext context;
   if (ASC_findAcceptedPresentationContext(assoc->params, pres_id, &context).bad())
-    return Refusal{STATUS_STORE_Refused_SOPClassNotSupported, "no accepted presentation context " + std::to_string(pres_id)};
-  if (std::find(std::begin(kStorageClasses), std::end(kStorageClasses), sop_class) == std::end(kStorageClasses))
-    return Refusal{STATUS_STORE_Refused_SOPClassNotSupported, "SOP class " + sop_class + " is not stored here (CR and DX only)"};
+    return Refusal{RefusalCode::sop_class_not_supported, "no accepted presentation context " + std::to_string(pres_id)};
+  if (!stored_sop_class(sop_class))
+    return Refusal{RefusalCode::sop_class_not_supported, "SOP class " + sop_class + " is not stored here (CR and DX only)"};
   const std::string abstract_syntax = trimmed(context.abstractSyntax);
   if (abstract_syntax != sop_class)
-    return Refusal{STATUS_STORE_Refused_SOPClassNotSupported,
+    return Refusal{RefusalCode::sop_class_not_supported,
                    "the C-STORE's SOP class " + sop_class + " differs from its presentation context's " + abstract_syntax};
   return std::nullopt;
 }
@@ -159,7 +140,7 @@ namespace {
 // Answers one store whose dataset has fully arrived in ctx.temp_path.
 void finish_store(StoreContext& ctx, const T_DIMSE_C_StoreRQ* request, T_DIMSE_C_StoreRSP* response) {
   if (ctx.refusal) {
-    response->DimseStatus = ctx.refusal->status;
+    response->DimseStatus = refusal_status(ctx.refusal->code);
     ctx.why = ctx.refusal->why;
     return;
   }
@@ -173,26 +154,15 @@ void finish_store(StoreContext& ctx, const T_DIMSE_C_StoreRQ* request, T_DIMSE_C
     ctx.why = "the dataset could not be written (disk full?)";
     return;
   }
-  auto refuse = [&](std::uint16_t status, std::string why) {
+  // The dataset's own identity must be the one the C-STORE request announced.
+  auto attributes = inspect_received_file(
+      ctx.temp_path, {trimmed(request->AffectedSOPClassUID), trimmed(request->AffectedSOPInstanceUID), ""});
+  if (!attributes) {
     remove_quietly(ctx.temp_path);
-    response->DimseStatus = status;
-    ctx.why = std::move(why);
-  };
-  if (auto why = excessive_nesting(ctx.temp_path, kMaxSequenceDepth)) return refuse(STATUS_STORE_Error_CannotUnderstand, *why);
-  // The file holds meta header + dataset exactly as received. Values over 4 KiB stay on disk,
-  // so a huge or inflating dataset does not grow memory here.
-  DcmFileFormat file;
-  const OFCondition loaded = file.loadFile(ctx.temp_path.c_str(), EXS_Unknown, EGL_noChange, 4096);
-  if (loaded.bad()) return refuse(STATUS_STORE_Error_CannotUnderstand, std::string("unparseable dataset: ") + loaded.text());
-  OFString syntax;
-  file.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, syntax);
-  auto attributes = read_instance_attributes(*file.getDataset(), syntax.c_str());
-  if (!attributes) return refuse(STATUS_STORE_Error_CannotUnderstand, attributes.error());
-  if (attributes->sop_class_uid != trimmed(request->AffectedSOPClassUID))
-    return refuse(STATUS_STORE_Error_DataSetDoesNotMatchSOPClass, "SOPClassUID differs from the C-STORE request");
-  if (attributes->sop_instance_uid != trimmed(request->AffectedSOPInstanceUID))
-    return refuse(STATUS_STORE_Error_CannotUnderstand, "SOPInstanceUID differs from the C-STORE request");
-
+    response->DimseStatus = refusal_status(attributes.error().code);
+    ctx.why = std::move(attributes.error().why);
+    return;
+  }
   ctx.sop_instance_uid = attributes->sop_instance_uid;
   std::error_code ignored;
   const auto size = std::filesystem::file_size(ctx.temp_path, ignored);

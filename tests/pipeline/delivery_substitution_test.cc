@@ -79,7 +79,7 @@ struct TestScp {
     return out;
   }
   config::Destination destination(const std::string& name, std::vector<std::string> outputs) const {
-    return {name, "ARCHIVE", "127.0.0.1", port, std::nullopt, std::move(outputs)};
+    return {.name = name, .ae_title = "ARCHIVE", .host = "127.0.0.1", .port = port, .outputs = std::move(outputs)};
   }
 
   int port;

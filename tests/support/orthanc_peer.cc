@@ -21,6 +21,7 @@ constexpr auto kRequestTimeout = 30s;
 constexpr auto kStoreTimeout = 120s;
 constexpr auto kStartTimeout = 30s;
 constexpr const char* kOrthancBinary = "/usr/sbin/Orthanc";
+constexpr const char* kDicomWebPlugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
 
 // One request on a fresh connection to Orthanc on loopback; a connection failure throws.
 HttpAnswer http(int port, const std::string& method, const std::string& path, const std::string& body,
@@ -43,7 +44,7 @@ std::string read_file(const fs::path& path) {
 
 }  // namespace
 
-OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities) {
+OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities, bool dicomweb) {
   char pattern[] = "/tmp/evax-orthanc-XXXXXX";
   if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
   dir_ = pattern;
@@ -54,11 +55,12 @@ OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities) {
   for (int attempt = 1;; ++attempt) {
     http_port_ = free_tcp_port();
     do dicom_port_ = free_tcp_port(); while (dicom_port_ == http_port_);
-    const nlohmann::json config = {
+    nlohmann::json config = {
         {"Name", "evax-test-orthanc"},
         {"StorageDirectory", (dir_ / "storage").string()},
         {"IndexDirectory", (dir_ / "index").string()},
-        {"Plugins", nlohmann::json::array()},  // none of Debian's (/usr/share/orthanc/plugins): plain Orthanc
+        // None of Debian's (/usr/share/orthanc/plugins) but the DICOMweb one when asked for.
+        {"Plugins", dicomweb ? nlohmann::json::array({kDicomWebPlugin}) : nlohmann::json::array()},
         {"HttpServerEnabled", true},
         {"HttpPort", http_port_},
         {"RemoteAccessAllowed", false},  // the REST API answers loopback clients only (it binds all interfaces)
@@ -78,6 +80,7 @@ OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities) {
         {"SaveJobs", false},  // nothing outlives the test
         {"SyncStorageArea", false},  // no fsync per instance: the storage is thrown away
     };
+    if (dicomweb) config["DicomWeb"] = {{"Enable", true}, {"Root", "/dicom-web/"}};
     std::ofstream(dir_ / "orthanc.json") << config.dump(2);
     process_.start({kOrthancBinary, "--verbose", (dir_ / "orthanc.json").string()}, (dir_ / "orthanc.log").string());
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;

@@ -1,6 +1,7 @@
 // OrthancPeer: a real Orthanc PACS for end-to-end tests, in its own temporary directory with
-// its own configuration, storage, index and loopback ports, and no plugins. Driven over its
-// REST API the way an admin or a script would: upload, find a study, send to a modality.
+// its own configuration, storage, index and loopback ports, and no plugins but (on request)
+// Debian's DICOMweb plugin. Driven over its REST API the way an admin or a script would:
+// upload, find a study, send to a modality.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -24,8 +25,9 @@ struct OrthancModality {
 class OrthancPeer {
  public:
   // Writes the configuration, starts /usr/sbin/Orthanc and waits (up to 30 s) until GET
-  // /system answers 200. Throws std::runtime_error with Orthanc's log when it does not.
-  explicit OrthancPeer(std::vector<OrthancModality> modalities = {});
+  // /system answers 200. Throws std::runtime_error with Orthanc's log when it does not. With
+  // `dicomweb`, Orthanc loads its DICOMweb plugin (orthanc-dicomweb) at dicomweb_url().
+  explicit OrthancPeer(std::vector<OrthancModality> modalities = {}, bool dicomweb = false);
   // SIGTERM, then SIGKILL if Orthanc has not exited after 10 s; removes the directory.
   ~OrthancPeer();
   OrthancPeer(const OrthancPeer&) = delete;
@@ -34,6 +36,8 @@ class OrthancPeer {
   int http_port() const { return http_port_; }
   int dicom_port() const { return dicom_port_; }
   std::string ae_title() const { return "ORTHANC"; }
+  // The DICOMweb root (QIDO-RS, WADO-RS, STOW-RS), without a trailing slash.
+  std::string dicomweb_url() const { return "http://127.0.0.1:" + std::to_string(http_port_) + "/dicom-web"; }
   const std::filesystem::path& dir() const { return dir_; }
 
   // POST /instances with the file's bytes; the Orthanc id of the instance (also when Orthanc

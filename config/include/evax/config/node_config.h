@@ -157,12 +157,24 @@ struct DestinationTls {
   bool verify_peer = true;
 };
 
+// How a DICOMweb destination logs in: a bearer token, or a username and password (HTTP basic).
+// The secrets as read from the config, a file or an environment variable; never logged or shown.
+struct DestinationAuth {
+  std::string bearer_token;
+  std::string username;
+  std::string password;
+};
+
 struct Destination {
   std::string name;
-  std::string ae_title;
-  std::string host;
-  int port = 104;
-  std::optional<DestinationTls> tls;
+  std::string kind = "dicom";                     // "dicom" (C-STORE) or "dicomweb" (STOW-RS)
+  std::string ae_title;                           // dicom
+  std::string host;                               // dicom
+  int port = 104;                                 // dicom
+  std::string url;                                // dicomweb: the service's base URL (http or https)
+  std::optional<DestinationTls> tls;              // dicom: TLS; dicomweb: for an https url
+  std::optional<DestinationAuth> auth;            // dicomweb
+  int timeout_s = 60;                             // dicomweb: one request, from sending to the whole answer
   std::vector<std::string> outputs;               // the output kinds it gets (output_kinds()); empty = all
 };
 
@@ -178,6 +190,28 @@ struct MonitoringSettings {
   double psi_threshold = 0.2;                 // at or above: the finding is drifting (a warning)
   int min_images = 30;                        // fewer in either sample: no drift score
   bool has_baseline() const { return !baseline_file.empty() || !baseline_from.empty(); }
+};
+
+// A RIS that is told of every finished study (kind "hl7": an ORU^R01 over MLLP; kind "fhir": a
+// DiagnosticReport with Observations), through the outbox like a destination.
+struct Notification {
+  std::string name;
+  std::string kind;                               // hl7 | fhir
+  std::vector<std::string> urgent_findings;       // labels that make a study urgent when present
+  // hl7
+  std::string host;
+  int port = 2575;
+  std::string sending_application = "EVAX";       // MSH-3 .. MSH-6
+  std::string sending_facility;
+  std::string receiving_application;
+  std::string receiving_facility;
+  int connect_timeout_s = 10;
+  int ack_timeout_s = 30;                         // no ACK by then: retried
+  // fhir
+  std::string url;                                // the server's base URL, http:// or https://
+  std::string bearer_token;                       // "" = none
+  std::string mode = "transaction";               // transaction | resources
+  int timeout_s = 30;
 };
 
 // The kinds of result object the node makes: "sr" (Structured Report), "sc" (Secondary Capture
@@ -197,6 +231,7 @@ struct NodeConfig {
   LoggingSettings logging;
   MonitoringSettings monitoring;
   std::vector<Destination> destinations;
+  std::vector<Notification> notifications;
 };
 
 struct ConfigError {
