@@ -43,7 +43,7 @@ std::string read_file(const fs::path& path) {
 
 }  // namespace
 
-OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities) {
+OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities, nlohmann::json extra_config) {
   char pattern[] = "/tmp/evax-orthanc-XXXXXX";
   if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
   dir_ = pattern;
@@ -54,7 +54,7 @@ OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities) {
   for (int attempt = 1;; ++attempt) {
     http_port_ = free_tcp_port();
     do dicom_port_ = free_tcp_port(); while (dicom_port_ == http_port_);
-    const nlohmann::json config = {
+    nlohmann::json config = {
         {"Name", "evax-test-orthanc"},
         {"StorageDirectory", (dir_ / "storage").string()},
         {"IndexDirectory", (dir_ / "index").string()},
@@ -78,6 +78,7 @@ OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities) {
         {"SaveJobs", false},  // nothing outlives the test
         {"SyncStorageArea", false},  // no fsync per instance: the storage is thrown away
     };
+    for (const auto& [key, value] : extra_config.items()) config[key] = value;
     std::ofstream(dir_ / "orthanc.json") << config.dump(2);
     process_.start({kOrthancBinary, "--verbose", (dir_ / "orthanc.json").string()}, (dir_ / "orthanc.log").string());
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;

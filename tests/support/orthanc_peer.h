@@ -1,5 +1,5 @@
 // OrthancPeer: a real Orthanc PACS for end-to-end tests, in its own temporary directory with
-// its own configuration, storage, index and loopback ports, and no plugins. Driven over its
+// its own configuration, storage, index and loopback ports, and no plugins unless asked. Driven over its
 // REST API the way an admin or a script would: upload, find a study, send to a modality.
 #pragma once
 
@@ -25,7 +25,9 @@ class OrthancPeer {
  public:
   // Writes the configuration, starts /usr/sbin/Orthanc and waits (up to 30 s) until GET
   // /system answers 200. Throws std::runtime_error with Orthanc's log when it does not.
-  explicit OrthancPeer(std::vector<OrthancModality> modalities = {});
+  // `extra_config` keys replace or add to the configuration's (e.g. "Plugins" and "DicomWeb" for
+  // the DICOMweb plugin).
+  explicit OrthancPeer(std::vector<OrthancModality> modalities = {}, nlohmann::json extra_config = nlohmann::json::object());
   // SIGTERM, then SIGKILL if Orthanc has not exited after 10 s; removes the directory.
   ~OrthancPeer();
   OrthancPeer(const OrthancPeer&) = delete;
