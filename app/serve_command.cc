@@ -21,6 +21,7 @@
 #include "evax/storage/storage_backend.h"
 #include "file_digest.h"
 #include "node_settings.h"
+#include "stow_route.h"
 
 namespace evax::app {
 namespace {
@@ -167,6 +168,8 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     assembler.start();
     purger.start();
     dicom_node::StorageScp scp(config.dicom, ingest, log, &audit);
+    // STOW-RS: the same handler as the listener's, so the same durability, audit and assembly.
+    dicomweb::StowIntake stow_intake(config.stow, ingest, log, &audit);
     admin::AdminServer admin_server(admin::AdminContext{
         config, files, *storage_backend, log, &audit, model_descriptions(model, checkpoint_sha256, loaded_segmenter), [&scp, &classifier] {
           const auto dicom = scp.stats();
@@ -178,7 +181,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
             live.batch_seconds_buckets.emplace_back(inference::BatchingClassifier::Stats::kSecondsBuckets[i], inference.seconds_buckets[i]);
           return live;
         },
-        node_id(config)});
+        node_id(config), stow_upload_route(stow_intake)});
     log.info("node", "ready", "node ready",
              {{"ae_title", config.dicom.ae_title}, {"port", std::to_string(config.dicom.port)}, {"http_port", std::to_string(config.http.port)}});
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""kill -9 trials (reliability.md #1): several storescu senders store into the node while it is
+"""kill -9 trials (reliability.md #1): several storescu senders (or, with --via stow, STOW-RS
+clients: one POST /dicomweb/studies of five instances at a time) store into the node while it is
 killed at random moments; after each restart every instance the node answered Success must be
 on disk and in SQLite (and its study queued for analysis), and no temp file may survive the
 start-up scan.
@@ -9,10 +10,11 @@ Prints per-trial lines and a summary with the two counts that must be 0:
   orphan temp files after restart: N
 Exit status 0 when both are 0.
 
-usage: kill9_trials.py --node PATH/evax-node [--trials 100] [--senders 4] [--workdir DIR] [--keep]
+usage: kill9_trials.py --node PATH/evax-node [--trials 100] [--senders 4] [--via cstore|stow] [--workdir DIR] [--keep]
 Needs DCMTK's storescu and Debian's python3-pydicom and python3-numpy.
 """
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -25,6 +27,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import numpy
 from pydicom.uid import generate_uid
@@ -78,6 +82,37 @@ def sender(port, files, acknowledged, lock):
             return  # the node is gone
 
 
+STOW_TOKEN = "kill9-stow-token"
+
+
+def stow_sender(http_port, files, acknowledged, lock):
+    """POSTs the files five at a time to STOW-RS; records the instances the answer lists as stored
+    (ReferencedSOPSequence of a 200 or 202)."""
+    for batch_start in range(0, len(files), 5):
+        batch = files[batch_start:batch_start + 5]
+        boundary = "kill9-" + os.urandom(8).hex()
+        body = b""
+        for path, _ in batch:
+            with open(path, "rb") as f:
+                body += (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").encode() + f.read() + b"\r\n"
+        body += f"--{boundary}--\r\n".encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{http_port}/dicomweb/studies", data=body, method="POST",
+            headers={"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+                     "Accept": "application/dicom+json", "Authorization": "Bearer " + STOW_TOKEN})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError:
+            continue  # refused as a whole: nothing acknowledged
+        except (OSError, ValueError):
+            return  # the node is gone (or its answer was cut off: nothing acknowledged)
+        stored = answer.get("00081199", {}).get("Value", [])
+        with lock:
+            for item in stored:
+                acknowledged.add(item["00081155"]["Value"][0])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--node", required=True)
@@ -87,6 +122,7 @@ def main():
     parser.add_argument("--workdir")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--via", choices=["cstore", "stow"], default="cstore", help="how the senders store")
     args = parser.parse_args()
     random.seed(args.seed)
     numpy.random.seed(args.seed)
@@ -101,7 +137,8 @@ def main():
         "study": {"quiet_period_s": 1},
         "model": {"classifier": {"checkpoint": "demo:tiny"}, "device": "cpu", "cam_top_k": 0},
         "workers": {"count": 1},
-        "http": {"port": free_port()},
+        "http": {"port": free_port(), "listen_address": "127.0.0.1",
+                 "tokens": [{"sha256": hashlib.sha256(STOW_TOKEN.encode()).hexdigest(), "role": "store", "name": "kill9"}]},
         "logging": {"level": "info"},
     }
     config_path = os.path.join(work, "config.json")
@@ -123,7 +160,11 @@ def main():
                 path = os.path.join(work, f"t{trial}_s{s}_{i}.dcm")
                 batch.append((path, write_instance(path, study if i % 3 else generate_uid())))
             files.append(batch)
-        threads = [threading.Thread(target=sender, args=(port, files[s], acknowledged, lock)) for s in range(args.senders)]
+        if args.via == "stow":
+            threads = [threading.Thread(target=stow_sender, args=(config["http"]["port"], files[s], acknowledged, lock))
+                       for s in range(args.senders)]
+        else:
+            threads = [threading.Thread(target=sender, args=(port, files[s], acknowledged, lock)) for s in range(args.senders)]
         for t in threads:
             t.start()
         time.sleep(random.uniform(0.3, 3.0))
@@ -159,7 +200,7 @@ def main():
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
 
-    print(f"trials: {args.trials}, senders: {args.senders}, instances acknowledged: {len(acknowledged)}")
+    print(f"trials: {args.trials}, senders: {args.senders} ({args.via}), instances acknowledged: {len(acknowledged)}")
     print(f"acknowledged-but-lost: {lost_total}")
     print(f"orphan temp files after restart: {orphans_total}")
     print(f"acknowledged instances not queued for analysis at the end: {uncovered}")

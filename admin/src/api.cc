@@ -80,6 +80,8 @@ HttpResponse web_asset_response(const WebAsset& asset) {
   return response;
 }
 
+HttpResponse stow_unavailable() { return error_response(503, "unavailable", "this node takes no STOW-RS uploads"); }
+
 }  // namespace
 
 HttpResponse error_response(int status, const std::string& code, const std::string& message) {
@@ -98,7 +100,7 @@ FindingSamples load_baseline_file(const config::MonitoringSettings& monitoring) 
 }
 
 const char* role_name(int role) {
-  static const char* const names[] = {"no", "read", "review", "admin"};
+  static const char* const names[] = {"no", "read", "review", "admin", "store"};
   return names[role];
 }
 
@@ -147,6 +149,10 @@ const std::vector<AdminApi::Route>& AdminApi::route_table() {
        }},
       {"GET", "/api/v1/models", Access::read, [](AdminApi& api, const Call&) { return api.models(); }},
       {"GET", "/api/v1/nodes", Access::read, [](AdminApi& api, const Call&) { return api.nodes(); }},
+      // Served by the connection, which streams the body to the STOW-RS intake (upload_target);
+      // these entries answer only where the node has no intake, and give 405 and the routes list.
+      {"POST", "/dicomweb/studies", Access::store, [](AdminApi&, const Call&) { return stow_unavailable(); }},
+      {"POST", "/dicomweb/studies/{study_instance_uid}", Access::store, [](AdminApi&, const Call&) { return stow_unavailable(); }},
   };
   return table;
 }
@@ -168,7 +174,7 @@ AdminApi::Caller AdminApi::authenticate(const std::string& authorization) const 
   const std::string digest = sha256_hex(authorization.substr(token_start));
   for (const auto& token : context_.config.http.tokens)
     if (same_digest(digest, token.sha256))
-      return {token.role == "admin" ? Role::admin : token.role == "review" ? Role::review : Role::read, token.name};
+      return {token.role == "admin" ? Role::admin : token.role == "review" ? Role::review : token.role == "store" ? Role::store : Role::read, token.name};
   return {};
 }
 
@@ -224,21 +230,42 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
   const Caller caller = authenticate(request.authorization);
   if (access != Access::anyone && caller.role == Role::none) return refuse_credentials(request);
   if (!chosen) return not_allowed();
-  const bool allowed = access == Access::admin    ? caller.role == Role::admin
-                       : access == Access::review ? caller.role == Role::review || caller.role == Role::admin
-                                                  : true;
-  if (!allowed) {
-    if (context_.audit) context_.audit->record("admin", request.client, "forbidden", {{"path", path}, {"token", caller.name}});
-    return error_response(403, "forbidden", std::string("this token has the ") + role_name(static_cast<int>(caller.role)) + " role; " +
-                                                request.method + " " + chosen->pattern + " needs " +
-                                                (access == Access::admin ? "admin" : "review or admin"));
-  }
+  if (auto refused = forbidden(access, caller, request)) return *refused;
   try {
     return chosen->handler(*this, Call{request, caller, std::move(params)});
   } catch (const std::exception& e) {
     context_.log.error("admin", "request-failed", e.what(), {{"path", path}});
     return error_response(500, "internal", "the request failed inside the node; its log says why");
   }
+}
+
+std::optional<HttpResponse> AdminApi::forbidden(Access access, const Caller& caller, const HttpRequest& request) {
+  const bool reader = caller.role == Role::read || caller.role == Role::review;
+  const bool allowed = access == Access::anyone || caller.role == Role::admin || (access == Access::read && reader) ||
+                       (access == Access::review && caller.role == Role::review) ||
+                       (access == Access::store && caller.role == Role::store);
+  if (allowed) return std::nullopt;
+  if (context_.audit) context_.audit->record("admin", request.client, "forbidden", {{"path", request.path}, {"token", caller.name}});
+  const std::string needs = access == Access::store    ? "a store or admin token"
+                            : access == Access::admin  ? "admin"
+                            : access == Access::review ? "review or admin"
+                                                       : "a read, review or admin token";
+  return error_response(403, "forbidden", std::string("this token has the ") + role_name(static_cast<int>(caller.role)) + " role; " +
+                                              request.method + " " + request.path + " needs " + needs);
+}
+
+std::optional<AdminApi::UploadTarget> AdminApi::upload_target(const HttpRequest& request) const {
+  if (request.method != "POST" || !context_.stow) return std::nullopt;
+  if (match_pattern("/dicomweb/studies", request.path)) return UploadTarget{};
+  if (auto params = match_pattern("/dicomweb/studies/{study_instance_uid}", request.path)) return UploadTarget{(*params)[0]};
+  return std::nullopt;
+}
+
+std::expected<std::string, HttpResponse> AdminApi::admit_upload(const HttpRequest& request) {
+  const Caller caller = authenticate(request.authorization);
+  if (caller.role == Role::none) return std::unexpected(refuse_credentials(request));
+  if (auto refused = forbidden(Access::store, caller, request)) return std::unexpected(*refused);
+  return caller.name;
 }
 
 HttpResponse AdminApi::list_jobs(const HttpRequest& request) {
@@ -401,10 +428,10 @@ HttpResponse AdminApi::readiness(const Call& call) {
   checks.push_back({{"name", "listener"}, {"ok", live.listener_up},
                     {"detail", "DICOM port " + std::to_string(context_.config.dicom.port) + (live.listener_up ? " open" : " not open")}});
   const bool ready = writable && model_ok && disk_ok && live.listener_up;
-  // The checks name the model, device, free disk and port: only for a valid token. The drift
-  // check (with a baseline configured) reads the window's results, so it too is only computed
-  // for one; it warns, it never makes the node unready.
-  if (call.caller.role == Role::none) return json_response({{"ready", ready}}, ready ? 200 : 503);
+  // The checks name the model, device, free disk and port: only for a valid token (not a
+  // store-only one). The drift check (with a baseline configured) reads the window's results,
+  // so it too is only computed for one; it warns, it never makes the node unready.
+  if (call.caller.role == Role::none || call.caller.role == Role::store) return json_response({{"ready", ready}}, ready ? 200 : 503);
   if (context_.config.monitoring.has_baseline()) checks.push_back(drift_check(drift()));
   return json_response({{"ready", ready}, {"checks", std::move(checks)}}, ready ? 200 : 503);
 }

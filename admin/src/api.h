@@ -6,7 +6,9 @@
 // stores it reads each serialise their own connection). Internal to the admin module.
 #pragma once
 
+#include <expected>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,13 +49,23 @@ class AdminApi {
   // (for the OpenAPI document's test). GET routes answer HEAD too.
   static std::vector<std::string> routes();
 
+  // For an upload route (STOW-RS) the connection streams the body itself: this says whether
+  // the request is one (with the study UID of its path), and admits its caller before any of
+  // the body is read: the caller's token name, or the 401 / 403 answer.
+  struct UploadTarget {
+    std::string study_instance_uid;
+  };
+  std::optional<UploadTarget> upload_target(const HttpRequest& request) const;
+  std::expected<std::string, HttpResponse> admit_upload(const HttpRequest& request);
+  const UploadRoute& upload_route() const { return *context_.stow; }  // only once upload_target() said yes
+
  private:
-  enum class Role { none, read, review, admin };  // each may do what the one before it may
+  enum class Role { none, read, review, admin, store };  // read < review < admin; store may only STOW
   struct Caller {
     Role role = Role::none;
     std::string name;  // the token's name from the config, for the audit log
   };
-  enum class Access { anyone, read, review, admin };
+  enum class Access { anyone, read, review, admin, store };  // store: a store or an admin token
   struct Call {
     const HttpRequest& request;
     const Caller& caller;
@@ -68,6 +80,8 @@ class AdminApi {
   static const std::vector<Route>& route_table();
 
   Caller authenticate(const std::string& authorization) const;
+  // The 403 answer (audited) when the caller's role does not give `access`.
+  std::optional<HttpResponse> forbidden(Access access, const Caller& caller, const HttpRequest& request);
   HttpResponse refuse_credentials(const HttpRequest& request);
 
   HttpResponse list_jobs(const HttpRequest& request);

@@ -8,6 +8,8 @@
 #include <Poco/Timestamp.h>
 
 #include <chrono>
+#include <optional>
+#include <utility>
 
 #include "http_request_parser.h"
 
@@ -28,16 +30,19 @@ const char* reason_phrase(int status) {
   switch (status) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 202: return "Accepted";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
     case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
     case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -186,6 +191,7 @@ class AdminConnection final : public Poco::Net::TCPServerConnection {
     const auto head = parse_request_head(std::string_view(buffer_).substr(0, head_length));
     if (!head) return refuse(head.error(), minor_version_so_far());
     const int minor = head->line.minor_version;
+    if (auto upload = upload_request(*head)) return serve_upload(*head, head_length, std::move(upload->first), upload->second, minor, last);
     const auto framing = request_framing(*head, settings_.max_request_bytes);
     if (!framing) return refuse(framing.error(), minor);  // a body over the limit: 413 before reading it
     auto target = parse_request_target(head->line.target);
@@ -207,18 +213,10 @@ class AdminConnection final : public Poco::Net::TCPServerConnection {
         default: return false;
       }
     }
-    HttpRequest request;
+    HttpRequest request = make_request(*head, std::move(*target));
     request.body = buffer_.substr(0, length);
     buffer_.erase(0, length);
 
-    request.method = head->line.method;
-    request.path = std::move(target->path);
-    request.query = std::move(target->query);
-    const auto authorization = head->values("authorization");
-    request.authorization = authorization.empty() ? "" : authorization.front();
-    request.client = client_;
-    const auto content_type = head->values("content-type");
-    request.content_type = content_type.empty() ? "" : content_type.front();
     HttpResponse response;
     try {
       response = api_.handle(request);
@@ -228,6 +226,94 @@ class AdminConnection final : public Poco::Net::TCPServerConnection {
     const bool keep_alive = framing->keep_alive && !last && !stopping_;
     answer(response, minor, keep_alive, request.method == "HEAD");
     return keep_alive;
+  }
+
+  HttpRequest make_request(const RequestHead& head, RequestTarget target) const {
+    HttpRequest request;
+    request.method = head.line.method;
+    request.path = std::move(target.path);
+    request.query = std::move(target.query);
+    const auto authorization = head.values("authorization");
+    request.authorization = authorization.empty() ? "" : authorization.front();
+    request.client = client_;
+    const auto content_type = head.values("content-type");
+    request.content_type = content_type.empty() ? "" : content_type.front();
+    return request;
+  }
+
+  // The request and the study UID of its path when it is an upload (STOW-RS) to stream.
+  std::optional<std::pair<HttpRequest, std::string>> upload_request(const RequestHead& head) const {
+    auto target = parse_request_target(head.line.target);
+    if (!target) return std::nullopt;  // refused on the ordinary path
+    HttpRequest request = make_request(head, std::move(*target));
+    auto upload = api_.upload_target(request);
+    if (!upload) return std::nullopt;
+    return std::pair{std::move(request), std::move(upload->study_instance_uid)};
+  }
+
+  bool refuse_answer(const HttpResponse& response, int minor_version) {
+    answer(response, minor_version, false, false);
+    linger();
+    return false;
+  }
+
+  // An upload: the caller admitted and the size checked before any of the body is read, then
+  // the body handed to the receiver as it arrives (within the route's own timeout), never held
+  // whole here.
+  bool serve_upload(const RequestHead& head, std::size_t head_length, HttpRequest request, const std::string& study_uid, int minor,
+                    bool last) {
+    auto caller = api_.admit_upload(request);
+    if (!caller) return refuse_answer(caller.error(), minor);
+    const UploadRoute& route = api_.upload_route();
+    const auto framing = request_framing(head, route.max_body_bytes);
+    if (!framing) return refuse(framing.error(), minor);
+    buffer_.erase(0, head_length);
+    const auto first = [&](const char* name) {
+      const auto values = head.values(name);
+      return values.empty() ? std::string() : values.front();
+    };
+    const auto to_response = [](UploadAnswer a) {
+      HttpResponse response;
+      response.status = a.status;
+      response.content_type = std::move(a.content_type);
+      response.body = std::move(a.body);
+      response.headers.push_back({"Cache-Control", "no-store"});
+      return response;
+    };
+    try {
+      auto receiver = route.open({study_uid, first("content-type"), first("accept"), client_, *caller});
+      if (!receiver) return refuse_answer(to_response(receiver.error()), minor);
+      const std::string timeout = std::to_string(route.timeout_s);
+      const auto deadline = Clock::now() + std::chrono::seconds(route.timeout_s);
+      const auto length = static_cast<std::size_t>(framing->content_length);
+      if (framing->expect_continue && buffer_.size() < length && !write("HTTP/1.1 100 Continue\r\n\r\n")) return false;
+      for (std::size_t received = 0;;) {
+        const std::size_t take = std::min(buffer_.size(), length - received);
+        if (take > 0) {
+          auto early = (*receiver)->write(std::string_view(buffer_).substr(0, take));
+          buffer_.erase(0, take);
+          received += take;
+          if (early) return refuse_answer(to_response(std::move(*early)), minor);
+        }
+        if (received == length) break;
+        switch (read_more(deadline)) {
+          case Read::data: continue;
+          case Read::timeout:
+            return refuse({408, "request_timeout", "the request body did not arrive within stow.timeout_s (" + timeout + " s)"}, minor);
+          case Read::eof:
+            return refuse({400, "bad_request", "the connection ended after " + std::to_string(received) + " of the " +
+                                                   std::to_string(length) + " body bytes that Content-Length declared"},
+                          minor);
+          default: return false;
+        }
+      }
+      HttpResponse response = to_response((*receiver)->finish());
+      const bool keep_alive = framing->keep_alive && !last && !stopping_;
+      answer(response, minor, keep_alive, false);
+      return keep_alive;
+    } catch (const std::exception&) {
+      return refuse_answer(error_response(500, "internal", "the upload failed inside the node"), minor);
+    }
   }
 
   AdminApi& api_;

@@ -132,6 +132,7 @@ std::string to_redacted_json(const NodeConfig& c) {
         {"connect_timeout_s", c.delivery.connect_timeout_s},
         {"dimse_timeout_s", c.delivery.dimse_timeout_s}}},
       {"http", http},
+      {"stow", {{"max_body_bytes", c.stow.max_body_bytes}, {"max_instances", c.stow.max_instances}, {"timeout_s", c.stow.timeout_s}}},
       {"logging", {{"level", c.logging.level}, {"format", c.logging.format}, {"audit_file", c.logging.audit_file}}},
       {"destinations", destinations},
       {"notifications", notifications}};

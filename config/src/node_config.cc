@@ -183,7 +183,7 @@ void read_http(ObjectReader& r, HttpSettings& h, std::vector<ConfigError>& error
       ObjectReader t((*tokens)[i], r.child_path("tokens") + "[" + std::to_string(i) + "]", errors);
       ApiToken token;
       t.text("sha256", token.sha256);
-      t.choice("role", token.role, {"read", "review", "admin"});
+      t.choice("role", token.role, {"read", "review", "admin", "store"});
       t.text("name", token.name);
       for (char& c : token.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       const bool hex = token.sha256.size() == 64 &&
@@ -300,6 +300,11 @@ ConfigResult parse_config(const std::string& json_text) {
     section("reporting", [&](ObjectReader& r) { read_reporting(r, config.reporting); });
     section("delivery", [&](ObjectReader& r) { read_delivery(r, config.delivery); });
     section("http", [&](ObjectReader& r) { read_http(r, config.http, errors); });
+    section("stow", [&](ObjectReader& r) {
+      r.integer("max_body_bytes", config.stow.max_body_bytes, 1024, 64LL << 30);
+      r.integer("max_instances", config.stow.max_instances, 1, 100000);
+      r.integer("timeout_s", config.stow.timeout_s, 1, 3600);
+    });
     section("logging", [&](ObjectReader& r) {
       r.choice("level", config.logging.level, {"trace", "debug", "info", "warn", "error"});
       r.choice("format", config.logging.format, {"text", "json"});

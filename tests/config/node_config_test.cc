@@ -242,6 +242,28 @@ TEST(NodeConfig, MonitoringKeysAreReadAndChecked) {
                        "monitoring.baseline_file: give either baseline_file or baseline_from/baseline_to, not both"));
 }
 
+TEST(NodeConfig, StowKeysAndTheStoreRoleAreReadAndChecked) {
+  const auto defaults = parse_config("{}");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->stow.max_body_bytes, 1LL << 30);
+  EXPECT_EQ(defaults->stow.max_instances, 1000);
+  EXPECT_EQ(defaults->stow.timeout_s, 300);
+  auto config = parse_config(R"({"stow": {"max_body_bytes": 5000000000, "max_instances": 20, "timeout_s": 60},
+    "http": {"tokens": [{"sha256": ")" + std::string(64, 'b') + R"(", "role": "store", "name": "pacs"}]}})");
+  ASSERT_TRUE(config) << describe(config.error().front());
+  EXPECT_EQ(config->stow.max_body_bytes, 5000000000LL);  // beyond 32 bits
+  EXPECT_EQ(config->stow.max_instances, 20);
+  EXPECT_EQ(config->stow.timeout_s, 60);
+  EXPECT_EQ(config->http.tokens[0].role, "store");
+  EXPECT_NE(to_redacted_json(*config).find("\"max_instances\": 20"), std::string::npos);
+
+  const auto errors = errors_of(R"({"stow": {"max_body_bytes": 10, "max_instances": 0, "timeout_s": 7200, "max_parts": 3}})");
+  EXPECT_TRUE(mentions(errors, "stow.max_body_bytes: must be an integer from 1024 to 68719476736"));
+  EXPECT_TRUE(mentions(errors, "stow.max_instances: must be an integer from 1 to 100000"));
+  EXPECT_TRUE(mentions(errors, "stow.timeout_s: must be an integer from 1 to 3600"));
+  EXPECT_TRUE(mentions(errors, "stow.max_parts: unknown key"));
+}
+
 // reporting.air picks the SR's type unless sr_document_type names one: an explicit type wins.
 TEST(NodeConfig, AirPicksTheSrTypeUnlessOneIsNamed) {
   const auto air_off = parse_config(R"({"reporting": {"air": false}})");

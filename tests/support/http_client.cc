@@ -33,6 +33,7 @@ HttpAnswer http_call(int port, const HttpCall& call) {
     Poco::Net::HTTPRequest request(call.method, call.path, Poco::Net::HTTPMessage::HTTP_1_1);
     if (!call.token.empty()) request.set("Authorization", "Bearer " + call.token);
     if (!call.content_type.empty()) request.setContentType(call.content_type);
+    for (const auto& [name, value] : call.headers) request.set(name, value);
     request.setContentLength(static_cast<std::streamsize>(call.body.size()));
     session->sendRequest(request) << call.body;
     Poco::Net::HTTPResponse response;

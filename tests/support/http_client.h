@@ -5,6 +5,8 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace evax::testing {
 
@@ -28,6 +30,7 @@ struct HttpCall {
   std::string content_type;                     // sent with a body ("" = none)
   std::string ca_file;                          // non-empty: HTTPS, verifying against this CA
   std::chrono::seconds timeout{20};
+  std::vector<std::pair<std::string, std::string>> headers;  // more header fields (Accept, ...)
 };
 
 HttpAnswer http_call(int port, const HttpCall& call);

@@ -44,7 +44,7 @@ std::string read_file(const fs::path& path) {
 
 }  // namespace
 
-OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities, bool dicomweb) {
+OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities, bool dicomweb, nlohmann::json extra_config) {
   char pattern[] = "/tmp/evax-orthanc-XXXXXX";
   if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
   dir_ = pattern;
@@ -81,6 +81,7 @@ OrthancPeer::OrthancPeer(std::vector<OrthancModality> modalities, bool dicomweb)
         {"SyncStorageArea", false},  // no fsync per instance: the storage is thrown away
     };
     if (dicomweb) config["DicomWeb"] = {{"Enable", true}, {"Root", "/dicom-web/"}};
+    for (const auto& [key, value] : extra_config.items()) config[key] = value;
     std::ofstream(dir_ / "orthanc.json") << config.dump(2);
     process_.start({kOrthancBinary, "--verbose", (dir_ / "orthanc.json").string()}, (dir_ / "orthanc.log").string());
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;

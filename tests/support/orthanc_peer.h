@@ -27,7 +27,9 @@ class OrthancPeer {
   // Writes the configuration, starts /usr/sbin/Orthanc and waits (up to 30 s) until GET
   // /system answers 200. Throws std::runtime_error with Orthanc's log when it does not. With
   // `dicomweb`, Orthanc loads its DICOMweb plugin (orthanc-dicomweb) at dicomweb_url().
-  explicit OrthancPeer(std::vector<OrthancModality> modalities = {}, bool dicomweb = false);
+  // `extra_config` keys replace or add to the configuration's (e.g. "DicomWeb" with "Servers").
+  explicit OrthancPeer(std::vector<OrthancModality> modalities = {}, bool dicomweb = false,
+                       nlohmann::json extra_config = nlohmann::json::object());
   // SIGTERM, then SIGKILL if Orthanc has not exited after 10 s; removes the directory.
   ~OrthancPeer();
   OrthancPeer(const OrthancPeer&) = delete;

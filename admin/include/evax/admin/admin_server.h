@@ -3,16 +3,19 @@
 // storage, acts on it only through the storage modules' admin actions (retry, cancel, re-send),
 // and learns what only the running node knows through the plain LiveState callback.
 // Access: bearer tokens from the config, stored as SHA-256 digests, with a role (read: GET;
-// admin: also POST); optional TLS. Bounded threads, queue, timeouts and request sizes, and a
+// admin: also POST; store: only STOW-RS uploads, which admin may make too); optional TLS. Bounded threads, queue, timeouts and request sizes, and a
 // separate port, so slow or many clients cannot starve DICOM ingest.
 // Owns its threads: serving starts in the constructor, stop() / the destructor join them.
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "evax/config/node_config.h"
@@ -53,6 +56,41 @@ struct LiveState {
   double batch_seconds_sum = 0;
 };
 
+// An upload the server streams to a receiver instead of holding its body: STOW-RS, POST
+// /dicomweb/studies[/{study_instance_uid}]. The server authenticates the caller (role store or
+// admin) and checks the framing and the size before it reads any of the body.
+struct UploadHead {
+  std::string study_instance_uid;  // from the path; "" for /dicomweb/studies
+  std::string content_type;        // the Content-Type header, "" if none
+  std::string accept;              // the Accept header, "" if none
+  std::string client;              // the peer's address
+  std::string caller;              // the token's name
+};
+
+struct UploadAnswer {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+// One request's body, handed over as it arrives. Used by one connection thread.
+class UploadReceiver {
+ public:
+  virtual ~UploadReceiver() = default;
+  // The next bytes; an answer ends the request at once (the rest of the body is not read).
+  virtual std::optional<UploadAnswer> write(std::string_view bytes) = 0;
+  // The whole body has arrived.
+  virtual UploadAnswer finish() = 0;
+};
+
+struct UploadRoute {
+  std::int64_t max_body_bytes = 0;  // larger is refused (413) before it is read
+  int timeout_s = 300;              // for the whole request to arrive
+  // Called by many connection threads at once: a receiver, or the answer that refuses the
+  // request before its body is read.
+  std::function<std::expected<std::unique_ptr<UploadReceiver>, UploadAnswer>(const UploadHead&)> open;
+};
+
 struct AdminContext {
   const config::NodeConfig& config;
   const storage::FileStore& files;
@@ -62,6 +100,7 @@ struct AdminContext {
   std::vector<ModelDescription> models;
   std::function<LiveState()> live;
   std::string node_id;  // this node's id in the nodes view and the metrics (cluster.node_id or its default)
+  std::optional<UploadRoute> stow;  // STOW-RS intake; without it, POST /dicomweb/studies answers 503
 };
 
 class AdminServer {

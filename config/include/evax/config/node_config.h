@@ -120,7 +120,7 @@ struct DeliverySettings {
 // A bearer token of the admin API, stored only as the SHA-256 of the token.
 struct ApiToken {
   std::string sha256;                         // 64 lowercase hex digits
-  std::string role;                           // read | review (read + radiologist feedback) | admin
+  std::string role;                           // read | review (read + radiologist feedback) | admin | store (STOW-RS only)
   std::string name;                           // who holds it, for the audit log ("" = unnamed)
 };
 
@@ -139,6 +139,15 @@ struct HttpSettings {
   int max_queued = 32;                        // accepted connections waiting for a thread
   int timeout_s = 10;                         // to send a request / receive a response
   int max_request_bytes = 65536;              // request body; larger is refused (413)
+};
+
+// STOW-RS intake (POST /dicomweb/studies on the admin server): a study's upload is far larger
+// and slower than an API request, so it has limits of its own in place of http.max_request_bytes
+// and http.timeout_s. The body is streamed to disk, never held in memory.
+struct StowSettings {
+  std::int64_t max_body_bytes = 1LL << 30;    // 1 GiB; larger is refused (413) before it is read
+  int max_instances = 1000;                   // parts of one request; more is refused (413)
+  int timeout_s = 300;                        // for the whole request to arrive
 };
 
 struct LoggingSettings {
@@ -228,6 +237,7 @@ struct NodeConfig {
   ReportingSettings reporting;
   DeliverySettings delivery;
   HttpSettings http;
+  StowSettings stow;
   LoggingSettings logging;
   MonitoringSettings monitoring;
   std::vector<Destination> destinations;
