@@ -89,7 +89,7 @@ HttpResponse error_response(int status, const std::string& code, const std::stri
 
 AdminApi::AdminApi(const AdminContext& context)
     : context_(context), read_(context.storage.open_read_model()), jobs_(context.storage.open_job_queue()),
-      outbox_(context.storage.open_outbox()) {}
+      outbox_(context.storage.open_outbox()), retrievals_(context.storage.open_retrieval_log()) {}
 
 const std::vector<AdminApi::Route>& AdminApi::route_table() {
   // A handler's {param} segments arrive in Call::params, in order.
@@ -125,6 +125,14 @@ const std::vector<AdminApi::Route>& AdminApi::route_table() {
        }},
       {"GET", "/api/v1/models", Access::read, [](AdminApi& api, const Call&) { return api.models(); }},
       {"GET", "/api/v1/nodes", Access::read, [](AdminApi& api, const Call&) { return api.nodes(); }},
+      {"POST", "/api/v1/studies/retrieve", Access::admin,
+       [](AdminApi& api, const Call& call) { return api.retrieve_study(call.request, call.caller); }},
+      {"GET", "/api/v1/retrievals", Access::read, [](AdminApi& api, const Call& call) { return api.list_retrievals(call.request); }},
+      {"GET", "/api/v1/retrievals/{id}", Access::read,
+       by_id("a retrieval", [](AdminApi& api, const Call&, std::int64_t id) { return api.retrieval(id); })},
+      {"POST", "/api/v1/sweeps", Access::admin, [](AdminApi& api, const Call& call) { return api.start_sweep(call.request, call.caller); }},
+      {"GET", "/api/v1/sweeps", Access::read, [](AdminApi& api, const Call& call) { return api.list_sweeps(call.request); }},
+      {"GET", "/api/v1/sweeps/{id}", Access::read, by_id("a sweep", [](AdminApi& api, const Call&, std::int64_t id) { return api.sweep(id); })},
   };
   return table;
 }

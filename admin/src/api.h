@@ -22,6 +22,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order; a repeated one is refused
   std::string authorization;                  // the Authorization header, "" if none
   std::string client;                         // the peer's address, for the audit log
+  std::string body;                           // as received (a JSON document for the POSTs that take one)
 };
 
 struct HttpResponse {
@@ -76,12 +77,21 @@ class AdminApi {
   HttpResponse nodes();
   HttpResponse readiness(const Call& call);
   HttpResponse metrics();
+  // retrieval_api.cc: pulling studies from the sources.
+  HttpResponse retrieve_study(const HttpRequest& request, const Caller& caller);
+  HttpResponse start_sweep(const HttpRequest& request, const Caller& caller);
+  HttpResponse list_retrievals(const HttpRequest& request);
+  HttpResponse retrieval(std::int64_t id);
+  HttpResponse list_sweeps(const HttpRequest& request);
+  HttpResponse sweep(std::int64_t id);
+  HttpResponse sweep_response(std::int64_t id, int status);
 
   const AdminContext& context_;
   // This API object's own connections (one AdminApi per serving thread).
   const std::unique_ptr<storage::ReadModel> read_;
   const std::unique_ptr<storage::JobQueue> jobs_;
   const std::unique_ptr<storage::Outbox> outbox_;
+  const std::unique_ptr<storage::RetrievalLog> retrievals_;
 };
 
 }  // namespace evax::admin

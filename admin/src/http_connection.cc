@@ -192,8 +192,7 @@ class AdminConnection final : public Poco::Net::TCPServerConnection {
     if (!target) return refuse(target.error(), minor);
     buffer_.erase(0, head_length);
 
-    // The body is never used (actions carry their target in the path), but nothing runs until
-    // all of it has arrived: a request cut short is no request.
+    // Nothing runs until all of the body has arrived: a request cut short is no request.
     const auto length = static_cast<std::size_t>(framing->content_length);
     if (framing->expect_continue && buffer_.size() < length && !write("HTTP/1.1 100 Continue\r\n\r\n")) return false;
     while (buffer_.size() < length) {
@@ -208,9 +207,9 @@ class AdminConnection final : public Poco::Net::TCPServerConnection {
         default: return false;
       }
     }
-    buffer_.erase(0, length);
-
     HttpRequest request;
+    request.body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
     request.method = head->line.method;
     request.path = std::move(target->path);
     request.query = std::move(target->query);

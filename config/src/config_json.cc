@@ -66,6 +66,16 @@ std::string to_redacted_json(const NodeConfig& c) {
                       {"verify_peer", d.tls->verify_peer}};
     destinations.push_back(std::move(entry));
   }
+  json sources = json::array();
+  for (const auto& s : c.sources) {
+    json entry{{"name", s.name}, {"ae_title", s.ae_title}, {"host", s.host}, {"port", s.port}, {"retrieve", s.retrieve}};
+    if (s.tls)
+      entry["tls"] = {{"trusted_certificates", s.tls->trusted_certificates},
+                      {"certificate", s.tls->certificate},
+                      {"private_key", secret(s.tls->private_key)},
+                      {"verify_peer", s.tls->verify_peer}};
+    sources.push_back(std::move(entry));
+  }
   const json document{
       {"dicom", dicom},
       {"storage",
@@ -104,7 +114,14 @@ std::string to_redacted_json(const NodeConfig& c) {
         {"dimse_timeout_s", c.delivery.dimse_timeout_s}}},
       {"http", http},
       {"logging", {{"level", c.logging.level}, {"format", c.logging.format}, {"audit_file", c.logging.audit_file}}},
-      {"destinations", destinations}};
+      {"destinations", destinations},
+      {"sources", sources},
+      {"retrieval",
+       {{"per_minute", c.retrieval.per_minute},
+        {"max_concurrent", c.retrieval.max_concurrent},
+        {"connect_timeout_s", c.retrieval.connect_timeout_s},
+        {"timeout_s", c.retrieval.timeout_s},
+        {"max_sweep_studies", c.retrieval.max_sweep_studies}}}};
   return document.dump(2);
 }
 

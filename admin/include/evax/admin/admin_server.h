@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "evax/admin/retrieval_hooks.h"
 #include "evax/config/node_config.h"
 #include "evax/logging/audit_log.h"
 #include "evax/logging/logger.h"
@@ -62,6 +63,7 @@ struct AdminContext {
   std::vector<ModelDescription> models;
   std::function<LiveState()> live;
   std::string node_id;  // this node's id in the nodes view and the metrics (cluster.node_id or its default)
+  RetrievalHooks retrieval;  // pulling studies from the sources (POST /api/v1/studies/retrieve, /api/v1/sweeps)
 };
 
 class AdminServer {
