@@ -61,8 +61,10 @@ void Retriever::run() {
     try {
       if (!retrievals) retrievals = storage_.open_retrieval_log();
       std::unique_lock lock(mutex_);
-      // The rate limit: a slot is taken only by a retrieval that starts.
-      if (wake_.wait_until(lock, next_start_, [this] { return stopping_; })) return;
+      // The rate limit: a slot is taken only by a retrieval that starts; another thread may
+      // have taken the one this one waited for, so the time is read again after each wait.
+      while (!stopping_ && std::chrono::steady_clock::now() < next_start_) wake_.wait_until(lock, next_start_);
+      if (stopping_) return;
       claimed = retrievals->claim_next();
       if (claimed) next_start_ = std::chrono::steady_clock::now() + interval;
     } catch (const std::exception& e) {
