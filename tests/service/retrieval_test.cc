@@ -278,6 +278,28 @@ TEST(Retrieval, SweepOverTwentyStudiesQueuesExactlyThoseNotAnalysedYet) {
   EXPECT_EQ(get_json(node, "/api/v1/sweeps")["sweeps"][0]["queued"], 15);
 }
 
+// pynetdicom's Query/Retrieve SCP (tests/tools/qr_scp.py) as AE PYPACS on `port`, serving the
+// files in `folder` and moving to the node; true once it answers a C-ECHO.
+bool start_python_pacs(BackgroundProcess& pypacs, NodeHarness& node, const fs::path& folder, int port, const std::string& delay = "0") {
+  pypacs.start({EVAX_TOOLS_PYTHON, std::string(EVAX_SOURCE_DIR) + "/tests/tools/qr_scp.py", std::to_string(port), "PYPACS",
+                folder.string(), "--move", node.ae_title() + "=127.0.0.1:" + std::to_string(node.port()), "--delay", delay},
+               (node.dir() / "pypacs.log").string());
+  for (int i = 0; i < 200; ++i) {
+    if (run_command("echoscu -to 2 -aec PYPACS 127.0.0.1 " + std::to_string(port), 10s).status == 0) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+// The node's sources: PYPACS by C-MOVE ("py") and by C-GET ("py-get").
+void use_python_pacs(NodeHarness& node, int port) {
+  node.config()["http"]["tokens"] = json::array({{{"sha256", sha256_of(kAdminToken)}, {"role", "admin"}, {"name", "ops"}},
+                                                 {{"sha256", sha256_of(kReadToken)}, {"role", "read"}, {"name", "viewer"}}});
+  node.config()["sources"] = json::array(
+      {{{"name", "py"}, {"ae_title", "PYPACS"}, {"host", "127.0.0.1"}, {"port", port}},
+       {{"name", "py-get"}, {"ae_title", "PYPACS"}, {"host", "127.0.0.1"}, {"port", port}, {"retrieve", "c-get"}}});
+}
+
 TEST(Retrieval, FromAnIndependentPacsByCMoveAndCGet) {
   NodeHarness node;
   const fs::path folder = node.dir() / "pypacs";
@@ -287,20 +309,8 @@ TEST(Retrieval, FromAnIndependentPacsByCMoveAndCGet) {
   write_study(folder, got, "PY-GET", "20261125", "CR");
   const int port = free_tcp_port();
   BackgroundProcess pypacs;
-  pypacs.start({EVAX_TOOLS_PYTHON, std::string(EVAX_SOURCE_DIR) + "/tests/tools/qr_scp.py", std::to_string(port), "PYPACS",
-                folder.string(), "--move", node.ae_title() + "=127.0.0.1:" + std::to_string(node.port())},
-               (node.dir() / "pypacs.log").string());
-  bool listening = false;
-  for (int i = 0; i < 200 && !listening; ++i) {
-    listening = run_command("echoscu -to 2 -aec PYPACS 127.0.0.1 " + std::to_string(port), 10s).status == 0;
-    if (!listening) std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_TRUE(listening) << run_command("cat " + (node.dir() / "pypacs.log").string()).output;
-  node.config()["http"]["tokens"] = json::array({{{"sha256", sha256_of(kAdminToken)}, {"role", "admin"}, {"name", "ops"}},
-                                                 {{"sha256", sha256_of(kReadToken)}, {"role", "read"}, {"name", "viewer"}}});
-  node.config()["sources"] = json::array(
-      {{{"name", "py"}, {"ae_title", "PYPACS"}, {"host", "127.0.0.1"}, {"port", port}},
-       {{"name", "py-get"}, {"ae_title", "PYPACS"}, {"host", "127.0.0.1"}, {"port", port}, {"retrieve", "c-get"}}});
+  ASSERT_TRUE(start_python_pacs(pypacs, node, folder, port)) << run_command("cat " + (node.dir() / "pypacs.log").string()).output;
+  use_python_pacs(node, port);
   node.start();
 
   const HttpAnswer move = post_json(node, "/api/v1/studies/retrieve", json{{"source", "py"}, {"accession_number", "PY-MOVE"}}.dump());
@@ -318,6 +328,41 @@ TEST(Retrieval, FromAnIndependentPacsByCMoveAndCGet) {
     if (job["state"] == "done") analysed.insert(job["study_instance_uid"].get<std::string>());
   EXPECT_EQ(analysed, (std::set<std::string>{moved, got})) << status.dump(2);
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances WHERE calling_ae_title = 'PYPACS'"), "2");
+  pypacs.signal(SIGTERM);
+  pypacs.wait(5s);
+}
+
+TEST(Retrieval, ARetrievalTheNodeStoppedInIsAskedForAgainAfterARestart) {
+  NodeHarness node;
+  const fs::path folder = node.dir() / "pypacs";
+  fs::create_directories(folder);
+  const std::string study = new_uid(SITE_STUDY_UID_ROOT);
+  write_study(folder, study, "PY-RESTART", "20261126");
+  const int port = free_tcp_port();
+  BackgroundProcess pypacs;
+  // Each C-MOVE waits 3 s before sending: time to kill the node in the middle of one.
+  ASSERT_TRUE(start_python_pacs(pypacs, node, folder, port, "3")) << run_command("cat " + (node.dir() / "pypacs.log").string()).output;
+  use_python_pacs(node, port);
+  node.start();
+  const HttpAnswer answer = post_json(node, "/api/v1/studies/retrieve", json{{"source", "py"}, {"study_instance_uid", study}}.dump());
+  ASSERT_EQ(answer.status, 202) << answer.body;
+  const std::int64_t id = json::parse(answer.body)["retrieval"]["id"].get<std::int64_t>();
+  json r;
+  for (int i = 0; i < 100 && (r = get_json(node, "/api/v1/retrievals/" + std::to_string(id))["retrieval"])["state"] != "running"; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(r["state"], "running") << r.dump(2);
+  node.kill9();
+
+  node.start();  // the same data directory: the retrieval it was running is queued again
+  EXPECT_NE(node.log().find("retrievals_requeued=1"), std::string::npos);
+  const json done = wait_for_retrieval(node, id);
+  EXPECT_EQ(done["state"], "done") << done.dump(2) << run_command("cat " + (node.dir() / "pypacs.log").string()).output;
+  EXPECT_EQ(done["attempts"], 2);
+  EXPECT_EQ(done["instances"]["retrieved"], 1);
+  const json status = node.wait_for([&](const json& s) { return all_jobs_final(s, 1); }, 60s);
+  ASSERT_EQ(status["jobs"].size(), 1u) << status.dump(2);
+  EXPECT_EQ(status["jobs"][0]["study_instance_uid"], study);
+  EXPECT_EQ(status["jobs"][0]["state"], "done");
   pypacs.signal(SIGTERM);
   pypacs.wait(5s);
 }

@@ -3,11 +3,13 @@ files in a folder by Study Root C-FIND at STUDY level (StudyInstanceUID, Accessi
 ModalitiesInStudy and StudyDate ranges matched), C-GET and C-MOVE (to the destinations named
 with --move AE=host:port), and C-ECHO so that a test can tell when it listens.
 
-usage: qr_scp.py PORT AE_TITLE FOLDER [--move AE=HOST:PORT ...]
+usage: qr_scp.py PORT AE_TITLE FOLDER [--move AE=HOST:PORT ...] [--delay SECONDS]
+(--delay: each C-MOVE and C-GET waits this long before its first sub-operation)
 Logs each request (level, keys, result count) on stdout."""
 import argparse
 import pathlib
 import sys
+import time
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -56,6 +58,7 @@ def main():
     parser.add_argument("ae_title")
     parser.add_argument("folder")
     parser.add_argument("--move", action="append", default=[])
+    parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
     destinations = {}
     for entry in args.move:
@@ -85,6 +88,7 @@ def main():
     def on_get(event):
         instances = selected(event)
         print("C-GET", len(instances), flush=True)
+        time.sleep(args.delay)
         yield len(instances)
         for ds in instances:
             yield 0xFF00, ds
@@ -97,6 +101,7 @@ def main():
             return
         instances = selected(event)
         print("C-MOVE", len(instances), flush=True)
+        time.sleep(args.delay)
         yield destination[0], destination[1]
         yield len(instances)
         for ds in instances:
