@@ -261,7 +261,7 @@ TEST(Retrieval, SweepOverTwentyStudiesQueuesExactlyThoseNotAnalysedYet) {
   for (std::size_t at = 0; (at = found.output.find("(0020,000d) UI [", at)) != std::string::npos;) {
     at += 16;
     std::string uid = found.output.substr(at, found.output.find(']', at) - at);
-    if (uid.ends_with("\\0")) uid.resize(uid.size() - 2);  // findscu shows an odd-length UID's padding as \0
+    while (!uid.empty() && uid.back() == '\0') uid.pop_back();  // an odd-length UID's padding, as findscu prints it
     by_findscu.insert(uid);
   }
   EXPECT_EQ(by_findscu, std::set<std::string>(studies.begin(), studies.end())) << found.output;
