@@ -137,6 +137,16 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
         d.kind == "dicomweb" ? dicomweb::check_stow_tls(d) : dicom_node::check_peer_tls(*pipeline::peer_of(d).tls);
     if (!problem.empty()) errors.push_back({block, problem});
   }
+  for (std::size_t i = 0; i < config.sources.size(); ++i) {
+    const auto& tls = config.sources[i].tls;
+    if (!tls) continue;
+    const std::string block = "sources[" + std::to_string(i) + "].tls";
+    const std::size_t before = errors.size();
+    check_tls(block, {tls->certificate, "certificate", tls->private_key, "private_key", tls->trusted_certificates});
+    if (errors.size() != before) continue;
+    const dicom_node::PeerTls peer_tls{tls->trusted_certificates, tls->certificate, tls->private_key, tls->verify_peer};
+    if (const std::string problem = dicom_node::check_peer_tls(peer_tls); !problem.empty()) errors.push_back({block, problem});
+  }
   if (!config.logging.audit_file.empty()) {
     if (const std::string problem = check_appendable_file(config.logging.audit_file); !problem.empty())
       errors.push_back({"logging.audit_file", problem});

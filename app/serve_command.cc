@@ -17,6 +17,7 @@
 #include "evax/pipeline/ingest_handler.h"
 #include "evax/pipeline/node_heartbeat.h"
 #include "evax/pipeline/retention_purger.h"
+#include "evax/pipeline/retriever.h"
 #include "evax/pipeline/study_assembler.h"
 #include "evax/storage/storage_backend.h"
 #include "file_digest.h"
@@ -32,6 +33,21 @@ std::expected<config::NodeConfig, std::vector<config::ConfigError>> load_and_che
   auto errors = check_node_settings(*loaded);
   if (!errors.empty()) return std::unexpected(errors);
   return loaded;
+}
+
+// The admin API's C-FIND at a source (POST /api/v1/studies/retrieve and /api/v1/sweeps).
+std::function<std::expected<std::vector<admin::StudyMatch>, std::string>(const config::Source&, const admin::StudySearch&)>
+find_at_source(const config::NodeConfig& config) {
+  return [scu = pipeline::retrieval_scu_settings(config)](const config::Source& source, const admin::StudySearch& search)
+             -> std::expected<std::vector<admin::StudyMatch>, std::string> {
+    const dicom_node::StudyQuery query{search.study_instance_uid, search.accession_number, search.modalities,
+                                       search.body_part, search.date_from, search.date_to};
+    auto found = dicom_node::find_studies(scu, pipeline::peer_of(source), query);
+    if (!found) return std::unexpected(found.error());
+    std::vector<admin::StudyMatch> out;
+    for (const auto& f : *found) out.push_back({f.study_instance_uid, f.accession_number, f.study_date, f.modalities});
+    return out;
+  };
 }
 
 // The node proper, from a validated config to a clean stop.
@@ -60,6 +76,9 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     const int requeued = storage_backend->open_job_queue()->requeue_running();
     const auto outbox = storage_backend->open_outbox();
     const int resend = outbox->requeue_sending();
+    // A retrieval the node stopped in is asked for again: the PACS sends the study again and
+    // what the node holds already is acknowledged without being stored twice.
+    const int retrievals_requeued = storage_backend->open_retrieval_log()->requeue_running();
     for (const auto& [name, count] : outbox->unfinished_by_destination()) {
       const bool configured = std::any_of(config.destinations.begin(), config.destinations.end(),
                                           [&](const config::Destination& d) { return d.name == name; });
@@ -70,7 +89,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     log.info("node", "startup-scan", "start-up scan done",
              {{"data_dir", files.data_dir()}, {"temp_files_removed", std::to_string(sweep.temp_files)},
               {"orphan_files_removed", std::to_string(sweep.orphan_files)}, {"jobs_requeued", std::to_string(requeued)},
-              {"deliveries_requeued", std::to_string(resend)}});
+              {"deliveries_requeued", std::to_string(resend)}, {"retrievals_requeued", std::to_string(retrievals_requeued)}});
     if (!config.notifications.empty())
       log.warn("node", "notifications-not-sent",
                "notifications[] is read and checked, but this build does not send notifications yet (README: Notifications to the RIS)",
@@ -162,6 +181,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
                                         workers.wake();
                                         senders.wake();
                                       });
+    pipeline::Retriever retriever(*storage_backend, config, ingest, log);
     heartbeat.start();
     senders.start();
     workers.start();
@@ -170,6 +190,9 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     dicom_node::StorageScp scp(config.dicom, ingest, log, &audit);
     // STOW-RS: the same handler as the listener's, so the same durability, audit and assembly.
     dicomweb::StowIntake stow_intake(config.stow, ingest, log, &audit);
+    retriever.start();  // after the listener: a C-MOVE's instances come back to it
+    admin::RetrievalHooks retrieval_hooks{find_at_source(config), [&retriever] { retriever.wake(); },
+                                          {model.name, std::string(inference::task_info(model.task).name), model.demo, checkpoint_sha256}};
     admin::AdminServer admin_server(admin::AdminContext{
         config, files, *storage_backend, log, &audit, model_descriptions(model, checkpoint_sha256, loaded_segmenter), [&scp, &classifier] {
           const auto dicom = scp.stats();
@@ -181,7 +204,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
             live.batch_seconds_buckets.emplace_back(inference::BatchingClassifier::Stats::kSecondsBuckets[i], inference.seconds_buckets[i]);
           return live;
         },
-        node_id(config), stow_upload_route(stow_intake)});
+        node_id(config), std::move(retrieval_hooks), stow_upload_route(stow_intake)});
     log.info("node", "ready", "node ready",
              {{"ae_title", config.dicom.ae_title}, {"port", std::to_string(config.dicom.port)}, {"http_port", std::to_string(config.http.port)}});
 
@@ -190,6 +213,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     log.info("node", "stopping", "stopping on a signal", {{"signal", std::to_string(signal_number)}});
     // Stop taking new work first, then let the work in hand finish.
     admin_server.stop();
+    retriever.stop();
     scp.stop();
     assembler.stop();
     workers.stop();

@@ -109,6 +109,7 @@ const char* role_name(int role) {
 AdminApi::AdminApi(const AdminContext& context)
     : context_(context), read_(context.storage.open_read_model()), jobs_(context.storage.open_job_queue()),
       outbox_(context.storage.open_outbox()), feedback_(context.storage.open_feedback_store()),
+      retrievals_(context.storage.open_retrieval_log()),
       baseline_file_(load_baseline_file(context.config.monitoring)) {}
 
 const std::vector<AdminApi::Route>& AdminApi::route_table() {
@@ -149,6 +150,14 @@ const std::vector<AdminApi::Route>& AdminApi::route_table() {
        }},
       {"GET", "/api/v1/models", Access::read, [](AdminApi& api, const Call&) { return api.models(); }},
       {"GET", "/api/v1/nodes", Access::read, [](AdminApi& api, const Call&) { return api.nodes(); }},
+      {"POST", "/api/v1/studies/retrieve", Access::admin,
+       [](AdminApi& api, const Call& call) { return api.retrieve_study(call.request, call.caller); }},
+      {"GET", "/api/v1/retrievals", Access::read, [](AdminApi& api, const Call& call) { return api.list_retrievals(call.request); }},
+      {"GET", "/api/v1/retrievals/{id}", Access::read,
+       by_id("a retrieval", [](AdminApi& api, const Call&, std::int64_t id) { return api.retrieval(id); })},
+      {"POST", "/api/v1/sweeps", Access::admin, [](AdminApi& api, const Call& call) { return api.start_sweep(call.request, call.caller); }},
+      {"GET", "/api/v1/sweeps", Access::read, [](AdminApi& api, const Call& call) { return api.list_sweeps(call.request); }},
+      {"GET", "/api/v1/sweeps/{id}", Access::read, by_id("a sweep", [](AdminApi& api, const Call&, std::int64_t id) { return api.sweep(id); })},
       // Served by the connection, which streams the body to the STOW-RS intake (upload_target);
       // these entries answer only where the node has no intake, and give 405 and the routes list.
       {"POST", "/dicomweb/studies", Access::store, [](AdminApi&, const Call&) { return stow_unavailable(); }},

@@ -100,6 +100,14 @@ class AdminApi {
   HttpResponse feedback_of(std::int64_t job_id);
   // monitoring.cc
   DriftSnapshot drift();
+  // retrieval_api.cc: pulling studies from the sources.
+  HttpResponse retrieve_study(const HttpRequest& request, const Caller& caller);
+  HttpResponse start_sweep(const HttpRequest& request, const Caller& caller);
+  HttpResponse list_retrievals(const HttpRequest& request);
+  HttpResponse retrieval(std::int64_t id);
+  HttpResponse list_sweeps(const HttpRequest& request);
+  HttpResponse sweep(std::int64_t id);
+  HttpResponse sweep_response(std::int64_t id, int status);
 
   const AdminContext& context_;
   // This API object's own connections (one AdminApi per serving thread).
@@ -108,6 +116,7 @@ class AdminApi {
   const std::unique_ptr<storage::Outbox> outbox_;
   const std::unique_ptr<storage::FeedbackStore> feedback_;
   const FindingSamples baseline_file_;  // monitoring.baseline_file's probabilities; empty without one
+  const std::unique_ptr<storage::RetrievalLog> retrievals_;
 };
 
 }  // namespace evax::admin

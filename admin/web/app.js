@@ -102,7 +102,7 @@
     state.rendered = {};
     for (const entry of state.thumbnails.values()) entry.promise.then((url) => URL.revokeObjectURL(url), () => {});
     state.thumbnails.clear();
-    for (const id of ['health', 'queue', 'destinations', 'job-detail']) $(id).querySelector('.card-body').replaceChildren();
+    for (const id of ['health', 'queue', 'destinations', 'retrievals', 'job-detail']) $(id).querySelector('.card-body').replaceChildren();
     document.querySelector('#jobs tbody').replaceChildren();
     document.querySelector('#jobs .jobs-footer').textContent = '';
     showTokenForm(message);
@@ -318,6 +318,30 @@
           el('td', { title: String(n.last_heartbeat) }, Math.round(Number(n.seconds_since_heartbeat)) + ' s ago'),
           el('td', { class: 'node-jobs' }, String((n.running_jobs || []).length)),
           el('td', { class: 'node-sending' }, String(n.sending_deliveries ?? 0))))));
+    });
+  }
+
+  // Studies pulled from the sources: the sweeps, then the latest retrievals, with their progress.
+  function renderRetrievals(sweeps, retrievals) {
+    render('retrievals', { sweeps, retrievals }, (d) => {
+      const s = Array.isArray(d.sweeps?.sweeps) ? d.sweeps.sweeps : [];
+      const r = Array.isArray(d.retrievals?.retrievals) ? d.retrievals.retrievals : [];
+      if (!s.length && !r.length) return el('p', { class: 'muted' }, 'No study retrieved from a source yet.');
+      const parts = [];
+      if (s.length) parts.push(el('table', { class: 'sweeps-table' },
+        el('thead', {}, el('tr', {}, ['Sweep', 'Source', 'State', 'Found', 'Analysed already', 'Queued', 'Done', 'Failed'].map((h) => el('th', { scope: 'col' }, h)))),
+        el('tbody', {}, s.map((w) => el('tr', { class: 'sweep', 'data-sweep': String(w.id) },
+          el('td', {}, '#' + String(w.id)), el('td', {}, String(w.source)), el('td', {}, badge(String(w.state))),
+          el('td', {}, String(w.found)), el('td', {}, String(w.already_analysed)), el('td', {}, String(w.queued)),
+          el('td', {}, String(w.retrievals?.done ?? 0)), el('td', {}, String(w.retrievals?.failed ?? 0)))))));
+      if (r.length) parts.push(el('table', { class: 'retrievals-table' },
+        el('thead', {}, el('tr', {}, ['Retrieval', 'Source', 'Study', 'State', 'Instances', 'Detail'].map((h) => el('th', { scope: 'col' }, h)))),
+        el('tbody', {}, r.map((x) => el('tr', { class: 'retrieval', 'data-retrieval': String(x.id) },
+          el('td', {}, '#' + String(x.id) + (x.sweep_id ? ' (sweep #' + String(x.sweep_id) + ')' : '')),
+          el('td', {}, String(x.source) + ' · ' + String(x.method)), el('td', {}, uidElement(String(x.study_instance_uid))),
+          el('td', {}, badge(String(x.state))), el('td', {}, String(x.instances?.retrieved ?? 0)),
+          el('td', { class: 'muted' }, String(x.detail || '')))))));
+      return parts;
     });
   }
 
@@ -553,7 +577,7 @@
     const list = '/api/v1/jobs?limit=' + JOB_LIMIT + '&offset=0' + (state.filter ? '&state=' + encodeURIComponent(state.filter) : '');
     const results = await Promise.allSettled([
       getJson('/readyz'), count('queued'), count('running'), count('failed'), getJson('/api/v1/destinations'), getJson(list),
-      getJson('/api/v1/nodes'),
+      getJson('/api/v1/nodes'), getJson('/api/v1/sweeps?limit=5'), getJson('/api/v1/retrievals?limit=10'),
     ]);
     if (generation !== state.generation) return;
     let failure = results.find((r) => r.status === 'rejected')?.reason || null;
@@ -561,12 +585,13 @@
       signOut(failure.message);
       return;
     }
-    const [ready, queued, running, failed, destinations, jobs, nodes] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+    const [ready, queued, running, failed, destinations, jobs, nodes, sweeps, retrievals] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
     try {
       if (ready) renderHealth(ready);
       if (queued !== undefined && running !== undefined && failed !== undefined) renderQueue({ queued, running, failed });
       if (destinations) renderDestinations(destinations);
       if (nodes) renderNodes(nodes);
+      if (sweeps && retrievals) renderRetrievals(sweeps, retrievals);
       if (jobs) renderJobs(jobs);
       if (jobs || state.selectedId !== null) await loadDetail(generation);
     } catch (e) {

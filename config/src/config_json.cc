@@ -88,6 +88,16 @@ std::string to_redacted_json(const NodeConfig& c) {
     }
     notifications.push_back(std::move(entry));
   }
+  json sources = json::array();
+  for (const auto& s : c.sources) {
+    json entry{{"name", s.name}, {"ae_title", s.ae_title}, {"host", s.host}, {"port", s.port}, {"retrieve", s.retrieve}};
+    if (s.tls)
+      entry["tls"] = {{"trusted_certificates", s.tls->trusted_certificates},
+                      {"certificate", s.tls->certificate},
+                      {"private_key", secret(s.tls->private_key)},
+                      {"verify_peer", s.tls->verify_peer}};
+    sources.push_back(std::move(entry));
+  }
   const json document{
       {"dicom", dicom},
       {"storage",
@@ -135,7 +145,14 @@ std::string to_redacted_json(const NodeConfig& c) {
       {"stow", {{"max_body_bytes", c.stow.max_body_bytes}, {"max_instances", c.stow.max_instances}, {"timeout_s", c.stow.timeout_s}}},
       {"logging", {{"level", c.logging.level}, {"format", c.logging.format}, {"audit_file", c.logging.audit_file}}},
       {"destinations", destinations},
-      {"notifications", notifications}};
+      {"notifications", notifications},
+      {"sources", sources},
+      {"retrieval",
+       {{"per_minute", c.retrieval.per_minute},
+        {"max_concurrent", c.retrieval.max_concurrent},
+        {"connect_timeout_s", c.retrieval.connect_timeout_s},
+        {"timeout_s", c.retrieval.timeout_s},
+        {"max_sweep_studies", c.retrieval.max_sweep_studies}}}};
   return document.dump(2);
 }
 

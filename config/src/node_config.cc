@@ -1,8 +1,5 @@
 #include "evax/config/node_config.h"
 
-#include <arpa/inet.h>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -12,12 +9,6 @@
 
 namespace evax::config {
 namespace {
-
-
-bool valid_ip_address(const std::string& host) {
-  unsigned char buffer[16];
-  return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
-}
 
 void read_dicom(ObjectReader& r, DicomSettings& d) {
   r.text("ae_title", d.ae_title);
@@ -315,6 +306,8 @@ ConfigResult parse_config(const std::string& json_text) {
       read_destinations(*destinations, "destinations", errors, config.destinations);
     if (const json* notifications = root.array("notifications"))
       read_notifications(*notifications, "notifications", errors, config.notifications);
+    if (const json* sources = root.array("sources")) read_sources(*sources, "sources", errors, config.sources);
+    section("retrieval", [&](ObjectReader& r) { read_retrieval(r, config.retrieval); });
   }
   if (config.workers.retry_max_s < config.workers.retry_initial_s)
     errors.push_back({"workers.retry_max_s", "must not be less than workers.retry_initial_s"});

@@ -1,7 +1,9 @@
-// The config parser's reader of one JSON object, shared by the files that read the config's
-// sections. Internal to the config module.
+// ObjectReader: reads one JSON object of the config, recording every key it reads as known and
+// every problem with its key path; unknown keys are reported when it goes. With the AE title
+// and address checks the config's readers share. Internal to the config module.
 #pragma once
 
+#include <arpa/inet.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -162,5 +164,14 @@ inline bool valid_ae_title(const std::string& ae) {
 // The destinations list (destinations_config.cc).
 void read_destinations(const json& list, const std::string& path, std::vector<ConfigError>& errors,
                        std::vector<Destination>& out);
+
+inline bool valid_ip_address(const std::string& host) {
+  unsigned char buffer[16];
+  return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+}
+
+// The config's `sources` (PACS the node may query and retrieve from) and `retrieval` section.
+void read_sources(const json& list, const std::string& path, std::vector<ConfigError>& errors, std::vector<Source>& out);
+void read_retrieval(ObjectReader& r, RetrievalSettings& settings);
 
 }  // namespace evax::config

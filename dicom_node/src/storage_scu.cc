@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 
+#include "requestor_tls.h"
 #include "sop_class_alternatives.h"
 
 namespace evax::dicom_node {
@@ -66,6 +67,8 @@ class Scu : public DcmSCU {
 };
 
 }  // namespace
+
+std::unique_ptr<DcmTLSTransportLayer> make_requestor_tls(const PeerTls& tls, std::string& error) { return make_tls(tls, error); }
 
 std::string check_peer_tls(const PeerTls& tls) {
   std::string error;

@@ -334,6 +334,9 @@ TEST_F(StatusPage, ShowsTheDeliveredJobItsFindingsLungsThumbnailAndTheNodesHealt
   EXPECT_EQ(text_after(node_row, "class=\"badge state-"), "alive") << node_row;
   EXPECT_EQ(text_after(node_row, "class=\"node-jobs\""), "0") << node_row;
   EXPECT_EQ(text_after(node_row, "class=\"node-sending\""), "0") << node_row;
+  // Retrievals from a PACS: none asked for on this node.
+  const std::string retrievals = section(page, "retrievals");
+  EXPECT_NE(retrievals.find("No study retrieved from a source yet."), std::string::npos) << retrievals;
 }
 
 TEST_F(StatusPage, WithoutATokenShowsOnlyTheTokenForm) {

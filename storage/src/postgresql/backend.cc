@@ -28,6 +28,7 @@ class PgBackend final : public StorageBackend {
   std::unique_ptr<ReadModel> open_read_model() override { return std::make_unique<PgReadModel>(identity_); }
   std::unique_ptr<FeedbackStore> open_feedback_store() override { return std::make_unique<PgFeedbackStore>(identity_); }
   std::unique_ptr<NodeRegistry> open_node_registry() override { return std::make_unique<PgNodeRegistry>(identity_); }
+  std::unique_ptr<RetrievalLog> open_retrieval_log() override { return make_retrieval_log(identity_); }
   std::string description() const override { return "postgresql " + redact_dsn(identity_.dsn); }
 
  private:

@@ -19,6 +19,7 @@
 #include "evax/storage/node_registry.h"
 #include "evax/storage/outbox.h"
 #include "evax/storage/read_model.h"
+#include "evax/storage/retrieval_log.h"
 
 namespace evax::storage::postgresql {
 
@@ -217,5 +218,8 @@ void queue_outputs(Connection& db, std::int64_t job_id, const std::vector<Output
                    const std::vector<DeliveryRoute>& routes);
 // The job queue's tables, written inside an outbox transaction.
 void mark_job_delivered_if_complete(Connection& db, std::int64_t job_id);
+
+// The retrievals and sweeps (retrieval_log.cc).
+std::unique_ptr<RetrievalLog> make_retrieval_log(const Identity& identity);
 
 }  // namespace evax::storage::postgresql

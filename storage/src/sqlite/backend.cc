@@ -27,6 +27,7 @@ class SqliteBackend final : public StorageBackend {
   std::unique_ptr<FeedbackStore> open_feedback_store() override {
     return std::make_unique<SqliteFeedbackStore>(files_.database_path());
   }
+  std::unique_ptr<RetrievalLog> open_retrieval_log() override { return make_retrieval_log(files_.database_path(), node_id_); }
   std::unique_ptr<ReadModel> open_read_model() override { return std::make_unique<SqliteReadModel>(files_.database_path()); }
   std::string description() const override { return "sqlite " + files_.database_path(); }
 

@@ -188,6 +188,44 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX instances_by_received_at ON instances(received_at);
     )sql",
+    // 8: studies pulled from a PACS (retrievals) and the C-FIND sweeps that queued them
+    R"sql(
+    CREATE TABLE sweeps (
+      id INTEGER PRIMARY KEY,
+      source TEXT NOT NULL,
+      modalities TEXT NOT NULL,
+      body_part TEXT NOT NULL,
+      date_from TEXT NOT NULL,
+      date_to TEXT NOT NULL,
+      max_studies INTEGER NOT NULL,
+      found INTEGER NOT NULL,
+      already_analysed INTEGER NOT NULL,
+      queued INTEGER NOT NULL,
+      requested_by TEXT NOT NULL,
+      created_at TEXT NOT NULL
+    );
+    CREATE TABLE retrievals (
+      id INTEGER PRIMARY KEY,
+      source TEXT NOT NULL,
+      method TEXT NOT NULL,
+      study_instance_uid TEXT NOT NULL,
+      accession_number TEXT NOT NULL,
+      sweep_id INTEGER REFERENCES sweeps(id),
+      state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+      attempts INTEGER NOT NULL DEFAULT 0,
+      completed INTEGER NOT NULL DEFAULT 0,
+      failed INTEGER NOT NULL DEFAULT 0,
+      warning INTEGER NOT NULL DEFAULT 0,
+      detail TEXT NOT NULL DEFAULT '',
+      requested_by TEXT NOT NULL,
+      created_at TEXT NOT NULL,
+      started_at TEXT,
+      finished_at TEXT,
+      claimed_by TEXT
+    );
+    CREATE INDEX retrievals_by_state ON retrievals(state, id);
+    CREATE INDEX retrievals_by_sweep ON retrievals(sweep_id);
+    )sql",
 };
 
 // Busy or locked past the busy handler's wait, or the file cannot be opened: the database is

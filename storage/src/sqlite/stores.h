@@ -16,6 +16,7 @@
 #include "evax/storage/node_registry.h"
 #include "evax/storage/outbox.h"
 #include "evax/storage/read_model.h"
+#include "evax/storage/retrieval_log.h"
 
 namespace evax::storage::sqlite {
 
@@ -129,6 +130,9 @@ class SqliteNodeRegistry final : public NodeRegistry {
  private:
   Database db_;
 };
+
+// The retrievals and sweeps (retrieval_log.cc).
+std::unique_ptr<RetrievalLog> make_retrieval_log(const std::string& database_path, const std::string& node_id);
 
 // The outbox's tables, written inside a job queue transaction: the job's outputs, each with one
 // pending delivery to each destination.

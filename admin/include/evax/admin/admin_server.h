@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "evax/admin/retrieval_hooks.h"
 #include "evax/config/node_config.h"
 #include "evax/logging/audit_log.h"
 #include "evax/logging/logger.h"
@@ -101,6 +102,7 @@ struct AdminContext {
   std::function<LiveState()> live;
   std::string node_id;  // this node's id in the nodes view and the metrics (cluster.node_id or its default)
   std::optional<UploadRoute> stow;  // STOW-RS intake; without it, POST /dicomweb/studies answers 503
+  RetrievalHooks retrieval;  // pulling studies from the sources (POST /api/v1/studies/retrieve, /api/v1/sweeps)
 };
 
 class AdminServer {

@@ -221,6 +221,26 @@ struct Notification {
   std::string bearer_token;                       // "" = none
   std::string mode = "transaction";               // transaction | resources
   int timeout_s = 30;
+// A PACS the node may query (C-FIND) and retrieve studies from (POST /api/v1/studies/retrieve,
+// POST /api/v1/sweeps). With "c-move" the PACS sends the study to the node's own AE title
+// (dicom.ae_title: the PACS must know it and the node must accept the PACS, dicom.allowed_peers);
+// with "c-get" the study comes back on the node's own association.
+struct Source {
+  std::string name;
+  std::string ae_title;
+  std::string host;
+  int port = 104;
+  std::optional<DestinationTls> tls;
+  std::string retrieve = "c-move";                // c-move | c-get
+};
+
+// Retrieving studies from the sources: how fast, how many at once, how long to wait.
+struct RetrievalSettings {
+  int per_minute = 30;                            // retrievals started per minute, at most
+  int max_concurrent = 2;                         // retrievals in progress at once
+  int connect_timeout_s = 10;                     // TCP connect and association negotiation
+  int timeout_s = 600;                            // each C-FIND / C-MOVE / C-GET response
+  int max_sweep_studies = 1000;                   // the most a sweep may queue (max_studies' ceiling)
 };
 
 // The kinds of result object the node makes: "sr" (Structured Report), "sc" (Secondary Capture
@@ -242,6 +262,8 @@ struct NodeConfig {
   MonitoringSettings monitoring;
   std::vector<Destination> destinations;
   std::vector<Notification> notifications;
+  std::vector<Source> sources;
+  RetrievalSettings retrieval;
 };
 
 struct ConfigError {

@@ -17,6 +17,7 @@
 #include "evax/storage/node_registry.h"
 #include "evax/storage/outbox.h"
 #include "evax/storage/read_model.h"
+#include "evax/storage/retrieval_log.h"
 
 namespace evax::storage {
 
@@ -41,6 +42,7 @@ class StorageBackend {
   virtual std::unique_ptr<ReadModel> open_read_model() = 0;
   virtual std::unique_ptr<NodeRegistry> open_node_registry() = 0;
   virtual std::unique_ptr<FeedbackStore> open_feedback_store() = 0;
+  virtual std::unique_ptr<RetrievalLog> open_retrieval_log() = 0;
 
   // For logs and the admin API, without secrets: "sqlite /var/lib/evax-node/evax-node.sqlite".
   virtual std::string description() const = 0;
