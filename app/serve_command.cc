@@ -154,7 +154,12 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     workers.start();
     assembler.start();
     purger.start();
-    dicom_node::StorageScp scp(config.dicom, ingest, log, &audit);
+    auto priority_rules = dicom_node::PriorityRules::create(config.priority);
+    if (!priority_rules) {  // check_node_settings refused them already
+      log.error("node", "config-invalid", config::describe(priority_rules.error()));
+      return 1;
+    }
+    dicom_node::StorageScp scp(config.dicom, ingest, log, &audit, std::move(*priority_rules));
     admin::AdminServer admin_server(admin::AdminContext{
         config, files, *storage_backend, log, &audit, model_descriptions(model, checkpoint_sha256, loaded_segmenter), [&scp, &classifier] {
           const auto dicom = scp.stats();

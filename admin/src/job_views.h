@@ -15,5 +15,8 @@ json stage_times_json(const storage::StageTimes& times);
 json job_detail_json(storage::ReadModel& read, const storage::Job& job);
 json job_summary_json(storage::ReadModel& read, const storage::Job& job);
 json delivery_json(storage::ReadModel& read, const storage::Delivery& delivery);
+// GET /api/v1/queue: up to `limit` queued jobs in claim order, each a summary with its
+// 1-based position, and every queued job counted by priority.
+json queue_json(storage::ReadModel& read, int limit);
 
 }  // namespace evax::admin

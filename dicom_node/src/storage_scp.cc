@@ -26,6 +26,7 @@
 
 #include "connection_gate.h"
 #include "dataset_attributes.h"
+#include "dataset_priority.h"
 #include "nesting_guard.h"
 #include "evax/dicom_node/intake_rules.h"
 
@@ -113,6 +114,7 @@ void configure_dcmtk_globals() {
 
 struct StorageScp::Impl {
   config::DicomSettings settings;
+  const PriorityRules priority;
   StoreHandler& handler;
   logging::Logger& log;
   logging::AuditLog* audit;
@@ -126,8 +128,8 @@ struct StorageScp::Impl {
   std::atomic<std::uint64_t> accepted{0}, refused{0}, instances{0}, bytes{0};
   std::once_flag stopped;
 
-  Impl(const config::DicomSettings& s, StoreHandler& h, logging::Logger& l, logging::AuditLog* a)
-      : settings(s), handler(h), log(l), audit(a) {}
+  Impl(const config::DicomSettings& s, PriorityRules p, StoreHandler& h, logging::Logger& l, logging::AuditLog* a)
+      : settings(s), priority(std::move(p)), handler(h), log(l), audit(a) {}
 
   void session_loop();
   void serve(T_ASC_Association* assoc);
@@ -142,6 +144,7 @@ struct StorageScp::Impl {
 // What the C-STORE callback needs to finish a store once the dataset is complete.
 struct StoreContext {
   StoreHandler& handler;
+  const PriorityRules& priority;
   std::atomic<std::uint64_t>& instances;
   std::atomic<std::uint64_t>& bytes;
   std::string temp_path;
@@ -188,6 +191,7 @@ void finish_store(StoreContext& ctx, const T_DIMSE_C_StoreRQ* request, T_DIMSE_C
   file.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, syntax);
   auto attributes = read_instance_attributes(*file.getDataset(), syntax.c_str());
   if (!attributes) return refuse(STATUS_STORE_Error_CannotUnderstand, attributes.error());
+  attributes->priority = read_priority(*file.getDataset(), ctx.priority);
   if (attributes->sop_class_uid != trimmed(request->AffectedSOPClassUID))
     return refuse(STATUS_STORE_Error_DataSetDoesNotMatchSOPClass, "SOPClassUID differs from the C-STORE request");
   if (attributes->sop_instance_uid != trimmed(request->AffectedSOPInstanceUID))
@@ -232,8 +236,8 @@ void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_Store
 }  // namespace
 
 StorageScp::StorageScp(const config::DicomSettings& settings, StoreHandler& handler, logging::Logger& log,
-                       logging::AuditLog* audit)
-    : impl_(std::make_unique<Impl>(settings, handler, log, audit)) {
+                       logging::AuditLog* audit, PriorityRules priority)
+    : impl_(std::make_unique<Impl>(settings, std::move(priority), handler, log, audit)) {
   Impl& s = *impl_;
   // Socket timeouts bound reads and writes inside a PDU (a peer stalled mid-PDU).
   dcmSocketReceiveTimeout.set(settings.dimse_timeout_s);
@@ -411,7 +415,7 @@ void StorageScp::Impl::serve(T_ASC_Association* assoc) {
 
 bool StorageScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
                                     T_DIMSE_C_StoreRQ& request, const storage::Provenance& from) {
-  StoreContext ctx{handler, instances, bytes, "", true, from};
+  StoreContext ctx{handler, priority, instances, bytes, "", true, from};
   ctx.refusal = presentation_context_refusal(assoc, pres_id, request);
   if (!ctx.refusal) ctx.had_space = handler.has_space();
   // A refused dataset is still read off the wire (so the association stays in step), into nothing.
