@@ -11,14 +11,6 @@ const std::string kHeatmapCarried = "not sent: the Secondary Capture carries the
 
 }  // namespace
 
-dicom_node::Peer peer_of(const config::Destination& destination) {
-  dicom_node::Peer peer{destination.ae_title, destination.host, destination.port, std::nullopt};
-  if (destination.tls)
-    peer.tls = dicom_node::PeerTls{destination.tls->trusted_certificates, destination.tls->certificate,
-                                   destination.tls->private_key, destination.tls->verify_peer};
-  return peer;
-}
-
 struct DeliveryWorkers::Sender {
   std::map<std::int64_t, Clock::time_point> retry_at;  // deliveries waiting out their delay
   int unreachable_streak = 0;                          // association failures in a row
@@ -35,8 +27,11 @@ struct DeliveryWorkers::Sender {
 };
 
 DeliveryWorkers::DeliveryWorkers(storage::StorageBackend& storage, DeliverySettings settings, const Clock& clock,
-                                 logging::Logger& log, logging::AuditLog* audit)
-    : storage_(storage), settings_(std::move(settings)), clock_(clock), log_(log), audit_(audit) {}
+                                 logging::Logger& log, logging::AuditLog* audit, TransportFactory transports)
+    : storage_(storage), settings_(std::move(settings)), clock_(clock), log_(log), audit_(audit),
+      transports_(transports ? std::move(transports) : TransportFactory([scu = settings_.scu](const config::Destination& d) {
+        return make_dicom_transport(scu, d);
+      })) {}
 
 DeliveryWorkers::~DeliveryWorkers() { stop(); }
 
@@ -79,6 +74,11 @@ bool DeliveryWorkers::wait_until(Clock::time_point deadline, std::uint64_t seen_
 
 void DeliveryWorkers::run(const config::Destination& destination) {
   const logging::Fields where{{"destination", destination.name}};
+  const auto transport = transports_(destination);
+  if (!transport) {  // the config check refuses unknown kinds; this is the last line of defence
+    log_.error("delivery", "no-transport", "nothing sends to this destination's kind", where);
+    return;
+  }
   std::unique_ptr<storage::Outbox> outbox;
   bool unrecorded = false;  // a batch's outcome did not reach the database
   Sender sender;
@@ -98,7 +98,7 @@ void DeliveryWorkers::run(const config::Destination& destination) {
         outbox->requeue_sending_to(destination.name);
         unrecorded = false;
       }
-      if (clock_.now() >= sender.paused_until) idle = !deliver(*outbox, destination, sender);
+      if (clock_.now() >= sender.paused_until) idle = !deliver(*outbox, destination, *transport, sender);
     } catch (const storage::LostClaim& e) {
       log_.warn("delivery", "claim-lost", "a delivery was taken over by another node", where);
     } catch (const std::exception& e) {
@@ -116,58 +116,55 @@ void DeliveryWorkers::run(const config::Destination& destination) {
   }
 }
 
-bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination& destination, Sender& sender) {
+bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination& destination, ObjectTransport& transport,
+                              Sender& sender) {
   const auto now = clock_.now();
-  auto batch = outbox.claim_due(destination.name, sender.held_back(now), settings_.batch_size);
-  if (batch.empty()) return false;
+  auto claimed = outbox.claim_due(destination.name, sender.held_back(now), settings_.batch_size);
+  if (claimed.empty()) return false;
 
-  std::vector<dicom_node::OutgoingFile> files;
-  std::vector<std::size_t> sent;  // indices into batch
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const auto& output = batch[i].output;
-    if (output.file_path.empty()) {
-      outbox.record_dead(batch[i].id, true, std::nullopt, "the result file was purged before it could be sent");
+  std::vector<storage::Delivery> batch;
+  for (auto& delivery : claimed) {
+    if (delivery.output.file_path.empty()) {
+      outbox.record_dead(delivery.id, true, std::nullopt, "the result file was purged before it could be sent");
       continue;
     }
-    files.push_back({output.file_path, output.sop_class_uid, output.sop_instance_uid});
-    sent.push_back(i);
+    batch.push_back(std::move(delivery));
   }
-  if (files.empty()) return true;
+  if (batch.empty()) return true;
   // Each accepted object is recorded at once: a crash (a kill) mid-batch then sends again only
   // the object on the wire, not the ones the destination already has.
-  std::vector<bool> recorded(files.size(), false);
-  const auto results = dicom_node::send_files(settings_.scu, peer_of(destination), files,
-                                              [&](std::size_t k, const dicom_node::SendResult& result) {
-                                                outbox.record_delivered_as(batch[sent[k]].id, result.dimse_status,
-                                                                           result.detail, result.substitution);
-                                                recorded[k] = true;
-                                              });
-
-  // No response at all for any file: the destination is unreachable; pause it as a whole.
-  const bool unreachable = std::all_of(results.begin(), results.end(), [](const auto& r) {
-    return r.outcome == dicom_node::SendOutcome::retryable && !r.dimse_status;
+  std::vector<bool> recorded(batch.size(), false);
+  const auto sent = transport.send(batch, [&](std::size_t k, const ObjectResult& result) {
+    outbox.record_delivered_as(batch[k].id, result.status, result.detail, result.substitution);
+    recorded[k] = true;
   });
+  std::vector<ObjectResult> results = sent.objects;
+  // A transport that answers for fewer objects than it was given: the rest are retried.
+  results.resize(batch.size(), ObjectResult{TransportOutcome::retryable, std::nullopt, "no result from the transport"});
+
+  // No response at all: the destination is unreachable; pause it as a whole.
+  const bool unreachable = !sent.answered;
   sender.unreachable_streak = unreachable ? sender.unreachable_streak + 1 : 0;
   const auto pause = retry_delay(settings_.retry, sender.unreachable_streak);
   if (unreachable) sender.paused_until = clock_.now() + pause;
 
   int delivered = 0, retrying = 0, dead = 0, substituted = 0;
   for (std::size_t k = 0; k < results.size(); ++k) {
-    const auto& delivery = batch[sent[k]];
+    const auto& delivery = batch[k];
     const auto& result = results[k];
     const logging::Fields fields{{"destination", destination.name}, {"delivery", std::to_string(delivery.id)},
                                  {"kind", delivery.output.kind}, {"attempt", std::to_string(delivery.attempts)}};
     if (audit_)
-      audit_->record("send", destination.ae_title + "@" + destination.host + ":" + std::to_string(destination.port),
-                     result.outcome == dicom_node::SendOutcome::delivered   ? "delivered"
-                     : result.outcome == dicom_node::SendOutcome::permanent ? "permanent-failure"
-                                                                            : "retryable-failure",
+      audit_->record("send", transport.address(),
+                     result.outcome == TransportOutcome::sent        ? "delivered"
+                     : result.outcome == TransportOutcome::permanent ? "permanent-failure"
+                                                                     : "retryable-failure",
                      {{"destination", destination.name}, {"sop_instance_uid", delivery.output.sop_instance_uid},
                       {"delivery", std::to_string(delivery.id)}, {"attempt", std::to_string(delivery.attempts)},
-                      {"dimse_status", result.dimse_status ? std::to_string(*result.dimse_status) : ""}, {"detail", result.detail},
+                      {"dimse_status", result.status ? std::to_string(*result.status) : ""}, {"detail", result.detail},
                       {"sent_sop_instance_uid", result.sent_sop_instance_uid}});
-    if (result.outcome == dicom_node::SendOutcome::delivered) {
-      if (!recorded[k]) outbox.record_delivered_as(delivery.id, result.dimse_status, result.detail, result.substitution);
+    if (result.outcome == TransportOutcome::sent) {
+      if (!recorded[k]) outbox.record_delivered_as(delivery.id, result.status, result.detail, result.substitution);
       if (!result.substitution.empty()) log_.info("delivery", "substituted", result.substitution, fields);
       ++delivered;
     } else if (result.refused_sop_class && delivery.output.kind == "pmap" &&
@@ -175,8 +172,8 @@ bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination
       // The Secondary Capture shows the same heatmap: it goes there instead (queued if it was not).
       log_.info("delivery", "substituted", kHeatmapCarried + (": " + result.detail), fields);
       ++substituted;
-    } else if (result.outcome == dicom_node::SendOutcome::permanent) {
-      outbox.record_dead(delivery.id, true, result.dimse_status, result.detail);
+    } else if (result.outcome == TransportOutcome::permanent) {
+      outbox.record_dead(delivery.id, true, result.status, result.detail);
       log_.error("delivery", "dead-lettered", "refused by the destination: " + result.detail, fields);
       ++dead;
     } else if (delivery.attempts >= settings_.retry.max_attempts ||
@@ -186,13 +183,13 @@ bool DeliveryWorkers::deliver(storage::Outbox& outbox, const config::Destination
                                ? " (gave up after " + std::to_string(delivery.attempts) + " attempts)"
                                : " (gave up: undelivered for " + std::to_string(static_cast<long>(delivery.age_seconds / 3600)) +
                                      " h, " + std::to_string(delivery.attempts) + " attempts)");
-      outbox.record_dead(delivery.id, false, result.dimse_status, why);
+      outbox.record_dead(delivery.id, false, result.status, why);
       log_.error("delivery", "dead-lettered", why, fields);
       ++dead;
     } else {
       const auto delay = retry_delay(settings_.retry, delivery.attempts);
       sender.retry_at[delivery.id] = clock_.now() + delay;
-      outbox.record_retry(delivery.id, result.dimse_status, result.detail,
+      outbox.record_retry(delivery.id, result.status, result.detail,
                           logging::iso_utc(std::chrono::system_clock::now() + delay));
       log_.debug("delivery", "retry-later", result.detail, fields);
       ++retrying;
