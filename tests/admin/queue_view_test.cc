@@ -105,7 +105,6 @@ TEST_F(QueueView, RefusesUnknownParametersAndBadLimits) {
   EXPECT_EQ(get("/api/v1/queue", {{"limit", "0"}}).status, 400);
   EXPECT_EQ(get("/api/v1/queue", {{"limit", "201"}}).status, 400);
   EXPECT_EQ(get("/api/v1/queue", {{"state", "queued"}}).status, 400);
-  EXPECT_EQ(api_->handle({"GET", "/api/v1/queue", {}, "", "127.0.0.1"}).status, 401);
   const json empty = json::parse(get("/api/v1/queue").body);
   EXPECT_TRUE(empty["jobs"].empty());
   EXPECT_EQ(empty["queued"], json({{"stat", 0}, {"high", 0}, {"routine", 0}}));
