@@ -29,7 +29,9 @@ class QueueView : public ::testing::Test {
     settings.node_id = "node-a";
     backend_ = storage::make_storage_backend(settings, *files_);
     config_.http.tokens.push_back({"cf152f86894c9d1fe973e441b8bd7620342466cdb394fd90a0da797586b90df6", "read", "viewer"});
-    api_ = std::make_unique<AdminApi>(AdminContext{config_, *files_, *backend_, log_, nullptr, {}, {}, "node-a"});
+    // AdminApi keeps a reference to its context: it lives as long as the fixture.
+    context_ = std::make_unique<AdminContext>(AdminContext{config_, *files_, *backend_, log_, nullptr, {}, {}, "node-a"});
+    api_ = std::make_unique<AdminApi>(*context_);
   }
   void TearDown() override {
     api_.reset();
@@ -63,6 +65,7 @@ class QueueView : public ::testing::Test {
   std::unique_ptr<storage::StorageBackend> backend_;
   config::NodeConfig config_;
   logging::Logger log_{logging::Level::error, logging::Logger::Format::text};
+  std::unique_ptr<AdminContext> context_;
   std::unique_ptr<AdminApi> api_;
 };
 
@@ -105,6 +108,7 @@ TEST_F(QueueView, RefusesUnknownParametersAndBadLimits) {
   EXPECT_EQ(get("/api/v1/queue", {{"limit", "0"}}).status, 400);
   EXPECT_EQ(get("/api/v1/queue", {{"limit", "201"}}).status, 400);
   EXPECT_EQ(get("/api/v1/queue", {{"state", "queued"}}).status, 400);
+  EXPECT_EQ(api_->handle({"GET", "/api/v1/queue", {}, "", "127.0.0.1"}).status, 401);
   const json empty = json::parse(get("/api/v1/queue").body);
   EXPECT_TRUE(empty["jobs"].empty());
   EXPECT_EQ(empty["queued"], json({{"stat", 0}, {"high", 0}, {"routine", 0}}));
