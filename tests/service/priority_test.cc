@@ -8,6 +8,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 
+#include <map>
 #include <thread>
 
 #include "http_client.h"
@@ -98,7 +99,7 @@ TEST(Priority, AStatStudyQueuedBehindTwentyRoutineOnesIsAnalysedFirst) {
   EXPECT_EQ(stat_job["priority"], "stat");
   EXPECT_EQ(urgent_job["priority"], "high");
   for (const auto& job : routine_jobs) EXPECT_EQ(job["priority"], "routine");
-  EXPECT_GT(stat_job["id"], urgent_job["id"]) << "the STAT study was queued last";
+  EXPECT_GT(stat_job["id"].get<std::int64_t>(), urgent_job["id"].get<std::int64_t>()) << "the STAT study was queued last";
 
   // Every routine job still queued when the STAT one was queued started after the STAT one
   // finished (one worker: claimed later, finished later); so did every such high one.
@@ -119,11 +120,11 @@ TEST(Priority, AStatStudyQueuedBehindTwentyRoutineOnesIsAnalysedFirst) {
   for (const auto& queue : snapshots) {
     const auto& jobs = queue["jobs"];
     for (std::size_t i = 0; i < jobs.size(); ++i) {
-      EXPECT_EQ(jobs[i]["position"], i + 1);
+      EXPECT_EQ(jobs[i]["position"].get<std::size_t>(), i + 1);
       EXPECT_EQ(jobs[i]["state"], "queued");
       if (i == 0) continue;
-      const int a = rank.at(jobs[i - 1]["priority"]), b = rank.at(jobs[i]["priority"]);
-      EXPECT_TRUE(a < b || (a == b && jobs[i - 1]["id"] < jobs[i]["id"])) << queue.dump(2);
+      const int a = rank.at(jobs[i - 1]["priority"].get<std::string>()), b = rank.at(jobs[i]["priority"].get<std::string>());
+      EXPECT_TRUE(a < b || (a == b && jobs[i - 1]["id"].get<std::int64_t>() < jobs[i]["id"].get<std::int64_t>())) << queue.dump(2);
     }
   }
   const HttpAnswer metrics = http_call(node.config()["http"]["port"].get<int>(), {"GET", "/metrics", kReadToken});
