@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "evax/dicom_node/storage_scu.h"
+#include "evax/dicom_node/study_priority.h"
 #include "evax/dicom_node/tls_files.h"
 #include "evax/dicomweb/stow_client.h"
 #include "evax/pipeline/output_builders.h"
@@ -102,6 +103,7 @@ std::vector<config::ConfigError> check_node_settings(const config::NodeConfig& c
       for (const auto& l : inference::task_info(task).labels) known = known || l == label;
     if (!known) errors.push_back({"reporting.operating_points." + label, "is not a label of any supported head"});
   }
+  if (auto rules = dicom_node::PriorityRules::create(config.priority); !rules) errors.push_back(rules.error());
   const auto kinds = pipeline::known_output_kinds();
   for (const auto& kind : config.reporting.outputs)
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {

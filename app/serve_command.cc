@@ -187,7 +187,12 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     workers.start();
     assembler.start();
     purger.start();
-    dicom_node::StorageScp scp(config.dicom, ingest, log, &audit);
+    auto priority_rules = dicom_node::PriorityRules::create(config.priority);
+    if (!priority_rules) {  // check_node_settings refused them already
+      log.error("node", "config-invalid", config::describe(priority_rules.error()));
+      return 1;
+    }
+    dicom_node::StorageScp scp(config.dicom, ingest, log, &audit, *priority_rules);
     // STOW-RS: the same handler as the listener's, so the same durability, audit and assembly.
     dicomweb::StowIntake stow_intake(config.stow, ingest, log, &audit);
     retriever.start();  // after the listener: a C-MOVE's instances come back to it

@@ -127,6 +127,7 @@ const std::vector<AdminApi::Route>& AdminApi::route_table() {
       {"GET", "/metrics", Access::read, [](AdminApi& api, const Call&) { return api.metrics(); }},
       {"GET", "/", Access::anyone, [](AdminApi&, const Call&) { return web_asset_response(*find_web_asset("/index.html")); }},
       {"GET", "/api/v1/jobs", Access::read, [](AdminApi& api, const Call& call) { return api.list_jobs(call.request); }},
+      {"GET", "/api/v1/queue", Access::read, [](AdminApi& api, const Call& call) { return api.queue(call.request); }},
       {"GET", "/api/v1/jobs/{id}", Access::read, by_id("a job", [](AdminApi& api, const Call&, std::int64_t id) { return api.job(id); })},
       {"POST", "/api/v1/jobs/{id}/retry", Access::admin,
        by_id("a job", [](AdminApi& api, const Call& call, std::int64_t id) { return api.job_action("retry", id, call.request, call.caller); })},
@@ -306,6 +307,17 @@ HttpResponse AdminApi::list_jobs(const HttpRequest& request) {
   json list = json::array();
   for (const auto& j : page.jobs) list.push_back(job_summary_json(*read_, j));
   return json_response({{"jobs", std::move(list)}, {"total", page.total}, {"limit", filter.limit}, {"offset", filter.offset}});
+}
+
+HttpResponse AdminApi::queue(const HttpRequest& request) {
+  int limit = 100;
+  for (const auto& [key, value] : request.query) {
+    if (key != "limit") return error_response(400, "bad_request", "unknown parameter '" + key + "' (limit)");
+    const auto n = parse_whole_number(value, 1, kMaxPageLimit);
+    if (!n) return error_response(400, "bad_request", "limit must be a whole number from 1 to " + std::to_string(kMaxPageLimit));
+    limit = static_cast<int>(*n);
+  }
+  return json_response(queue_json(*read_, limit));
 }
 
 HttpResponse AdminApi::job(std::int64_t id) {

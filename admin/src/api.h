@@ -85,6 +85,8 @@ class AdminApi {
   HttpResponse refuse_credentials(const HttpRequest& request);
 
   HttpResponse list_jobs(const HttpRequest& request);
+  // Queued jobs in the order workers will claim them, with their positions.
+  HttpResponse queue(const HttpRequest& request);
   HttpResponse job(std::int64_t id);
   HttpResponse study(const std::string& uid);
   HttpResponse job_action(const std::string& action, std::int64_t id, const HttpRequest& request, const Caller& caller);

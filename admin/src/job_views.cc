@@ -64,6 +64,7 @@ json job_detail_json(storage::ReadModel& read, const storage::Job& job, storage:
   json out{{"id", job.id},
            {"study_instance_uid", job.study_instance_uid},
            {"state", std::string(storage::job_state_name(job.state))},
+           {"priority", std::string(storage::priority_name(job.priority))},
            {"reason", job.reason},
            {"attempts", job.attempts},
            {"last_error", job.last_error},
@@ -103,11 +104,32 @@ json job_summary_json(storage::ReadModel& read, const storage::Job& job) {
   return {{"id", job.id},
           {"study_instance_uid", job.study_instance_uid},
           {"state", std::string(storage::job_state_name(job.state))},
+          {"priority", std::string(storage::priority_name(job.priority))},
           {"reason", job.reason},
           {"attempts", job.attempts},
           {"times", stage_times_json(job.times)},
           {"images", decisions},
           {"outputs", deliveries}};
+}
+
+json queue_json(storage::ReadModel& read, int limit) {
+  const auto jobs = read.queued_jobs(limit);
+  json list = json::array();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    json entry = job_summary_json(read, jobs[i]);
+    entry["position"] = i + 1;
+    list.push_back(std::move(entry));
+  }
+  const auto counts = read.statistics(0).queued_by_priority;
+  json queued = json::object();
+  for (auto p : {storage::Priority::stat, storage::Priority::high, storage::Priority::routine}) {
+    const std::string name(storage::priority_name(p));
+    queued[name] = counts.count(name) ? counts.at(name) : 0;
+  }
+  return {{"order", "priority (stat, high, routine), then first queued first"},
+          {"queued", std::move(queued)},
+          {"jobs", std::move(list)},
+          {"limit", limit}};
 }
 
 std::string status_report_json(storage::StorageBackend& storage, const std::vector<std::int64_t>& job_ids,

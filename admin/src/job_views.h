@@ -18,5 +18,8 @@ json job_detail_json(storage::ReadModel& read, const storage::Job& job, storage:
 json feedback_json(const storage::Feedback& feedback);
 json job_summary_json(storage::ReadModel& read, const storage::Job& job);
 json delivery_json(storage::ReadModel& read, const storage::Delivery& delivery);
+// GET /api/v1/queue: up to `limit` queued jobs in claim order, each a summary with its
+// 1-based position, and every queued job counted by priority.
+json queue_json(storage::ReadModel& read, int limit);
 
 }  // namespace evax::admin

@@ -139,6 +139,12 @@ std::string prometheus_text(const storage::NodeStatisticsSnapshot& s, const Live
   }
   e.family("evax_queue_depth", "gauge", "Jobs waiting for a worker (queued, including those waiting out a retry delay).");
   e.sample("evax_queue_depth", "", s.jobs_by_state.count("queued") ? static_cast<double>(s.jobs_by_state.at("queued")) : 0.0);
+  e.family("evax_queued_jobs", "gauge", "Queued jobs by priority (claimed stat first, then high, then routine).");
+  for (auto priority : {storage::Priority::stat, storage::Priority::high, storage::Priority::routine}) {
+    const std::string name(storage::priority_name(priority));
+    const auto it = s.queued_by_priority.find(name);
+    e.sample("evax_queued_jobs", "priority=\"" + name + "\"", it == s.queued_by_priority.end() ? 0.0 : static_cast<double>(it->second));
+  }
 
   e.family("evax_stage_duration_seconds", "histogram", "Per-stage durations of the most recent jobs (quiet_period, queue, analysis, reporting, delivery, total).");
   const std::vector<double> stage_bounds{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600};

@@ -234,6 +234,12 @@
 
   const capitalised = (s) => (s ? s.charAt(0).toUpperCase() + s.slice(1) : s);
 
+  // STAT and HIGH jobs carry a badge (workers claim them first); routine ones none.
+  function priorityBadge(priority) {
+    if (priority !== 'stat' && priority !== 'high') return null;
+    return el('span', { class: 'badge priority-' + priority, title: 'analysed before routine studies' }, priority.toUpperCase());
+  }
+
   function badge(value, kind) {
     return el('span', { class: 'badge ' + (kind || 'state') + '-' + String(value).replace(/[^a-z_-]/gi, '') }, String(value));
   }
@@ -360,7 +366,7 @@
         const row = el('tr', { class: 'job', 'data-job-id': job.id },
           el('td', {}, el('button', { type: 'button', class: 'row-button', 'aria-label': 'Show job ' + job.id }, '#' + job.id)),
           el('td', {}, uidElement(job.study_instance_uid)),
-          el('td', {}, badge(job.state)),
+          el('td', {}, badge(job.state), priorityBadge(job.priority) ? ' ' : null, priorityBadge(job.priority)),
           el('td', {}, timeElement(job.times && job.times.received)),
           el('td', { class: 'num' + ((job.outputs && job.outputs.dead) ? ' has-dead' : '') }, deliveredCount(job)));
         return row;
@@ -500,7 +506,7 @@
     const failed = job.state === 'failed';
     return [
       el('div', { class: 'detail-head' },
-        el('h3', {}, 'Job #' + job.id), badge(job.state),
+        el('h3', {}, 'Job #' + job.id), badge(job.state), priorityBadge(job.priority),
         el('span', { class: 'muted' }, job.attempts === 1 ? '1 attempt' : String(job.attempts ?? 0) + ' attempts'),
         demo ? el('span', { class: 'demo-badge', role: 'note' }, 'DEMO MODEL - UNTRAINED WEIGHTS') : null),
       el('p', { class: 'study' }, 'Study ', el('span', { class: 'uid full' }, String(job.study_instance_uid)),

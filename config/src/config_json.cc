@@ -98,6 +98,14 @@ std::string to_redacted_json(const NodeConfig& c) {
                       {"verify_peer", s.tls->verify_peer}};
     sources.push_back(std::move(entry));
   }
+  json rules = json::array();
+  for (const auto& r : c.priority.rules) {
+    json entry{{"tag", r.tag}};
+    if (!r.matches.empty()) entry["matches"] = r.matches;
+    if (!r.equals.empty()) entry["equals"] = r.equals;
+    entry["priority"] = r.priority;
+    rules.push_back(std::move(entry));
+  }
   const json document{
       {"dicom", dicom},
       {"storage",
@@ -113,6 +121,7 @@ std::string to_redacted_json(const NodeConfig& c) {
         {"heartbeat_s", c.cluster.heartbeat_s},
         {"lease_s", c.cluster.lease_s}}},
       {"study", {{"quiet_period_s", c.study.quiet_period_s}, {"accept_empty_body_part", c.study.accept_empty_body_part}}},
+      {"priority", {{"requested_procedure_priority", c.priority.requested_procedure_priority}, {"rules", rules}}},
       {"model", model},
       {"workers",
        {{"count", c.workers.count},

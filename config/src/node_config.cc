@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -126,6 +127,41 @@ void read_model(ObjectReader& r, ModelSettings& m) {
     if (m.segmenter_input_size % 32 != 0) s.fail("input_size", "must be 0 (the checkpoint's size) or a multiple of 32");
     s.number("min_lung_fraction", m.lung_min_region_fraction, 0.0, 0.5);
     s.number("max_lungs_fraction", m.lung_max_total_fraction, 0.0, 1.0);
+  }
+}
+
+// "(0008,1030)" (hex group and element) or a keyword ("StudyDescription"); whether a keyword
+// names an attribute is checked at start-up against DCMTK's dictionary (app/node_settings.cc).
+bool valid_tag_syntax(const std::string& tag) {
+  static const std::regex hex_tag(R"(\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))");
+  static const std::regex keyword("[A-Za-z][A-Za-z0-9]{0,63}");
+  return std::regex_match(tag, hex_tag) || std::regex_match(tag, keyword);
+}
+
+void read_priority(ObjectReader& r, PrioritySettings& p) {
+  r.boolean("requested_procedure_priority", p.requested_procedure_priority);
+  const json* rules = r.array("rules");
+  if (!rules) return;
+  if (rules->size() > 64) r.fail("rules", "must hold at most 64 rules");
+  for (std::size_t i = 0; i < rules->size() && i < 64; ++i) {
+    ObjectReader rule((*rules)[i], r.child_path("rules") + "[" + std::to_string(i) + "]", r.errors());
+    if (!(*rules)[i].is_object()) continue;  // said so already
+    PriorityRule out;
+    rule.text("tag", out.tag);
+    rule.text("matches", out.matches);
+    rule.text("equals", out.equals);
+    rule.choice("priority", out.priority, {"stat", "high"});
+    if (!valid_tag_syntax(out.tag)) rule.fail("tag", "must be (gggg,eeee) in hex or a DICOM keyword such as StudyDescription");
+    if (out.matches.empty() == out.equals.empty()) rule.fail("", "needs exactly one of matches and equals, not empty");
+    if (out.matches.size() > 256) rule.fail("matches", "must be at most 256 characters");
+    else if (!out.matches.empty()) {
+      try {
+        std::regex(out.matches, std::regex::ECMAScript | std::regex::icase);
+      } catch (const std::regex_error& e) {
+        rule.fail("matches", std::string("is not a valid regular expression: ") + e.what());
+      }
+    }
+    p.rules.push_back(out);
   }
 }
 
@@ -281,6 +317,7 @@ ConfigResult parse_config(const std::string& json_text) {
       r.integer("quiet_period_s", config.study.quiet_period_s, 0, 86400);
       r.boolean("accept_empty_body_part", config.study.accept_empty_body_part);
     });
+    section("priority", [&](ObjectReader& r) { read_priority(r, config.priority); });
     section("model", [&](ObjectReader& r) { read_model(r, config.model); });
     section("workers", [&](ObjectReader& r) {
       r.integer("count", config.workers.count, 1, 64);

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "dataset_attributes.h"
+#include "evax/dicom_node/received_file.h"
 #include "requestor_tls.h"
 
 namespace evax::dicom_node {
@@ -64,15 +65,20 @@ class Scu : public DcmSCU {
     if (!handler) return STATUS_STORE_Refused_SOPClassNotSupported;
     if (!handler->has_space()) return STATUS_STORE_Refused_OutOfResources;
     const E_TransferSyntax xfer = dataset.getOriginalXfer();
-    const std::string syntax = DcmXfer(xfer).getXferID();
-    auto attributes = read_instance_attributes(dataset, syntax);
-    if (!attributes) return STATUS_STORE_Error_CannotUnderstand;
     const std::string path = handler->new_temp_path();
+    std::error_code ignored;
     DcmFileFormat file(&dataset);
     if (file.saveFile(path.c_str(), xfer == EXS_Unknown ? EXS_LittleEndianExplicit : xfer).bad()) {
-      std::error_code ignored;
       std::filesystem::remove(path, ignored);
       return STATUS_STORE_Refused_OutOfResources;
+    }
+    // The same inspection as the storage SCP's and STOW-RS's (nesting, parse, UIDs, pixel
+    // data, SOP class, transfer syntax), and it must be the study that was asked for.
+    // RequestedProcedurePriority is read; the configured priority rules are the SCP's (C-MOVE).
+    auto attributes = inspect_received_file(path, {"", "", study_instance_uid});
+    if (!attributes) {
+      std::filesystem::remove(path, ignored);
+      return refusal_status(attributes.error().code);
     }
     storage::Provenance from{peer_ae, peer_host};
     switch (handler->handle({path, *attributes, from})) {
@@ -86,6 +92,7 @@ class Scu : public DcmSCU {
 
  public:
   std::string peer_ae, peer_host;
+  std::string study_instance_uid;  // the study the C-GET asked for
 };
 
 const OFList<OFString>& plain_syntaxes() {
@@ -235,6 +242,7 @@ RetrieveOutcome get_study(const ScuSettings& settings, const Peer& peer, const s
   std::unique_ptr<DcmTLSTransportLayer> tls;
   Scu scu;
   scu.handler = &handler;
+  scu.study_instance_uid = study_instance_uid;
   scu.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, plain_syntaxes());
   // The classes the node analyses, offered in the SCP role: the PACS sends them back on this
   // association (PS3.4 C.4.3). Others are refused by the PACS's sub-operations (counted failed).

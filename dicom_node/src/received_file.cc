@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "dataset_attributes.h"
+#include "dataset_priority.h"
 #include "evax/dicom_node/intake_rules.h"
 #include "nesting_guard.h"
 #include "storage_syntaxes.h"
@@ -37,7 +38,8 @@ std::uint16_t refusal_status(RefusalCode code) {
 }
 
 std::expected<storage::InstanceAttributes, Refusal> inspect_received_file(const std::string& path,
-                                                                          const AnnouncedIdentity& announced) {
+                                                                          const AnnouncedIdentity& announced,
+                                                                          const PriorityRules& priority) {
   auto refuse = [](RefusalCode code, std::string why) { return std::unexpected(Refusal{code, std::move(why), "", ""}); };
   if (auto why = excessive_nesting(path, kMaxSequenceDepth)) return refuse(RefusalCode::cannot_understand, *why);
   // Values over 4 KiB stay on disk, so a huge or inflating dataset does not grow memory here.
@@ -48,6 +50,7 @@ std::expected<storage::InstanceAttributes, Refusal> inspect_received_file(const 
   file.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, syntax);
   auto attributes = read_instance_attributes(*file.getDataset(), syntax.c_str());
   if (!attributes) return refuse(RefusalCode::cannot_understand, attributes.error());
+  attributes->priority = read_priority(*file.getDataset(), priority);
   auto refuse_read = [&](RefusalCode code, std::string why) {
     return std::unexpected(Refusal{code, std::move(why), attributes->sop_class_uid, attributes->sop_instance_uid});
   };

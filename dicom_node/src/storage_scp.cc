@@ -94,6 +94,7 @@ void configure_dcmtk_globals() {
 
 struct StorageScp::Impl {
   config::DicomSettings settings;
+  const PriorityRules priority;
   StoreHandler& handler;
   logging::Logger& log;
   logging::AuditLog* audit;
@@ -107,8 +108,8 @@ struct StorageScp::Impl {
   std::atomic<std::uint64_t> accepted{0}, refused{0}, instances{0}, bytes{0};
   std::once_flag stopped;
 
-  Impl(const config::DicomSettings& s, StoreHandler& h, logging::Logger& l, logging::AuditLog* a)
-      : settings(s), handler(h), log(l), audit(a) {}
+  Impl(const config::DicomSettings& s, PriorityRules p, StoreHandler& h, logging::Logger& l, logging::AuditLog* a)
+      : settings(s), priority(std::move(p)), handler(h), log(l), audit(a) {}
 
   void session_loop();
   void serve(T_ASC_Association* assoc);
@@ -123,6 +124,7 @@ struct StorageScp::Impl {
 // What the C-STORE callback needs to finish a store once the dataset is complete.
 struct StoreContext {
   StoreHandler& handler;
+  const PriorityRules& priority;
   std::atomic<std::uint64_t>& instances;
   std::atomic<std::uint64_t>& bytes;
   std::string temp_path;
@@ -156,7 +158,7 @@ void finish_store(StoreContext& ctx, const T_DIMSE_C_StoreRQ* request, T_DIMSE_C
   }
   // The dataset's own identity must be the one the C-STORE request announced.
   auto attributes = inspect_received_file(
-      ctx.temp_path, {trimmed(request->AffectedSOPClassUID), trimmed(request->AffectedSOPInstanceUID), ""});
+      ctx.temp_path, {trimmed(request->AffectedSOPClassUID), trimmed(request->AffectedSOPInstanceUID), ""}, ctx.priority);
   if (!attributes) {
     remove_quietly(ctx.temp_path);
     response->DimseStatus = refusal_status(attributes.error().code);
@@ -202,8 +204,8 @@ void store_callback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_Store
 }  // namespace
 
 StorageScp::StorageScp(const config::DicomSettings& settings, StoreHandler& handler, logging::Logger& log,
-                       logging::AuditLog* audit)
-    : impl_(std::make_unique<Impl>(settings, handler, log, audit)) {
+                       logging::AuditLog* audit, PriorityRules priority)
+    : impl_(std::make_unique<Impl>(settings, std::move(priority), handler, log, audit)) {
   Impl& s = *impl_;
   // Socket timeouts bound reads and writes inside a PDU (a peer stalled mid-PDU).
   dcmSocketReceiveTimeout.set(settings.dimse_timeout_s);
@@ -381,7 +383,7 @@ void StorageScp::Impl::serve(T_ASC_Association* assoc) {
 
 bool StorageScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
                                     T_DIMSE_C_StoreRQ& request, const storage::Provenance& from) {
-  StoreContext ctx{handler, instances, bytes, "", true, from};
+  StoreContext ctx{handler, priority, instances, bytes, "", true, from};
   ctx.refusal = presentation_context_refusal(assoc, pres_id, request);
   if (!ctx.refusal) ctx.had_space = handler.has_space();
   // A refused dataset is still read off the wire (so the association stays in step), into nothing.

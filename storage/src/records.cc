@@ -25,6 +25,21 @@ std::optional<JobState> parse_job_state(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view priority_name(Priority priority) {
+  switch (priority) {
+    case Priority::routine: return "routine";
+    case Priority::high: return "high";
+    case Priority::stat: return "stat";
+  }
+  return "routine";
+}
+
+std::optional<Priority> parse_priority(std::string_view name) {
+  for (Priority p : {Priority::routine, Priority::high, Priority::stat})
+    if (priority_name(p) == name) return p;
+  return std::nullopt;
+}
+
 std::string_view delivery_state_name(DeliveryState state) {
   switch (state) {
     case DeliveryState::pending: return "pending";

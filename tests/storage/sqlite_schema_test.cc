@@ -44,7 +44,7 @@ class SqliteSchema : public ::testing::Test {
 
 TEST_F(SqliteSchema, TheSchemaIsVersionedAndANewerDatabaseIsRefused) {
   backend();
-  EXPECT_EQ(text("PRAGMA user_version"), "7");
+  EXPECT_EQ(text("PRAGMA user_version"), std::to_string(sqlite::latest_schema_version()));
   EXPECT_EQ(text("PRAGMA journal_mode"), "wal");
   sqlite3* db = nullptr;
   sqlite3_open(files_->database_path().c_str(), &db);
@@ -79,7 +79,7 @@ TEST_F(SqliteSchema, MigrationFourKeepsCoverageAndNotReanalysedReasons) {
         "VALUES (1, 1, 'done', 1, '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z')");
   }
   const auto storage = backend();
-  EXPECT_EQ(text("PRAGMA user_version"), "7");
+  EXPECT_EQ(text("PRAGMA user_version"), std::to_string(sqlite::latest_schema_version()));
   const auto late = storage->open_read_model()->not_reanalysed_of_study("1.2.3.9");
   ASSERT_EQ(late.size(), 1u);
   EXPECT_EQ(late[0].sop_instance_uid, "1.2.3.4.2");
@@ -113,7 +113,7 @@ TEST_F(SqliteSchema, MigrationSixGivesEveryExistingDeliveryNoSubstitution) {
         "VALUES (1, 1, 'pacs', 'delivered', '2026-11-01T00:00:00.000Z')");
   }
   const auto storage = backend();
-  EXPECT_EQ(text("PRAGMA user_version"), "7");
+  EXPECT_EQ(text("PRAGMA user_version"), std::to_string(sqlite::latest_schema_version()));
   const auto delivery = storage->open_read_model()->delivery(1);
   ASSERT_TRUE(delivery);
   EXPECT_EQ(delivery->state, DeliveryState::delivered);

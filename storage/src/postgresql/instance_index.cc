@@ -71,12 +71,14 @@ StoreResult PgInstanceIndex::store(const StoreRequest& request) {
     {
       Transaction write(db);
       // The study's row is locked until the commit: the instances of one study are numbered in
-      // the order they commit, on every node, so "covered up to id N" never skips one.
+      // the order they commit, on every node, so "covered up to id N" never skips one. A study's
+      // priority is the highest any of its instances asked for.
       const Result study = db.execute(with_now(
-          "INSERT INTO studies (study_instance_uid, instance_count, first_received_at, last_received_at, last_received_ts) "
-          "VALUES ($1, 1, NOW_ISO, NOW_ISO, clock_timestamp()) ON CONFLICT (study_instance_uid) DO UPDATE SET "
+          "INSERT INTO studies (study_instance_uid, instance_count, first_received_at, last_received_at, last_received_ts, "
+          "priority) VALUES ($1, 1, NOW_ISO, NOW_ISO, clock_timestamp(), $2) ON CONFLICT (study_instance_uid) DO UPDATE SET "
           "instance_count = studies.instance_count + 1, last_received_at = EXCLUDED.last_received_at, "
-          "last_received_ts = EXCLUDED.last_received_ts RETURNING id"), {a.study_instance_uid});
+          "last_received_ts = EXCLUDED.last_received_ts, priority = GREATEST(studies.priority, EXCLUDED.priority) "
+          "RETURNING id"), {a.study_instance_uid, static_cast<int>(a.priority)});
       const std::int64_t study_id = study.integer(0, 0);
       const Result inserted = db.execute(with_now(
           "INSERT INTO instances (study_id, sop_instance_uid, sop_class_uid, series_instance_uid, transfer_syntax_uid, "

@@ -94,8 +94,10 @@ JobQueue::LateEnqueue PgJobQueue::enqueue(const PendingStudy& study, const SkipR
   const std::optional<std::int64_t> supersedes = latest.is_null(0, 0) ? std::nullopt : std::optional(latest.integer(0, 0));
   if (queued.rows() > 0) {
     result.job_id = queued.integer(0, 0);
-    db.execute(with_now("UPDATE jobs SET max_instance_id = $1, received_at = $2, complete_at = NOW_ISO WHERE id = $3"),
-               {study.max_instance_id, study.last_received_at, result.job_id});
+    // An arrival may have raised the study's priority: the queued job takes it.
+    db.execute(with_now("UPDATE jobs SET max_instance_id = $1, received_at = $2, complete_at = NOW_ISO, "
+                        "priority = GREATEST(priority, (SELECT priority FROM studies WHERE id = $4)) WHERE id = $3"),
+               {study.max_instance_id, study.last_received_at, result.job_id, study.study_id});
   } else {
     if (supersedes && skip_reason) {
       const Result arrivals = db.execute(
@@ -119,8 +121,9 @@ JobQueue::LateEnqueue PgJobQueue::enqueue(const PendingStudy& study, const SkipR
     }
     if (result.not_reanalysed.empty()) {
       const Result inserted = db.execute(
-          with_now("INSERT INTO jobs (study_id, state, max_instance_id, supersedes_job_id, received_at, complete_at, queued_at) "
-                   "VALUES ($1, 'queued', $2, $3, $4, NOW_ISO, NOW_ISO) RETURNING id"),
+          with_now("INSERT INTO jobs (study_id, state, max_instance_id, supersedes_job_id, received_at, complete_at, queued_at, "
+                   "priority) VALUES ($1, 'queued', $2, $3, $4, NOW_ISO, NOW_ISO, "
+                   "(SELECT priority FROM studies WHERE id = $1)) RETURNING id"),
           {study.study_id, study.max_instance_id, supersedes, study.last_received_at});
       result.job_id = inserted.integer(0, 0);
     }
@@ -141,10 +144,11 @@ std::optional<Job> PgJobQueue::claim_next(const std::set<std::int64_t>& held_bac
   Connection& db = *held;
   Transaction write(db);
   // SKIP LOCKED: workers of every node take different jobs without waiting on each other.
+  // Strict priority (stat, high, routine), first queued first within one (jobs_by_claim_order).
   const Result claimed = db.execute(
       with_now("UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = NOW_ISO, next_attempt_at = NULL, "
                "claimed_by = $1 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND NOT (id = ANY($2::bigint[])) "
-               "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"),
+               "ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"),
       {node_id_, id_array(held_back)});
   if (claimed.rows() == 0) return std::nullopt;
   auto job = load_job(db, claimed.integer(0, 0));

@@ -66,6 +66,14 @@ std::vector<Job> PgReadModel::jobs_of_study(const std::string& study_instance_ui
                                         {study_instance_uid}));
 }
 
+std::vector<Job> PgReadModel::queued_jobs(int limit) {
+  // The claim's order (job_queue.cc).
+  return jobs_of(session_.hold()->execute(std::string("SELECT ") + kJobColumns +
+                                            " FROM jobs j JOIN studies s ON s.id = j.study_id WHERE j.state = 'queued' "
+                                            "ORDER BY j.priority DESC, j.id LIMIT $1",
+                                        {limit}));
+}
+
 std::vector<JobImage> PgReadModel::images_of(std::int64_t job_id) {
   const Result r = session_.hold()->execute(
       "SELECT ji.job_id, ji.instance_id, i.sop_instance_uid, ji.decision, ji.reason_code, ji.detail, ji.probabilities_json, "
@@ -171,6 +179,10 @@ NodeStatisticsSnapshot PgReadModel::statistics(int recent_jobs) {
   s.quarantined = instances.integer(0, 3);
   const Result jobs = db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state");
   for (int row = 0; row < jobs.rows(); ++row) s.jobs_by_state[jobs.text(row, 0)] = jobs.integer(row, 1);
+  const Result queued = db.execute("SELECT priority, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY priority");
+  for (int row = 0; row < queued.rows(); ++row)
+    s.queued_by_priority[std::string(priority_name(static_cast<Priority>(std::clamp<std::int64_t>(queued.integer(row, 0), 0, 2))))] =
+        queued.integer(row, 1);
   const std::pair<const char*, std::pair<const char*, const char*>> stages[] = {
       {"quiet_period", {"received_at", "complete_at"}}, {"queue", {"queued_at", "started_at"}},
       {"analysis", {"started_at", "inferred_at"}},      {"reporting", {"inferred_at", "reported_at"}},

@@ -1,5 +1,7 @@
 #include "rows.h"
 
+#include <algorithm>
+
 namespace evax::storage::postgresql {
 
 std::string with_now(std::string sql) {
@@ -32,6 +34,7 @@ Job read_job(const Result& r, int row) {
   if (!r.is_null(row, 8)) job.supersedes_job_id = r.integer(row, 8);
   job.times = {r.text(row, 9),  r.text(row, 10), r.text(row, 11), r.text(row, 12),
                r.text(row, 13), r.text(row, 14), r.text(row, 15), r.text(row, 16)};
+  job.priority = static_cast<Priority>(std::clamp<std::int64_t>(r.integer(row, 17), 0, 2));
   return job;
 }
 

@@ -214,6 +214,13 @@ const char* const kMigrations[] = {
     CREATE INDEX retrievals_by_state ON retrievals(state, id);
     CREATE INDEX retrievals_by_sweep ON retrievals(sweep_id);
     )sql",
+    // 5: analysis priority (0 routine, 1 high, 2 stat): a study's is the highest of its
+    // instances'; a job takes its study's when queued or extended; workers claim by it, then by id.
+    R"sql(
+    ALTER TABLE studies ADD COLUMN priority SMALLINT NOT NULL DEFAULT 0 CHECK (priority IN (0, 1, 2));
+    ALTER TABLE jobs ADD COLUMN priority SMALLINT NOT NULL DEFAULT 0 CHECK (priority IN (0, 1, 2));
+    CREATE INDEX jobs_by_claim_order ON jobs(state, priority DESC, id);
+    )sql",
 };
 
 }  // namespace

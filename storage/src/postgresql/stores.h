@@ -176,6 +176,7 @@ class PgReadModel final : public ReadModel {
   std::vector<Job> recent_jobs(int limit) override;
   JobPage list_jobs(const JobFilter& filter) override;
   std::vector<Job> jobs_of_study(const std::string& study_instance_uid) override;
+  std::vector<Job> queued_jobs(int limit) override;
   std::vector<JobImage> images_of(std::int64_t job_id) override;
   std::vector<NotReanalysed> not_reanalysed_of_study(const std::string& study_instance_uid) override;
   std::optional<Delivery> delivery(std::int64_t delivery_id) override;

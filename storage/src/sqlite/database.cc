@@ -226,6 +226,13 @@ const char* const kMigrations[] = {
     CREATE INDEX retrievals_by_state ON retrievals(state, id);
     CREATE INDEX retrievals_by_sweep ON retrievals(sweep_id);
     )sql",
+    // 9: analysis priority (0 routine, 1 high, 2 stat): a study's is the highest of its
+    // instances'; a job takes its study's when queued or extended; workers claim by it, then by id.
+    R"sql(
+    ALTER TABLE studies ADD COLUMN priority INTEGER NOT NULL DEFAULT 0 CHECK (priority IN (0, 1, 2));
+    ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0 CHECK (priority IN (0, 1, 2));
+    CREATE INDEX jobs_by_claim_order ON jobs(state, priority DESC, id);
+    )sql",
 };
 
 // Busy or locked past the busy handler's wait, or the file cannot be opened: the database is
@@ -245,6 +252,8 @@ bool unavailable(int code) {
 }
 
 }  // namespace
+
+int latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
 Statement::Statement(Database& db, const char* sql) : db_(db.handle()) {
   if (sqlite3_prepare_v2(db_, sql, -1, &statement_, nullptr) != SQLITE_OK) fail(db_, "cannot prepare statement");
@@ -337,7 +346,7 @@ int Database::schema_version() {
 void Database::migrate(int migrate_to) {
   Transaction transaction(*this);
   const int current = schema_version();
-  const int latest = static_cast<int>(std::size(kMigrations));
+  const int latest = latest_schema_version();
   const int target = migrate_to == kLatest ? latest : std::min(migrate_to, latest);
   if (current > latest)
     throw StorageError("database schema version " + std::to_string(current) + " is newer than this node (" +

@@ -57,6 +57,9 @@ class Statement {
   sqlite3_stmt* statement_ = nullptr;
 };
 
+// The schema version this node migrates a database to (the number of migrations).
+int latest_schema_version();
+
 class Database {
  public:
   // Opens (creating if needed) and migrates to the latest schema, or only up to `migrate_to`

@@ -39,12 +39,13 @@ std::optional<KnownInstance> find_known(Database& db, const std::string& sop_ins
   return KnownInstance{query.integer(0), query.integer(1), query.text(2)};
 }
 
-std::int64_t upsert_study(Database& db, const std::string& study_uid, const std::string& now) {
+// A study's priority is the highest any of its instances asked for.
+std::int64_t upsert_study(Database& db, const std::string& study_uid, const std::string& now, Priority priority) {
   Statement upsert(db,
-                   "INSERT INTO studies (study_instance_uid, instance_count, first_received_at, last_received_at) "
-                   "VALUES (?1, 1, ?2, ?2) ON CONFLICT(study_instance_uid) DO UPDATE SET "
-                   "instance_count = instance_count + 1, last_received_at = ?2 RETURNING id");
-  upsert.bind(1, study_uid).bind(2, now);
+                   "INSERT INTO studies (study_instance_uid, instance_count, first_received_at, last_received_at, priority) "
+                   "VALUES (?1, 1, ?2, ?2, ?3) ON CONFLICT(study_instance_uid) DO UPDATE SET "
+                   "instance_count = instance_count + 1, last_received_at = ?2, priority = MAX(priority, ?3) RETURNING id");
+  upsert.bind(1, study_uid).bind(2, now).bind(3, static_cast<std::int64_t>(priority));
   upsert.step();
   return upsert.integer(0);
 }
@@ -109,7 +110,7 @@ StoreResult SqliteInstanceIndex::store(const StoreRequest& request) {
       write.commit();
       return {StoreOutcome::quarantined, 0, 0, "SOP Instance UID already stored for another study"};
     }
-    const std::int64_t study_id = upsert_study(db_, a.study_instance_uid, now);
+    const std::int64_t study_id = upsert_study(db_, a.study_instance_uid, now, a.priority);
     Statement insert(db_,
                      "INSERT INTO instances (study_id, sop_instance_uid, sop_class_uid, series_instance_uid, "
                      "transfer_syntax_uid, modality, body_part_examined, view_position, view_code, presentation_intent, "

@@ -94,8 +94,12 @@ JobQueue::LateEnqueue SqliteJobQueue::enqueue(const PendingStudy& study, const S
   const std::optional<std::int64_t> supersedes = latest.is_null(0) ? std::nullopt : std::optional(latest.integer(0));
   if (queued.step()) {
     result.job_id = queued.integer(0);
-    Statement extend(db_, "UPDATE jobs SET max_instance_id = ?, received_at = ?, complete_at = ? WHERE id = ?");
-    extend.bind(1, study.max_instance_id).bind(2, study.last_received_at).bind(3, now).bind(4, result.job_id).run();
+    // An arrival may have raised the study's priority: the queued job takes it.
+    Statement extend(db_,
+                     "UPDATE jobs SET max_instance_id = ?1, received_at = ?2, complete_at = ?3, "
+                     "priority = MAX(priority, (SELECT priority FROM studies WHERE id = ?5)) WHERE id = ?4");
+    extend.bind(1, study.max_instance_id).bind(2, study.last_received_at).bind(3, now).bind(4, result.job_id);
+    extend.bind(5, study.study_id).run();
   } else {
     if (supersedes && skip_reason) {
       // A re-analysis only for an arrival that adds something analysable.
@@ -122,7 +126,8 @@ JobQueue::LateEnqueue SqliteJobQueue::enqueue(const PendingStudy& study, const S
     if (result.not_reanalysed.empty()) {
       Statement insert(db_,
                        "INSERT INTO jobs (study_id, state, max_instance_id, supersedes_job_id, received_at, complete_at, "
-                       "queued_at) VALUES (?, 'queued', ?, ?, ?, ?, ?)");
+                       "queued_at, priority) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, "
+                       "(SELECT priority FROM studies WHERE id = ?1))");
       insert.bind(1, study.study_id).bind(2, study.max_instance_id).bind_optional(3, supersedes);
       insert.bind(4, study.last_received_at).bind(5, now).bind(6, now).run();
       result.job_id = db_.last_insert_id();
@@ -142,7 +147,8 @@ JobQueue::LateEnqueue SqliteJobQueue::enqueue(const PendingStudy& study, const S
 
 std::optional<Job> SqliteJobQueue::claim_next(const std::set<std::int64_t>& held_back) {
   Transaction write(db_);
-  Statement candidates(db_, "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id");
+  // Strict priority (stat, high, routine), first queued first within one (jobs_by_claim_order).
+  Statement candidates(db_, "SELECT id FROM jobs WHERE state = 'queued' ORDER BY priority DESC, id");
   std::optional<std::int64_t> chosen;
   while (candidates.step()) {
     if (!held_back.count(candidates.integer(0))) {

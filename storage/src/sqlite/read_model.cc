@@ -73,6 +73,19 @@ std::vector<Job> SqliteReadModel::jobs_of_study(const std::string& study_instanc
   return out;
 }
 
+std::vector<Job> SqliteReadModel::queued_jobs(int limit) {
+  Transaction read(db_, Transaction::Mode::read);
+  // The claim's order (job_queue.cc).
+  Statement query(db_, (std::string("SELECT ") + kJobColumns +
+                         " FROM jobs j JOIN studies s ON s.id = j.study_id WHERE j.state = 'queued' "
+                         "ORDER BY j.priority DESC, j.id LIMIT ?")
+                            .c_str());
+  query.bind(1, limit);
+  std::vector<Job> out;
+  while (query.step()) out.push_back(read_job(query));
+  return out;
+}
+
 std::vector<NotReanalysed> SqliteReadModel::not_reanalysed_of_study(const std::string& study_instance_uid) {
   Transaction read(db_, Transaction::Mode::read);
   Statement query(db_,
@@ -185,6 +198,10 @@ NodeStatisticsSnapshot SqliteReadModel::statistics(int recent_jobs) {
   if (studies.step()) s.studies = studies.integer(0), s.quarantined = studies.integer(1);
   Statement jobs(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
   while (jobs.step()) s.jobs_by_state[jobs.text(0)] = jobs.integer(1);
+  Statement queued(db_, "SELECT priority, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY priority");
+  while (queued.step())
+    s.queued_by_priority[std::string(priority_name(static_cast<Priority>(std::clamp<std::int64_t>(queued.integer(0), 0, 2))))] =
+        queued.integer(1);
 
   // Differences of ISO 8601 times in seconds, for the newest jobs that have both ends.
   const std::pair<const char*, const char*> stages[] = {

@@ -1,5 +1,7 @@
 #include "rows.h"
 
+#include <algorithm>
+
 namespace evax::storage::sqlite {
 
 Job read_job(const Statement& row) {
@@ -14,6 +16,7 @@ Job read_job(const Statement& row) {
   job.max_instance_id = row.integer(7);
   if (!row.is_null(8)) job.supersedes_job_id = row.integer(8);
   job.times = {row.text(9), row.text(10), row.text(11), row.text(12), row.text(13), row.text(14), row.text(15), row.text(16)};
+  job.priority = static_cast<Priority>(std::clamp<std::int64_t>(row.integer(17), 0, 2));
   return job;
 }
 

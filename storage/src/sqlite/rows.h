@@ -13,7 +13,7 @@ namespace evax::storage::sqlite {
 inline constexpr const char* kJobColumns =
     "j.id, j.study_id, s.study_instance_uid, j.state, j.reason, j.attempts, j.last_error, j.max_instance_id, "
     "j.supersedes_job_id, j.received_at, j.complete_at, j.queued_at, j.started_at, j.inferred_at, j.reported_at, "
-    "j.delivered_at, j.finished_at";
+    "j.delivered_at, j.finished_at, j.priority";
 Job read_job(const Statement& row);
 std::optional<Job> load_job(Database& db, std::int64_t job_id);
 

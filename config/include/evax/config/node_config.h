@@ -64,6 +64,20 @@ struct StudySettings {
   bool accept_empty_body_part = true;         // BodyPartExamined may be empty (else it must be CHEST)
 };
 
+// Which studies are analysed first (dicom_node/study_priority.h). A study takes the highest
+// priority that its RequestedProcedurePriority or any matching rule gives it; routine otherwise.
+struct PriorityRule {
+  std::string tag;                            // "(0008,1030)" or a DICOM keyword ("StudyDescription")
+  std::string matches;                        // a regular expression (ECMAScript) found in the value, any case; or
+  std::string equals;                         // the value itself, trimmed, any case (exactly one of the two)
+  std::string priority;                       // stat | high
+};
+
+struct PrioritySettings {
+  bool requested_procedure_priority = true;   // read RequestedProcedurePriority (0040,1003)
+  std::vector<PriorityRule> rules;            // at most 64
+};
+
 struct ModelSettings {
   std::string classifier_checkpoint = "demo:tiny";  // a file or demo:tiny|small|base
   std::string classifier_task;                // empty = from the checkpoint's head
@@ -252,6 +266,7 @@ struct NodeConfig {
   StorageSettings storage;
   ClusterSettings cluster;
   StudySettings study;
+  PrioritySettings priority;
   ModelSettings model;
   WorkerSettings workers;
   ReportingSettings reporting;

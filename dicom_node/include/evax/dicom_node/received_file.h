@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "evax/dicom_node/study_priority.h"
 #include "evax/storage/records.h"
 
 namespace evax::dicom_node {
@@ -41,9 +42,11 @@ struct AnnouncedIdentity {
 
 // `path`: a DICOM Part 10 file (preamble, meta header, dataset), as the SCP writes a received
 // dataset and as a STOW-RS part carries one. Values over 4 KiB are not loaded into memory.
-// The file is left where it is either way: the caller keeps or removes it.
+// The file is left where it is either way: the caller keeps or removes it. The attributes'
+// priority is decided by `priority` (RequestedProcedurePriority and the configured rules).
 std::expected<storage::InstanceAttributes, Refusal> inspect_received_file(const std::string& path,
-                                                                          const AnnouncedIdentity& announced);
+                                                                          const AnnouncedIdentity& announced,
+                                                                          const PriorityRules& priority = {});
 
 // The DICOM status a refusal answers: the C-STORE status, and the STOW-RS FailureReason
 // (PS3.18 I.2.2 uses the same numbers).

@@ -18,6 +18,7 @@
 
 #include "evax/config/node_config.h"
 #include "evax/dicom_node/store_handler.h"
+#include "evax/dicom_node/study_priority.h"
 #include "evax/logging/audit_log.h"
 #include "evax/logging/logger.h"
 
@@ -27,9 +28,10 @@ class StorageScp {
  public:
   // Binds the port and starts listening; throws std::runtime_error if it cannot (port taken,
   // unreadable TLS key). `handler`, `log` and `audit` must outlive this object; with `audit`,
-  // every association accepted or refused is recorded there.
+  // every association accepted or refused is recorded there. `priority` sets each received
+  // instance's InstanceAttributes::priority.
   StorageScp(const config::DicomSettings& settings, StoreHandler& handler, logging::Logger& log,
-             logging::AuditLog* audit = nullptr);
+             logging::AuditLog* audit = nullptr, PriorityRules priority = {});
   ~StorageScp();
   StorageScp(const StorageScp&) = delete;
   StorageScp& operator=(const StorageScp&) = delete;

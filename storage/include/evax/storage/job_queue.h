@@ -53,13 +53,16 @@ class JobQueue {
     std::vector<std::pair<std::int64_t, std::string>> not_reanalysed;  // instance id, reason
   };
   // Queues the study's instances up to max_instance_id: extends a job of that study that is
-  // still queued, or creates one (superseding the study's latest job). With `skip_reason`,
+  // still queued, or creates one (superseding the study's latest job). The job takes the
+  // study's priority (an extended one keeps the higher of its own and the study's). With `skip_reason`,
   // arrivals after a finished (or running) analysis of which `skip_reason` skips every one start
   // no superseding job: they are marked covered and each keeps its reason. One transaction.
   virtual LateEnqueue enqueue(const PendingStudy& study, const SkipReason& skip_reason) = 0;
   std::int64_t enqueue(const PendingStudy& study) { return enqueue(study, nullptr).job_id; }
 
-  // The oldest queued job not in `held_back` (jobs waiting out a retry delay), now running.
+  // The first queued job not in `held_back` (jobs waiting out a retry delay), now running: the
+  // highest priority first (stat, high, routine), the oldest (lowest id) first within one. Strict:
+  // a routine job waits while any stat or high job is queued and not held back.
   virtual std::optional<Job> claim_next(const std::set<std::int64_t>& held_back) = 0;
 
   // After a crash: this node's running jobs go back to queued, but those in `in_hand` (still

@@ -63,6 +63,7 @@ struct NodeStatisticsSnapshot {
   std::int64_t studies = 0;
   std::int64_t quarantined = 0;
   std::map<std::string, std::int64_t> jobs_by_state;
+  std::map<std::string, std::int64_t> queued_by_priority;  // queued jobs by priority name (absent: none)
   // Seconds per stage of the most recent jobs that reached it, by stage name: quiet_period
   // (received -> complete), queue (queued -> started), analysis (started -> inferred),
   // reporting (inferred -> reported), delivery (reported -> delivered), total (received -> delivered).
@@ -83,6 +84,9 @@ class ReadModel {
   virtual std::vector<Job> recent_jobs(int limit) = 0;
   virtual JobPage list_jobs(const JobFilter& filter) = 0;
   virtual std::vector<Job> jobs_of_study(const std::string& study_instance_uid) = 0;  // oldest first
+  // Queued jobs in the order workers claim them: by priority (stat, high, routine), then first
+  // queued first. A job waiting out a retry delay keeps its place but is passed over until then.
+  virtual std::vector<Job> queued_jobs(int limit) = 0;
   virtual std::vector<JobImage> images_of(std::int64_t job_id) = 0;
   // The study's late arrivals that started no re-analysis, oldest first, each with its reason.
   virtual std::vector<NotReanalysed> not_reanalysed_of_study(const std::string& study_instance_uid) = 0;

@@ -5,11 +5,18 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "evax/results/records.h"
 
 namespace evax::storage {
+
+// How urgently a study is analysed: workers claim queued jobs by priority, highest first, and
+// in order of arrival within a priority. Stored as these numbers (0, 1, 2) in both backends.
+enum class Priority { routine = 0, high = 1, stat = 2 };
+std::string_view priority_name(Priority priority);  // "routine", "high", "stat"
+std::optional<Priority> parse_priority(std::string_view name);
 
 // What ingest extracts from a received dataset: identity, and the attributes the intake rules
 // and the admin need. No patient identifiers.
@@ -28,6 +35,9 @@ struct InstanceAttributes {
   std::string image_type;             // ImageType, backslash-separated
   int rows = 0;
   int columns = 0;
+  // From RequestedProcedurePriority and the configured priority rules (dicom_node/study_priority.h);
+  // a study takes the highest of its instances'.
+  Priority priority = Priority::routine;
 };
 
 // Where an instance came from (for the record; never used to name files).
@@ -73,6 +83,7 @@ struct Job {
   std::int64_t max_instance_id = 0;   // the job covers the study's instances up to this id
   std::optional<std::int64_t> supersedes_job_id;
   StageTimes times;
+  Priority priority = Priority::routine;  // the study's when the job was queued (or extended)
 };
 
 // One image's fate within a job: analysed (with results) or skipped (with a reason code). The
