@@ -235,6 +235,8 @@ struct Notification {
   std::string bearer_token;                       // "" = none
   std::string mode = "transaction";               // transaction | resources
   int timeout_s = 30;
+};
+
 // A PACS the node may query (C-FIND) and retrieve studies from (POST /api/v1/studies/retrieve,
 // POST /api/v1/sweeps). With "c-move" the PACS sends the study to the node's own AE title
 // (dicom.ae_title: the PACS must know it and the node must accept the PACS, dicom.allowed_peers);
