@@ -69,7 +69,7 @@ bool settled(const json& status, std::size_t targets) {
 }
 
 // The job as the admin API shows it.
-json api_job(const NodeHarness& node, const json& status) {
+json api_job(NodeHarness& node, const json& status) {
   const auto id = status["jobs"][0]["id"].get<std::int64_t>();
   const HttpAnswer answer = http_call(node.config()["http"]["port"].get<int>(), {"GET", "/api/v1/jobs/" + std::to_string(id), kReadToken});
   EXPECT_EQ(answer.status, 200) << answer.body << answer.error;
@@ -111,7 +111,9 @@ TEST(RisNotifications, OruR01ReachesThePeerValidAndUrgentOnlyForTheTargetWhoseFi
   // The PACS gets the DICOM objects, never a notification file.
   for (const auto& output : status["jobs"][0]["outputs"])
     for (const auto& d : output["deliveries"])
-      if (d["destination"] == "pacs") EXPECT_EQ(std::string(output["kind"]).find(':'), std::string::npos) << output.dump(2);
+      if (d["destination"] == "pacs") {
+        EXPECT_EQ(std::string(output["kind"]).find(':'), std::string::npos) << output.dump(2);
+      }
 
   const auto urgent = urgent_ris.records();
   ASSERT_EQ(urgent.size(), 1u);
