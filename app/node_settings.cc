@@ -15,6 +15,8 @@
 #include "evax/dicom_node/study_priority.h"
 #include "evax/dicom_node/tls_files.h"
 #include "evax/dicomweb/stow_client.h"
+#include "evax/dicomweb/stow_client_transport.h"
+#include "evax/pipeline/notification_transport.h"
 #include "evax/pipeline/output_builders.h"
 #include "evax/reporting/result_objects.h"
 #include "evax/storage/file_store.h"
@@ -213,7 +215,12 @@ pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, c
   results.outputs = config.reporting.outputs;
   if (!config.reporting.secondary_capture) std::erase(results.outputs, "sc");
   results.sc_max_side = config.reporting.sc_max_side;
-  for (const auto& d : config.destinations) results.destinations.push_back({d.name, d.outputs});
+  // A route with no kinds takes every kind, the notifications' too: a destination whose
+  // `outputs` is empty gets every DICOM kind, and each RIS target only its own notification.
+  for (const auto& d : config.destinations)
+    results.destinations.push_back({d.name, d.outputs.empty() ? config::output_kinds() : d.outputs});
+  for (const auto& n : config.notifications)
+    results.destinations.push_back({n.name, {pipeline::notification_output_kind(n)}});
   if (segmenter && model.task != inference::Task::features) {
     settings.segment_lungs = true;
     settings.lung_limits = {config.model.lung_min_region_fraction, config.model.lung_max_total_fraction};
@@ -272,8 +279,26 @@ pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config) {
   pipeline::DeliverySettings settings;
   settings.retry = config.delivery;
   settings.destinations = config.destinations;
+  // Each RIS target has its own sender in the outbox, under its name; its transport comes from
+  // transport_factory (a pseudo-destination: only the name is used).
+  for (const auto& n : config.notifications) {
+    config::Destination target;
+    target.name = n.name;
+    target.kind = "notification:" + n.kind;  // never a destination's kind
+    settings.destinations.push_back(std::move(target));
+  }
   settings.scu = {config.dicom.ae_title, config.delivery.connect_timeout_s, config.delivery.dimse_timeout_s, config.dicom.max_pdu};
   return settings;
+}
+
+pipeline::TransportFactory transport_factory(const config::NodeConfig& config, const dicom_node::ScuSettings& scu) {
+  return [&config, scu](const config::Destination& destination) -> std::unique_ptr<pipeline::ObjectTransport> {
+    for (const auto& n : config.notifications)
+      if (n.name == destination.name) return pipeline::make_notification_transport(n);
+    if (destination.kind == "dicomweb") return dicomweb::make_stow_transport(destination, config.delivery.connect_timeout_s);
+    if (destination.kind == "dicom") return pipeline::make_dicom_transport(scu, destination);
+    return nullptr;
+  };
 }
 
 std::vector<admin::ModelDescription> model_descriptions(const inference::ModelInfo& model, const std::string& checkpoint_sha256,

@@ -41,7 +41,11 @@ dicom_node::IntakeSettings intake_settings(const config::NodeConfig& config);
 pipeline::AnalysisSettings analysis_settings(const config::NodeConfig& config, const inference::ModelInfo& model,
                                              const std::string& checkpoint_sha256,
                                              const std::optional<LoadedSegmenter>& segmenter = std::nullopt);
+// The outbox's senders: every destination, then every RIS target (notifications[]) by its name.
 pipeline::DeliverySettings delivery_settings(const config::NodeConfig& config);
+// Each sender's transport: the notification clients for a RIS target's name, C-STORE with `scu`
+// for a DICOM destination. `config` must outlive the factory.
+pipeline::TransportFactory transport_factory(const config::NodeConfig& config, const dicom_node::ScuSettings& scu);
 // Which database the node keeps its index and queues in, as which node, and the free-space watermark.
 storage::BackendSettings backend_settings(const config::NodeConfig& config);
 // This node's id in a cluster: cluster.node_id, or <hostname>:<dicom.port>.

@@ -81,7 +81,9 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
     const int retrievals_requeued = storage_backend->open_retrieval_log()->requeue_running();
     for (const auto& [name, count] : outbox->unfinished_by_destination()) {
       const bool configured = std::any_of(config.destinations.begin(), config.destinations.end(),
-                                          [&](const config::Destination& d) { return d.name == name; });
+                                          [&](const config::Destination& d) { return d.name == name; }) ||
+                              std::any_of(config.notifications.begin(), config.notifications.end(),
+                                          [&](const config::Notification& n) { return n.name == name; });
       if (!configured)
         log.warn("delivery", "destination-unknown", "results wait for a destination that is no longer configured",
                  {{"destination", name}, {"results", std::to_string(count)}});
@@ -90,10 +92,6 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
              {{"data_dir", files.data_dir()}, {"temp_files_removed", std::to_string(sweep.temp_files)},
               {"orphan_files_removed", std::to_string(sweep.orphan_files)}, {"jobs_requeued", std::to_string(requeued)},
               {"deliveries_requeued", std::to_string(resend)}, {"retrievals_requeued", std::to_string(retrievals_requeued)}});
-    if (!config.notifications.empty())
-      log.warn("node", "notifications-not-sent",
-               "notifications[] is read and checked, but this build does not send notifications yet (README: Notifications to the RIS)",
-               {{"targets", std::to_string(config.notifications.size())}});
 
     auto engine = inference::Engine::create(engine_options(config.model));
     if (!engine) {
@@ -152,20 +150,19 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
 
     inference::BatchingClassifier classifier(**engine, batching_options(config.model), segmenter.get());
     const pipeline::SteadyClock clock;
-    // Each destination's transport by its kind: C-STORE or STOW-RS.
-    const auto delivery = delivery_settings(config);
-    pipeline::DeliveryWorkers senders(*storage_backend, delivery, clock, log, &audit,
-                                      [&delivery, &config](const config::Destination& d) -> std::unique_ptr<pipeline::ObjectTransport> {
-                                        if (d.kind == "dicomweb") return dicomweb::make_stow_transport(d, config.delivery.connect_timeout_s);
-                                        if (d.kind == "dicom") return pipeline::make_dicom_transport(delivery.scu, d);
-                                        return nullptr;
-                                      });
+    // Each destination's transport by its kind (C-STORE or STOW-RS), each RIS target's by its
+    // notification kind (HL7 MLLP or FHIR).
+    const auto deliveries = delivery_settings(config);
+    pipeline::DeliveryWorkers senders(*storage_backend, deliveries, clock, log, &audit, transport_factory(config, deliveries.scu));
     auto settings = analysis_settings(config, model, checkpoint_sha256, loaded_segmenter);
     auto outputs = pipeline::make_output_builders(settings.results.outputs, settings.results);
     if (!outputs) {  // check_node_settings refused unknown kinds already
       log.error("node", "config-invalid", outputs.error());
       return 1;
     }
+    // The RIS notifications come after the DICOM kinds, one builder per notifications[] target.
+    for (auto& builder : pipeline::make_notification_outputs(config.notifications, settings.results))
+      outputs->push_back(std::move(builder));
     pipeline::AnalysisWorkers workers(files, *storage_backend, classifier, model, std::move(settings), std::move(*outputs),
                                       clock, log, [&senders] { senders.wake(); });
     // On PostgreSQL (a cluster) the quiet period runs on the database's clock, across nodes.
