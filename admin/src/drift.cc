@@ -9,19 +9,15 @@
 namespace evax::admin {
 namespace {
 
-std::vector<double> bin_fractions(const std::vector<double>& values) {
-  std::vector<double> edges(kPsiBins + 1);
-  for (int i = 0; i <= kPsiBins; ++i) edges[i] = static_cast<double>(i) / kPsiBins;
-  std::vector<std::size_t> counts(kPsiBins, 0);
-  for (double v : values) {
-    // The bin whose [low, high) holds v: numpy.histogram's rule, the last bin closed.
-    const auto upper = std::upper_bound(edges.begin(), edges.end(), v);
-    const auto bin = std::clamp<std::ptrdiff_t>(upper - edges.begin() - 1, 0, kPsiBins - 1);
-    ++counts[static_cast<std::size_t>(bin)];
-  }
-  std::vector<double> fractions(kPsiBins);
-  for (int i = 0; i < kPsiBins; ++i)
-    fractions[i] = std::max(static_cast<double>(counts[i]) / static_cast<double>(values.size()), kPsiEpsilon);
+// Each bin's smoothed fraction of `values` (drift.h): a value's bin is the number of cut points
+// below it, so a value equal to a cut point stays in the bin that cut point closes.
+std::vector<double> bin_fractions(const std::vector<double>& values, const std::vector<double>& cuts) {
+  std::vector<std::size_t> counts(cuts.size() + 1, 0);
+  for (double v : values) ++counts[static_cast<std::size_t>(std::lower_bound(cuts.begin(), cuts.end(), v) - cuts.begin())];
+  const double bins = static_cast<double>(counts.size());
+  std::vector<double> fractions;
+  for (std::size_t count : counts)
+    fractions.push_back((static_cast<double>(count) + kPsiSmoothing) / (static_cast<double>(values.size()) + kPsiSmoothing * bins));
   return fractions;
 }
 
@@ -46,11 +42,27 @@ std::string trimmed(std::string text) {
 
 }  // namespace
 
+std::vector<double> psi_cut_points(const std::vector<double>& baseline) {
+  if (baseline.empty()) return {};
+  std::vector<double> sorted = baseline;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t n = sorted.size();
+  std::vector<double> cuts;
+  for (std::size_t i = 1; i < static_cast<std::size_t>(kPsiBins); ++i) {
+    // The smallest value with at least i * n / kPsiBins values at or below it: index
+    // ceil(i * n / kPsiBins) - 1, in integers so that no rounding moves a cut.
+    const double cut = sorted[(i * n + kPsiBins - 1) / kPsiBins - 1];
+    if (cut < sorted.back() && (cuts.empty() || cut > cuts.back())) cuts.push_back(cut);
+  }
+  return cuts;
+}
+
 double population_stability_index(const std::vector<double>& baseline, const std::vector<double>& current) {
   require_samples(baseline, current);
-  const std::vector<double> b = bin_fractions(baseline), c = bin_fractions(current);
+  const std::vector<double> cuts = psi_cut_points(baseline);
+  const std::vector<double> b = bin_fractions(baseline, cuts), c = bin_fractions(current, cuts);
   double psi = 0;
-  for (int i = 0; i < kPsiBins; ++i) psi += (c[i] - b[i]) * std::log(c[i] / b[i]);
+  for (std::size_t i = 0; i < b.size(); ++i) psi += (c[i] - b[i]) * std::log(c[i] / b[i]);
   return psi;
 }
 

@@ -16,16 +16,31 @@ namespace evax::admin {
 // Probabilities per finding label.
 using FindingSamples = std::map<std::string, std::vector<double>>;
 
-// PSI's binning: kPsiBins equal-width bins on [0, 1] (edges i / kPsiBins; each bin holds
-// [low, high), the last one also 1.0; values outside [0, 1] are clamped into the end bins); each
-// bin's fraction is floored at kPsiEpsilon so that an empty bin adds a large but finite term.
+// PSI's binning, from the baseline alone, so that a resample of the baseline scores near 0 wherever
+// its probabilities happen to cluster. The cut points are the baseline's deciles: for i = 1 to
+// kPsiBins - 1, the smallest baseline value with at least i * n / kPsiBins of the n values at or
+// below it (numpy.quantile's "inverted_cdf"). Equal cut points (ties) are merged, and one equal to
+// the baseline's largest value dropped, so that every bin holds baseline values: kPsiBins bins for
+// a continuous baseline, fewer for a tied one, one (PSI 0; KS still measures) for a constant one.
+// A value goes to the first bin whose cut point is >= it (bins (cut[j-1], cut[j]], the last one
+// open above): values outside the baseline's range land in the end bins. Each sample's fraction in
+// a bin is smoothed as (count + kPsiSmoothing) / (n + kPsiSmoothing * bins), which keeps an empty
+// bin's term finite without letting it dominate small samples as a fixed floor (1e-4) did.
 inline constexpr int kPsiBins = 10;
-inline constexpr double kPsiEpsilon = 1e-4;
+inline constexpr double kPsiSmoothing = 0.5;
 
-// PSI = sum over bins of (current_i - baseline_i) * ln(current_i / baseline_i), the fractions
-// floored as above. 0 for identical histograms; 0.1 to 0.2 is usually read as a moderate shift,
-// above 0.2 as a major one. Both samples must be non-empty (std::invalid_argument otherwise).
+// PSI = sum over bins of (current_i - baseline_i) * ln(current_i / baseline_i), with the
+// fractions above. 0 for identical histograms; 0.1 to 0.2 is usually read as a moderate shift,
+// above 0.2 as a major one. Under no change (both samples from one continuous distribution, n
+// and m images) it is still about (kPsiBins - 1) * (1/n + 1/m) on average, its 99.9th percentile
+// about three times that: 0.06 for 300 against 300 images, 0.18 for 100 against 100, about 0.5
+// for 30 against 30 (README, "Watching the model in production"; monitoring.min_images must
+// keep it well under the threshold). Both samples must be non-empty (std::invalid_argument
+// otherwise).
 double population_stability_index(const std::vector<double>& baseline, const std::vector<double>& current);
+
+// The cut points above, ascending and distinct; empty for a constant (or empty) baseline.
+std::vector<double> psi_cut_points(const std::vector<double>& baseline);
 
 // The two-sample KS statistic D = max over x of |F_baseline(x) - F_current(x)| with the
 // empirical distribution functions (scipy.stats.ks_2samp's statistic). Both non-empty.

@@ -89,7 +89,7 @@ void finding_monitoring(Exposition& e, const DriftSnapshot& drift) {
   for (const auto& [finding, values] : drift.current)
     e.histogram("evax_finding_probability", "finding=\"" + label(finding) + "\"", values, bounds);
   e.family("evax_finding_drift_psi", "gauge",
-           "Population stability index of each finding's probabilities, the last monitoring.window_days against the baseline (10 equal bins on [0, 1], epsilon 1e-4).");
+           "Population stability index of each finding's probabilities, the last monitoring.window_days against the baseline (bins at the baseline's deciles, fractions smoothed by 0.5 a bin).");
   e.family("evax_finding_drift_ks", "gauge", "Two-sample Kolmogorov-Smirnov statistic, the last monitoring.window_days against the baseline.");
   e.family("evax_finding_drifting", "gauge", "1 while a finding's PSI is at or above monitoring.psi_threshold (a warning in /readyz).");
   for (const FindingDrift& f : drift.findings) {

@@ -117,7 +117,7 @@ TEST_F(QueueView, RefusesUnknownParametersAndBadLimits) {
 TEST(QueueMetric, CountsQueuedJobsByPriorityWithZeroesForTheAbsent) {
   storage::NodeStatisticsSnapshot stats;
   stats.queued_by_priority = {{"stat", 2}, {"routine", 7}};
-  const std::string text = prometheus_text(stats, {}, {}, {}, {}, {"node-a", "", "", 1, 0});
+  const std::string text = prometheus_text(stats, {}, {}, {}, {}, {"node-a", "", "", 1, 0}, {});
   EXPECT_NE(text.find("# TYPE evax_queued_jobs gauge"), std::string::npos) << text;
   EXPECT_NE(text.find("evax_queued_jobs{node=\"node-a\",priority=\"stat\"} 2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("evax_queued_jobs{node=\"node-a\",priority=\"high\"} 0\n"), std::string::npos) << text;
