@@ -206,7 +206,7 @@ int serve(const config::NodeConfig& config, const sigset_t& stop_signals) {
             live.batch_seconds_buckets.emplace_back(inference::BatchingClassifier::Stats::kSecondsBuckets[i], inference.seconds_buckets[i]);
           return live;
         },
-        node_id(config), std::move(retrieval_hooks), stow_upload_route(stow_intake)});
+        node_id(config), stow_upload_route(stow_intake), std::move(retrieval_hooks)});
     log.info("node", "ready", "node ready",
              {{"ae_title", config.dicom.ae_title}, {"port", std::to_string(config.dicom.port)}, {"http_port", std::to_string(config.http.port)}});
 
