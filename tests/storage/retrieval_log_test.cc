@@ -157,8 +157,9 @@ TEST_P(RetrievalLogBehaviour, AStudyCountsAsAnalysedOnlyByADoneJobOfTheSameModel
   analysed_study("1.2.5.1", running);                                        // analysed: skip
   analysed_study("1.2.5.2", {"EVA-X-S", "cxr14", false, "cd34"});            // another checkpoint
   analysed_study("1.2.5.3", {"EVA-X-S", "chexpert", false, "ab12"});         // another head
-  analysed_study("1.2.5.4", running, JobState::queued);                      // not analysed yet
   analysed_study("1.2.5.5", running, JobState::failed);                      // failed
+  // Last: claim_next takes the oldest queued job, so a queued one earlier would be claimed instead.
+  analysed_study("1.2.5.4", running, JobState::queued);                      // not analysed yet
   EXPECT_EQ(log_->analysed_with({"1.2.5.1", "1.2.5.2", "1.2.5.3", "1.2.5.4", "1.2.5.5", "1.2.5.6"}, running),
             std::vector<std::string>{"1.2.5.1"});
   EXPECT_TRUE(log_->analysed_with({}, running).empty());
