@@ -26,6 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
+// The label source that is no file: the radiologists' verdicts in the node's feedback store.
+constexpr const char* kFeedbackFormat = "feedback";
+
 // Flags that choose the model without a config; with --config the config's model is used.
 const std::vector<std::string> kModelFlags{"--checkpoint", "--task", "--dtype", "--input-size", "--legacy-pos-embed"};
 
@@ -59,16 +62,32 @@ std::expected<std::optional<double>, std::string> target(const CommandLine& cl, 
   return std::unexpected(flag + " needs a number in (0, 1], not '" + text + "'");
 }
 
+std::string targets_problem(const CommandLine& cl) {
+  if (cl.has("--target-sensitivity") && cl.has("--target-specificity"))
+    return "give --target-sensitivity or --target-specificity, not both";
+  if (cl.has("--write-operating-points") && !cl.has("--target-sensitivity") && !cl.has("--target-specificity"))
+    return "--write-operating-points needs --target-sensitivity or --target-specificity";
+  return "";
+}
+
 // What the command line asks for, checked before anything is loaded.
 std::string usage_problem(const CommandLine& cl) {
   const bool by_config = cl.has("--config");
   for (const auto& flag : kModelFlags)
     if (by_config && cl.has(flag)) return "the model comes from --config or from " + flag + ", not both";
   if (!by_config && !cl.has("--checkpoint")) return "--config FILE or --checkpoint FILE|demo:tiny is required";
-  for (const char* flag : {"--labels", "--format", "--out"})
+  for (const char* flag : {"--format", "--out"})
     if (!cl.has(flag)) return std::string(flag) + " is required";
+  if (cl.values.at("--format") == kFeedbackFormat) {
+    if (cl.has("--labels")) return "--format feedback takes the labels from the node's feedback store, not from --labels";
+    if (cl.has("--images")) return "--format feedback evaluates the node's stored images, not --images";
+    if (!by_config) return "--format feedback reads the node's database: it needs --config";
+    if (cl.has("--test-list") || cl.has("--uncertain")) return "--test-list and --uncertain go with --format cxr14 and chexpert";
+    return targets_problem(cl);
+  }
+  if (!cl.has("--labels")) return "--labels is required";
   const auto format = parse_label_format(cl.values.at("--format"));
-  if (!format) return "--format must be cxr14, chexpert or csv";
+  if (!format) return "--format must be cxr14, chexpert, csv or feedback";
   if (cl.has("--test-list") && *format != LabelFormat::cxr14) return "--test-list goes with --format cxr14";
   if (cl.has("--uncertain") && *format != LabelFormat::chexpert) return "--uncertain goes with --format chexpert";
   if (cl.has("--uncertain") && !parse_uncertain_policy(cl.values.at("--uncertain"))) return "--uncertain must be ones, zeros or ignore";
@@ -80,11 +99,7 @@ std::string usage_problem(const CommandLine& cl) {
   } else if (cl.has("--from") || cl.has("--to")) {
     return "--from and --to go with --stored";
   }
-  if (cl.has("--target-sensitivity") && cl.has("--target-specificity"))
-    return "give --target-sensitivity or --target-specificity, not both";
-  if (cl.has("--write-operating-points") && !cl.has("--target-sensitivity") && !cl.has("--target-specificity"))
-    return "--write-operating-points needs --target-sensitivity or --target-specificity";
-  return "";
+  return targets_problem(cl);
 }
 
 std::expected<LabelTable, std::string> load_labels(const CommandLine& cl) {
@@ -136,6 +151,33 @@ std::expected<std::vector<std::string>, std::string> image_files(const CommandLi
   return std::unexpected(std::to_string(missing.size()) + " of " + std::to_string(keys.size()) +
                          " labelled SOP Instance UIDs are not stored (with their files) in studies received from " +
                          cl.values.at("--from") + " to " + cl.values.at("--to") + ", e.g. " + missing[0]);
+}
+
+// --format feedback: the radiologists' verdicts on the node's stored images (received in
+// [--from, --to) where given), and those images' files. Throws where the database cannot be read.
+std::expected<FeedbackLabels, std::string> stored_feedback(const CommandLine& cl, const config::NodeConfig& config, std::ostream& err) {
+  const storage::FileStore files = node_files(config);
+  const auto backend = storage::make_storage_backend(backend_settings(config), files);
+  const std::string from = cl.value_or("--from", ""), to = cl.value_or("--to", "");
+  const StoredInstances stored = stored_instance_files(*backend, from, to);
+  FeedbackLabels labelled = feedback_labels(backend->open_feedback_store()->labels_from_feedback(), stored);
+  const std::string range = from.empty() && to.empty() ? ""
+                            : " in studies received from " + (from.empty() ? std::string("the first") : from) + " to " +
+                                  (to.empty() ? std::string("now") : to);
+  if (labelled.not_stored > 0)
+    err << "evax-node evaluate: " << labelled.not_stored << " images with feedback are left out: not stored (with their files)" << range
+        << "\n";
+  if (labelled.table.images.empty()) return std::unexpected("no stored image" + range + " has radiologist feedback");
+  return labelled;
+}
+
+// The dataset's name in the report.
+std::string dataset_name(const CommandLine& cl) {
+  if (cl.values.at("--format") == kFeedbackFormat)
+    return "radiologist feedback on stored images" + (cl.has("--from") ? " from " + cl.values.at("--from") : std::string()) +
+           (cl.has("--to") ? " to " + cl.values.at("--to") : std::string());
+  return fs::path(cl.values.at("--labels")).filename().string() +
+         (cl.has("--test-list") ? " (" + fs::path(cl.values.at("--test-list")).filename().string() + ")" : "");
 }
 
 // What names the model's scores in the cache: the checkpoint's content (or the demo weights),
@@ -221,14 +263,23 @@ int run_evaluate(const std::vector<std::string>& args, std::ostream& out, std::o
     return 2;
   }
 
-  auto table = load_labels(cl);
+  const bool feedback = cl.values.at("--format") == kFeedbackFormat;
+  std::expected<LabelTable, std::string> table;
+  if (!feedback) table = load_labels(cl);
   if (!table) {
     err << "evax-node evaluate: " << table.error() << "\n";
     return 2;
   }
   std::expected<std::vector<std::string>, std::string> files;
   try {
-    files = image_files(cl, config, *table, err);
+    if (!feedback) {
+      files = image_files(cl, config, *table, err);
+    } else if (auto labelled = stored_feedback(cl, config, err)) {
+      table = std::move(labelled->table);
+      files = std::move(labelled->files);
+    } else {
+      files = std::unexpected(labelled.error());
+    }
   } catch (const std::exception& e) {  // the node's database could not be read
     err << "evax-node evaluate: cannot read the stored studies: " << e.what() << "\n";
     return 1;
@@ -307,8 +358,7 @@ int run_evaluate(const std::vector<std::string>& args, std::ostream& out, std::o
   input.checkpoint = info.checkpoint;
   input.checkpoint_sha256 = checkpoint_sha256;
   input.demo_weights = info.demo;
-  input.dataset_name = fs::path(cl.values.at("--labels")).filename().string() +
-                       (cl.has("--test-list") ? " (" + fs::path(cl.values.at("--test-list")).filename().string() + ")" : "");
+  input.dataset_name = dataset_name(cl);
   input.images = table->images.size() - scored->failures.size();
   input.target_sensitivity = *sensitivity;
   input.target_specificity = *specificity;

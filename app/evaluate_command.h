@@ -12,8 +12,9 @@ namespace evax::app {
 
 inline constexpr const char* kEvaluateUsage =
     "evax-node evaluate (--config FILE | --checkpoint FILE|demo:tiny [--task T] [--dtype D] [--input-size N])\n"
-    "    --labels FILE --format cxr14|chexpert|csv [--test-list FILE] [--uncertain ones|zeros|ignore]\n"
-    "    (--images DIR | --stored --from DATE --to DATE) --out DIR [--cache DIR]\n"
+    "    (--labels FILE --format cxr14|chexpert|csv [--test-list FILE] [--uncertain ones|zeros|ignore]\n"
+    "     (--images DIR | --stored --from DATE --to DATE)\n"
+    "     | --format feedback [--stored] [--from DATE] [--to DATE]) --out DIR [--cache DIR]\n"
     "    [--target-sensitivity X | --target-specificity X] [--write-operating-points FILE]\n"
     "    [--calibration-bins N] [--batch N] [--threads N] [--device cpu|cuda|auto]";
 

@@ -91,4 +91,28 @@ StoredInstances stored_instance_files(storage::StorageBackend& backend, const st
   return out;
 }
 
+FeedbackLabels feedback_labels(const std::map<std::string, std::map<std::string, int>>& verdicts, const StoredInstances& stored) {
+  FeedbackLabels out;
+  out.table.key_kind = LabelTable::KeyKind::sop_instance_uid;
+  std::set<std::string> findings;
+  for (const auto& [uid, by_finding] : verdicts) {
+    if (!stored.file_of_uid.contains(uid)) continue;
+    for (const auto& verdict : by_finding) findings.insert(verdict.first);
+  }
+  out.table.labels.assign(findings.begin(), findings.end());
+  for (const auto& [uid, by_finding] : verdicts) {
+    const auto file = stored.file_of_uid.find(uid);
+    if (file == stored.file_of_uid.end()) {
+      ++out.not_stored;
+      continue;
+    }
+    LabelledImage image{uid, std::vector<std::optional<int>>(out.table.labels.size())};
+    for (std::size_t column = 0; column < out.table.labels.size(); ++column)
+      if (const auto verdict = by_finding.find(out.table.labels[column]); verdict != by_finding.end()) image.truth[column] = verdict->second;
+    out.table.images.push_back(std::move(image));
+    out.files.push_back(file->second);
+  }
+  return out;
+}
+
 }  // namespace evax::app

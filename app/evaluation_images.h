@@ -1,6 +1,7 @@
 // Where `evax-node evaluate` finds the labelled images: files in a folder, matched by the labels'
 // file names, or the node's own stored instances, matched by SOP Instance UID through the
-// storage interfaces. Stateless.
+// storage interfaces; and, for `--format feedback`, the labels radiologists gave those stored
+// instances. Stateless.
 #pragma once
 
 #include <expected>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "evax/storage/storage_backend.h"
+#include "evaluation_labels.h"
 
 namespace evax::app {
 
@@ -29,5 +31,18 @@ struct StoredInstances {
   int purged = 0;
 };
 StoredInstances stored_instance_files(storage::StorageBackend& backend, const std::string& from, const std::string& to);
+
+// The radiologists' verdicts (FeedbackStore::labels_from_feedback: SOP Instance UID -> finding
+// -> 0/1, the newest verdict winning) on the instances of `stored`, as a label table keyed by SOP
+// Instance UID: one column per finding named by any verdict (sorted by name), each image labelled
+// only for the findings it has a verdict on (blank elsewhere: left out of that finding), images in
+// UID order, `files` their files. Verdicts on images not in `stored` (received outside the range,
+// purged, or never stored) are left out and counted in `not_stored`.
+struct FeedbackLabels {
+  LabelTable table;
+  std::vector<std::string> files;  // per table.images
+  int not_stored = 0;
+};
+FeedbackLabels feedback_labels(const std::map<std::string, std::map<std::string, int>>& verdicts, const StoredInstances& stored);
 
 }  // namespace evax::app

@@ -10,10 +10,12 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
 #include "evax/config/node_config.h"
+#include "evax/storage/feedback_store.h"
 #include "evax/storage/instance_index.h"
 #include "evax/storage/job_queue.h"
 #include "evax/storage/storage_backend.h"
@@ -264,6 +266,113 @@ TEST_F(Evaluate, TheNodesStoredImagesAreEvaluatedBySopInstanceUidThroughItsDatab
   const auto empty = run_command(base + " --stored --from 2000-01-01 --to 2000-01-02");
   EXPECT_EQ(empty.status, 2);
   EXPECT_NE(empty.output.find("4 of 4 labelled SOP Instance UIDs are not stored"), std::string::npos) << empty.output;
+}
+
+TEST_F(Evaluate, RadiologistFeedbackOnStoredImagesIsTheLabelSourceOfFormatFeedback) {
+  // Five stored chest images in two studies, each study a job, and radiologists' verdicts recorded
+  // through the FeedbackStore as POST /api/v1/jobs/{id}/feedback records them: on four of the
+  // images, one verdict overruled by a later review, one on an image the node never stored.
+  const json node_config{{"storage", {{"data_dir", (dir_ / "data").string()}}},
+                         {"model", {{"classifier", {{"checkpoint", "demo:tiny"}}}, {"device", "cpu"}}}};
+  std::ofstream(dir_ / "node.json") << node_config.dump(2);
+  auto config = evax::config::load_config_file((dir_ / "node.json").string());
+  ASSERT_TRUE(config);
+  const std::string study_a = "1.2.826.0.1.3680043.9.8.1", study_b = "1.2.826.0.1.3680043.9.8.2";
+  const std::string never_stored = "1.2.826.0.1.3680043.9.8.99";
+  std::vector<std::string> uids;
+  {
+    const evax::storage::FileStore files = evax::app::node_files(*config);
+    const auto backend = evax::storage::make_storage_backend(evax::app::backend_settings(*config), files);
+    const auto index = backend->open_instance_index();
+    for (int i = 0; i < 5; ++i) {
+      evax::testing::SyntheticImage image;
+      image.study_uid = i < 3 ? study_a : study_b;
+      image.width = 40 + i;
+      evax::storage::StoreRequest request;
+      request.temp_path = files.new_temp_path();
+      uids.push_back(evax::testing::write_synthetic_dicom(request.temp_path, image));
+      request.attributes.sop_instance_uid = uids.back();
+      request.attributes.study_instance_uid = image.study_uid;
+      request.attributes.sop_class_uid = image.sop_class_uid;
+      request.attributes.modality = "DX";
+      ASSERT_EQ(index->store(request).outcome, evax::storage::StoreOutcome::stored);
+    }
+    const auto queue = backend->open_job_queue();
+    std::map<std::string, std::int64_t> job_of_study;
+    for (const auto& study : queue->studies_awaiting_analysis()) job_of_study[study.study_instance_uid] = queue->enqueue(study);
+    ASSERT_EQ(job_of_study.size(), 2u);
+    auto item = [](const std::string& uid, const std::string& label, const std::string& verdict, int value) {
+      evax::storage::FeedbackItem i;
+      i.sop_instance_uid = uid;
+      i.label = label;
+      i.verdict = verdict;
+      i.value = value;
+      if (verdict == "agree" || verdict == "disagree") {  // about the node's call (present, at 0.7 over 0.5)
+        i.probability = 0.7;
+        i.operating_point = 0.5;
+      }
+      return i;
+    };
+    auto review = [&](const std::string& study, const std::string& reviewer, std::vector<evax::storage::FeedbackItem> items) {
+      evax::storage::Feedback feedback;
+      feedback.job_id = job_of_study.at(study);
+      feedback.reviewer = reviewer;
+      feedback.items = std::move(items);
+      return feedback;
+    };
+    const auto store = backend->open_feedback_store();
+    store->record(review(study_a, "dr-a", {item(uids[0], "Cardiomegaly", "agree", 1), item(uids[0], "Effusion", "disagree", 0),
+                                           item(uids[1], "Cardiomegaly", "absent", 0), item(uids[2], "Cardiomegaly", "present", 1)}));
+    store->record(review(study_b, "dr-a", {item(uids[3], "Effusion", "present", 1), item(never_stored, "Effusion", "present", 1)}));
+    store->record(review(study_a, "dr-b", {item(uids[2], "Cardiomegaly", "absent", 0)}));  // overrules dr-a: the newest wins
+  }
+
+  // Labels: Cardiomegaly 1 (uids[0]), 0 (uids[1]), 0 (uids[2], overruled); Effusion 0 (uids[0]),
+  // 1 (uids[3]); uids[4] has no verdict and is not evaluated.
+  const std::string base = std::string(EVAX_NODE_BINARY) + " evaluate --config " + (dir_ / "node.json").string() +
+                           " --format feedback --out " + (dir_ / "out").string();
+  const auto run = run_command(base + " --stored --from 2000-01-01 --to 2100-01-01 2>" + (dir_ / "run.log").string());
+  ASSERT_EQ(run.status, 0) << run.output << read(dir_ / "run.log");
+  const json summary = json::parse(run.output);
+  EXPECT_EQ(summary["computed"], 4);
+  EXPECT_EQ(summary["images"], 4);
+  EXPECT_NE(read(dir_ / "run.log").find("1 images with feedback are left out: not stored"), std::string::npos) << read(dir_ / "run.log");
+  const json report = json::parse(read(dir_ / "out" / "report.json"));
+  ASSERT_EQ(report["findings"].size(), 2u) << report.dump();
+  EXPECT_EQ(report["findings"][0]["label"], "Cardiomegaly");
+  EXPECT_EQ(report["findings"][0]["cases"], 3);
+  EXPECT_EQ(report["findings"][0]["positives"], 1);
+  EXPECT_EQ(report["findings"][0]["negatives"], 2);
+  EXPECT_DOUBLE_EQ(report["findings"][0]["prevalence"].get<double>(), 1.0 / 3.0);
+  EXPECT_EQ(report["findings"][1]["label"], "Effusion");
+  EXPECT_EQ(report["findings"][1]["cases"], 2);
+  EXPECT_EQ(report["findings"][1]["positives"], 1);
+  EXPECT_DOUBLE_EQ(report["findings"][1]["prevalence"].get<double>(), 0.5);
+  EXPECT_EQ(report["dataset"]["images"], 4);
+  const std::string scores = read(dir_ / "out" / "scores.csv");
+  EXPECT_EQ(scores.rfind("sop_instance_uid,", 0), 0u) << scores;
+  for (int i = 0; i < 4; ++i) EXPECT_NE(scores.find(uids[i] + ","), std::string::npos) << uids[i];
+  EXPECT_EQ(scores.find(uids[4] + ","), std::string::npos) << "an image without feedback was evaluated";
+
+  // --from/--to are optional (all stored images); a window with none of them says so.
+  const auto all = run_command(base + " 2>/dev/null");
+  ASSERT_EQ(all.status, 0) << all.output;
+  EXPECT_EQ(json::parse(all.output)["from_cache"], 4);
+  const auto empty = run_command(base + " --from 2000-01-01 --to 2000-01-02");
+  EXPECT_EQ(empty.status, 2);
+  EXPECT_NE(empty.output.find("no stored image in studies received from 2000-01-01 to 2000-01-02 has radiologist feedback"),
+            std::string::npos)
+      << empty.output;
+  // The feedback is the labels: a labels file or a folder of images with it is refused.
+  const auto with_labels = run_command(base + " --labels " + (dir_ / "node.json").string());
+  EXPECT_EQ(with_labels.status, 2);
+  EXPECT_NE(with_labels.output.find("--format feedback takes the labels from the node's feedback store"), std::string::npos)
+      << with_labels.output;
+  const auto without_config =
+      run_command(std::string(EVAX_NODE_BINARY) + " evaluate --checkpoint demo:tiny --format feedback --out " + (dir_ / "out").string());
+  EXPECT_EQ(without_config.status, 2);
+  EXPECT_NE(without_config.output.find("--format feedback reads the node's database: it needs --config"), std::string::npos)
+      << without_config.output;
 }
 
 TEST_F(Evaluate, BadInputGetsAClearErrorBeforeTheModelRuns) {
