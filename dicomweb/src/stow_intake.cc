@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "evax/dicom_node/received_file.h"
@@ -17,6 +18,11 @@ using dicom_node::StoreStatus;
 constexpr std::uint16_t kOutOfResources = 0xA700;
 constexpr std::uint16_t kCannotUnderstand = 0xC000;
 constexpr std::uint16_t kProcessingFailure = 0x0110;
+
+// RFC 2046 allows boundaries of 1 to 70 characters, but Orthanc's DICOMweb plugin (1.7, Debian
+// 12) sends 73 (a UUID, '-', the same UUID), so a longer one is accepted too. This limit only
+// bounds the delimiter that the multipart reader searches for.
+constexpr std::size_t kMaxBoundaryChars = 200;
 
 std::uint16_t failure_reason(StoreStatus status) {
   switch (status) {
@@ -110,8 +116,9 @@ std::expected<std::unique_ptr<StowUpload>, StowResponse> StowIntake::open(const 
     return std::unexpected(stow_error(415, "unsupported_media_type",
                                       "only application/dicom parts are accepted (type=\"" + type->second + "\" is not)"));
   const auto boundary = media->params.find("boundary");
-  if (boundary == media->params.end() || boundary->second.empty() || boundary->second.size() > 70)
-    return std::unexpected(stow_error(400, "bad_request", "the Content-Type has no boundary of 1 to 70 characters"));
+  if (boundary == media->params.end() || boundary->second.empty() || boundary->second.size() > kMaxBoundaryChars)
+    return std::unexpected(stow_error(400, "bad_request",
+                                      "the Content-Type has no boundary of 1 to " + std::to_string(kMaxBoundaryChars) + " characters"));
   const auto format = stow_response_format(request.accept);
   if (!format) return std::unexpected(stow_error(406, "not_acceptable", format.error()));
   if (!request.study_instance_uid.empty() && !dicom_node::valid_uid(request.study_instance_uid))

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "destination.h"
@@ -108,6 +109,52 @@ TEST(StowRs, AStudyStowedIsAnalysedAndItsResultsReachTheDestination) {
   EXPECT_EQ(node.stop(), 0);
 }
 
+// Issue 16's round trip: a study STOW-RS'd to the node by a client comes back to Orthanc (its
+// DICOMweb plugin, a `dicomweb` destination) by STOW-RS as SR, SC and SEG in the same study. The
+// example chest image and the demo lung model, as in stow_destination_test, so that there is a SEG.
+TEST(StowRs, AStudyStowedComesBackToOrthancByStowRsAsSrScAndSegInTheSameStudy) {
+  const std::string chest = std::string(EVAX_SOURCE_DIR) + "/examples/synthetic_chest_pa.dcm";
+  const std::string study = element(chest, DCM_StudyInstanceUID);
+  const std::string source_sop = element(chest, DCM_SOPInstanceUID);
+  OrthancPeer orthanc({}, /*dicomweb=*/true);
+  NodeHarness node;
+  configure(node);
+  node.config()["destinations"] = json::array({{{"name", "pacs"}, {"kind", "dicomweb"}, {"url", orthanc.dicomweb_url()}}});
+  node.config()["delivery"] = {{"retry_initial_s", 1}, {"retry_max_s", 2}, {"max_attempts", 4}, {"connect_timeout_s", 3}};
+  node.config()["model"]["segmenter"] = {{"checkpoint", "demo"}, {"threshold", 0.93}};
+  node.start();
+
+  const HttpAnswer answer = stow(node, multipart({read_bytes(chest)}), kStoreToken, "/dicomweb/studies/" + study);
+  ASSERT_EQ(answer.status, 200) << answer.error << answer.body;
+  ASSERT_EQ(json::parse(answer.body)["00081199"]["Value"].size(), 1u) << answer.body;
+  EXPECT_EQ(node.sql("SELECT calling_ae_title FROM instances"), "STOW-RS");
+
+  const json status = node.wait_for([](const json& s) { return delivered_outputs(s) >= 3; }, 300s);
+  ASSERT_EQ(delivered_outputs(status), 3u) << status.dump(2);
+  ASSERT_EQ(status["jobs"].size(), 1u) << status.dump(2);
+  EXPECT_EQ(status["jobs"][0]["study_instance_uid"], study);
+  std::set<std::string> sent;
+  for (const auto& output : status["jobs"][0]["outputs"]) sent.insert(output["sop_instance_uid"].get<std::string>());
+  ASSERT_EQ(sent.size(), 3u) << status.dump(2);
+
+  // Orthanc has exactly the node's three results (the stowed image was not sent there), in the
+  // stowed study, one of each kind.
+  std::multiset<std::string> classes;
+  std::set<std::string> received;
+  for (const auto& tags : orthanc.study_instances_tags(study)) {
+    EXPECT_EQ(tags["StudyInstanceUID"], study);
+    EXPECT_NE(tags["SOPInstanceUID"], source_sop);
+    classes.insert(tags["SOPClassUID"].get<std::string>());
+    received.insert(tags["SOPInstanceUID"].get<std::string>());
+  }
+  EXPECT_EQ(received, sent);
+  EXPECT_EQ(classes.count(UID_Comprehensive3DSRStorage), 1u);
+  EXPECT_EQ(classes.count(UID_SecondaryCaptureImageStorage), 1u);
+  EXPECT_EQ(classes.count("1.2.840.10008.5.1.4.1.1.66.4"), 1u);  // Segmentation Storage
+  EXPECT_EQ(classes.size(), 3u);
+  EXPECT_EQ(node.stop(), 0);
+}
+
 TEST(StowRs, OnlyStoreAndAdminTokensMayStowAndAStoreTokenMayDoNothingElse) {
   NodeHarness node;
   configure(node);
@@ -147,6 +194,9 @@ TEST(StowRs, BadRequestsGetTheStandardAnswersAndStoreNothing) {
   EXPECT_EQ(stow(node, images[0], kStoreToken, "/dicomweb/studies", "application/dicom").status, 415);
   EXPECT_EQ(stow(node, good, kStoreToken, "/dicomweb/studies", "multipart/related; type=\"application/dicom+json\"; boundary=" + kBoundary).status, 415);
   EXPECT_EQ(stow(node, good, kStoreToken, "/dicomweb/studies", "application/json").status, 415);
+  // A boundary past the node's 200 characters (RFC 2046: 70; Orthanc sends 73, accepted): 400.
+  const std::string long_boundary(201, 'b');
+  EXPECT_EQ(stow(node, good, kStoreToken, "/dicomweb/studies", "multipart/related; type=\"application/dicom\"; boundary=" + long_boundary).status, 400);
   // An Accept the node cannot answer: 406.
   EXPECT_EQ(stow(node, good, kStoreToken, "/dicomweb/studies", kContentType, "text/html").status, 406);
   // Malformed multipart: 400.
@@ -197,9 +247,11 @@ TEST(StowRs, BadRequestsGetTheStandardAnswersAndStoreNothing) {
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances"), "1");
 }
 
-// Orthanc's DICOMweb plugin, as a PACS that forwards by STOW-RS, sends a study to the node.
-// Disabled: Orthanc's stow job answers HTTP 500 against the node; not yet investigated.
-TEST(StowRs, DISABLED_OrthancsDicomwebPluginStowsAStudyThatIsAnalysed) {
+// Orthanc's DICOMweb plugin, as a PACS that forwards by STOW-RS, sends a study to the node. Its
+// boundary is 73 characters long (over RFC 2046's 70, which the node once refused with 400, and
+// Orthanc's job then failed with HTTP 500). Chunked transfers are off in its server entry: the
+// node takes bodies with a Content-Length only (chunked: 411).
+TEST(StowRs, OrthancsDicomwebPluginStowsAStudyThatIsAnalysed) {
   NodeHarness node;
   configure(node);
   node.start();
@@ -217,6 +269,7 @@ TEST(StowRs, DISABLED_OrthancsDicomwebPluginStowsAStudyThatIsAnalysed) {
   const json studies = orthanc.get("/studies");
   ASSERT_EQ(studies.size(), 1u) << studies.dump();
   const json sent = orthanc.post("/dicom-web/servers/evax/stow", json{{"Resources", studies}, {"Synchronous", true}}.dump());
+  EXPECT_EQ(sent.value("InstancesCount", ""), "2") << sent.dump();
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM instances WHERE calling_ae_title = 'STOW-RS'"), "2") << sent.dump() << orthanc.log();
   const json status = node.wait_for([](const json& s) { return all_jobs_final(s, 1); }, 120s);
   ASSERT_EQ(status["jobs"].size(), 1u);
