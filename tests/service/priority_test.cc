@@ -25,6 +25,8 @@ constexpr const char* kReadToken = "priority-read-token-3c7d";
 void set_request(const std::string& path, const std::string& priority, const std::string& description) {
   DcmFileFormat file;
   ASSERT_TRUE(file.loadFile(path.c_str()).good()) << path;
+  // Values over 4 KiB are read lazily from the file, which saveFile below overwrites.
+  ASSERT_TRUE(file.loadAllDataIntoMemory().good()) << path;
   DcmDataset* d = file.getDataset();
   DcmItem* item = nullptr;
   ASSERT_TRUE(d->findOrCreateSequenceItem(DCM_RequestAttributesSequence, item, -2).good());
@@ -65,7 +67,7 @@ TEST(Priority, AStatStudyQueuedBehindTwentyRoutineOnesIsAnalysedFirst) {
   files.push_back(stat[0]);
 
   const CommandResult sent = node.storescu(files);
-  ASSERT_EQ(store_successes(sent.output), 22) << sent.output;
+  ASSERT_EQ(store_successes(sent.output), 22) << sent.output << node.log();
   ASSERT_EQ(node.stop(), 0);
   EXPECT_EQ(node.sql("SELECT COUNT(*) FROM jobs"), "0");
   EXPECT_EQ(node.sql("SELECT priority FROM studies ORDER BY id DESC LIMIT 2"), "2\n1") << "stat, then high, as received";
